@@ -1,0 +1,251 @@
+"""What every forwarder shares: arguments, counters, the stats file, the run loop.
+
+A forwarder is started as ``python -m forwarders.<module> --iface1 tun11 --ip1 10.0.1.1
+--iface2 tun22 --ip2 10.0.2.1 [--mtu N] [--stats FILE] [variant options]``. On SIGINT or
+SIGTERM it writes its counters as JSON to ``--stats`` and exits 0. A worker that hits an
+unrecoverable error (EBADFD: the device was unregistered) ends; when every worker has
+ended the forwarder exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from tunbench.tun import TunDevice, offload_names, set_mtu
+
+# Write errors that mean "this packet is dropped", not "stop forwarding" (KERNEL-NOTES §2.6).
+DROP_ERRNOS = frozenset({errno.EIO, errno.EINVAL, errno.EAGAIN, errno.ENOBUFS, errno.EMSGSIZE})
+
+
+class ForwarderArgumentError(Exception):
+    """Raised instead of exiting when the harness validates arguments."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises :class:`ForwarderArgumentError` when ``raise_errors`` is set."""
+
+    raise_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if self.raise_errors:
+            raise ForwarderArgumentError(message)
+        super().error(message)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def mtu_value(text: str) -> int:
+    value = int(text)
+    if not 576 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"MTU must be within 576..65535, got {value}")
+    return value
+
+
+def base_parser(prog: str, description: str) -> ArgumentParser:
+    """The arguments every forwarder takes (compatible with the Rust reference's flags)."""
+    p = ArgumentParser(prog=prog, description=description)
+    p.add_argument("--iface1", default="tun11")
+    p.add_argument("--ip1", default="10.0.1.1")
+    p.add_argument("--iface2", default="tun22")
+    p.add_argument("--ip2", default="10.0.2.1")
+    p.add_argument("--mtu", type=mtu_value, default=1500)
+    p.add_argument("--stats", type=Path, default=None, help="write counters here on exit")
+    p.add_argument(
+        "--configure",
+        action="store_true",
+        help="standalone use: set MTU, address /24 and up on both devices",
+    )
+    return p
+
+
+def add_thread_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--thread", type=positive_int, default=1, help="threads per direction (default 1)"
+    )
+    p.add_argument(
+        "--multiqueue",
+        action="store_true",
+        help="give each thread its own queue fd (IFF_MULTI_QUEUE)",
+    )
+
+
+def add_gso_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--gso",
+        choices=["passthrough", "split"],
+        default="passthrough",
+        help="passthrough: relay super-packets and their header; split: segment "
+        "and coalesce again (what a VPN does)",
+    )
+
+
+@dataclass
+class Counters:
+    """Per-direction counters, like trio's channel statistics()."""
+
+    packets: int = 0
+    bytes: int = 0
+    drops: int = 0
+    read_errors: int = 0
+    write_errors: dict[str, int] = field(default_factory=dict)
+    malformed: int = 0
+    segments_in: int = 0
+    frames_out: int = 0
+
+    def write_error(self, err: int) -> None:
+        name = errno.errorcode.get(err, str(err))
+        self.write_errors[name] = self.write_errors.get(name, 0) + 1
+        self.drops += 1
+
+    def merge(self, other: Counters) -> None:
+        self.packets += other.packets
+        self.bytes += other.bytes
+        self.drops += other.drops
+        self.read_errors += other.read_errors
+        self.malformed += other.malformed
+        self.segments_in += other.segments_in
+        self.frames_out += other.frames_out
+        for k, v in other.write_errors.items():
+            self.write_errors[k] = self.write_errors.get(k, 0) + v
+
+
+class DeviceGone(Exception):
+    """EBADFD/ENODEV/EBADF: the device was unregistered; the worker stops."""
+
+
+def check_fatal(exc: OSError) -> None:
+    if exc.errno in (errno.EBADFD, errno.EBADF, errno.ENODEV, errno.ENXIO):
+        raise DeviceGone(str(exc)) from exc
+
+
+@dataclass
+class Forwarder:
+    """The shared run loop: devices, per-direction counters, extra stats, worker threads."""
+
+    name: str
+    args: argparse.Namespace
+    devices: list[TunDevice]
+    directions: dict[str, list[Counters]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    exit_reason: str | None = None
+
+    def counters(self, direction: str) -> Counters:
+        """A fresh counter object for one worker of ``direction`` (``"1to2"`` / ``"2to1"``)."""
+        c = Counters()
+        self.directions.setdefault(direction, []).append(c)
+        return c
+
+    def stats(self) -> dict[str, Any]:
+        per_dir: dict[str, Any] = {}
+        for direction, parts in self.directions.items():
+            total = Counters()
+            for part in parts:
+                total.merge(part)
+            per_dir[direction] = asdict(total)
+        return {
+            "variant": self.name,
+            "pid": os.getpid(),
+            "offload": {d.name: offload_names(d.offload) for d in self.devices},
+            "queues": {d.name: len(d.fds) for d in self.devices},
+            "directions": per_dir,
+            "extra": self.extra,
+            "exit_reason": self.exit_reason,
+        }
+
+    def write_stats(self) -> None:
+        path: Path | None = self.args.stats
+        if path is None:
+            return
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.stats(), indent=1))
+        tmp.replace(path)
+
+
+def configure_devices(args: argparse.Namespace) -> None:
+    """Standalone use only: MTU, address and up, through pyroute2."""
+    from pyroute2 import IPRoute
+
+    for ifname, ip in ((args.iface1, args.ip1), (args.iface2, args.ip2)):
+        set_mtu(ifname, args.mtu)
+        with IPRoute() as ipr:
+            idx = ipr.link_lookup(ifname=ifname)[0]
+            ipr.addr("add", index=idx, address=ip, prefixlen=24)
+            ipr.link("set", index=idx, state="up")
+
+
+def run_threads(fwd: Forwarder, workers: Sequence[Callable[[], None]]) -> int:
+    """Run ``workers`` as daemon threads until a signal (exit 0) or all of them end (exit 1)."""
+    if fwd.args.configure:
+        configure_devices(fwd.args)
+    done = threading.Event()
+    stop_signal: list[int] = []
+    alive = [len(workers)]
+    lock = threading.Lock()
+
+    def wrap(fn: Callable[[], None]) -> Callable[[], None]:
+        def body() -> None:
+            try:
+                fn()
+            except DeviceGone as exc:
+                fwd.exit_reason = f"device gone: {exc}"
+            except BaseException as exc:  # a worker bug must end the run loudly
+                fwd.exit_reason = f"worker crashed: {exc!r}"
+                print(f"{fwd.name}: {fwd.exit_reason}", file=sys.stderr)
+            finally:
+                with lock:
+                    alive[0] -= 1
+                    if alive[0] == 0:
+                        done.set()
+
+        return body
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop_signal.append(signum)
+        done.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    for i, fn in enumerate(workers):
+        threading.Thread(target=wrap(fn), name=f"fwd-{i}", daemon=True).start()
+    while not done.wait(0.5):
+        pass
+    fwd.write_stats()
+    sys.stdout.flush()
+    # Daemon threads may sit in a blocking read(); leave without joining them.
+    os._exit(0 if stop_signal else 1)
+
+
+def pump_blocking(src: int, dst: int, c: Counters, size: int) -> None:
+    """Blocking relay of whole frames (with their vnet header if the fds carry one)."""
+    read = os.read
+    write = os.write
+    while True:
+        try:
+            data = read(src, size)
+        except OSError as exc:
+            check_fatal(exc)
+            c.read_errors += 1
+            continue
+        try:
+            write(dst, data)
+        except OSError as exc:
+            check_fatal(exc)
+            c.write_error(exc.errno or 0)
+            continue
+        c.packets += 1
+        c.bytes += len(data)

@@ -1,0 +1,51 @@
+"""The ``--gso split`` data path: split each super-packet, coalesce again, write the frames.
+
+This is what a VPN must do (it needs plain IP packets to encrypt); the pure work is in
+:mod:`tunbench.offload`; this module only moves frames and counts.
+"""
+
+from __future__ import annotations
+
+import os
+
+from forwarders.common import Counters, check_fatal
+from tunbench.offload import OffloadError, VirtioNetHdr, gro_coalesce, gso_split
+from tunbench.tun import MAX_FRAME, VNET_HDR_LEN
+
+
+class SplitRelay:
+    """Split one vnet frame into MTU-sized packets, coalesce them, write the result."""
+
+    def __init__(self, mtu: int) -> None:
+        self.mtu = mtu
+
+    def relay(self, frame: bytes, dst: int, c: Counters) -> None:
+        try:
+            hdr = VirtioNetHdr.unpack(frame)
+            segments = gso_split(memoryview(frame)[VNET_HDR_LEN:], hdr, self.mtu)
+        except OffloadError:
+            c.malformed += 1
+            c.drops += 1
+            return
+        c.segments_in += len(segments)
+        for out_hdr, packet in gro_coalesce(segments):
+            try:
+                os.write(dst, out_hdr.pack() + packet)
+            except OSError as exc:
+                check_fatal(exc)
+                c.write_error(exc.errno or 0)
+                continue
+            c.frames_out += 1
+            c.packets += 1
+            c.bytes += len(packet)
+
+    def pump_blocking(self, src: int, dst: int, c: Counters) -> None:
+        read = os.read
+        while True:
+            try:
+                frame = read(src, MAX_FRAME)
+            except OSError as exc:
+                check_fatal(exc)
+                c.read_errors += 1
+                continue
+            self.relay(frame, dst, c)

@@ -1,0 +1,16 @@
+"""`sync-gso`: blocking, IFF_VNET_HDR + TSO/USO offload."""
+
+from __future__ import annotations
+
+import sys
+
+from forwarders.syncbase import SyncVariant
+
+VARIANT = SyncVariant(
+    "sync-gso", "blocking, IFF_VNET_HDR + TSO/USO offload", gso=True, channel=False
+)
+build_parser = VARIANT.build_parser
+main = VARIANT.main
+
+if __name__ == "__main__":
+    sys.exit(main())

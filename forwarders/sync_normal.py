@@ -1,0 +1,16 @@
+"""`sync-normal`: blocking read/write, one thread per direction."""
+
+from __future__ import annotations
+
+import sys
+
+from forwarders.syncbase import SyncVariant
+
+VARIANT = SyncVariant(
+    "sync-normal", "blocking read/write, one thread per direction", gso=False, channel=False
+)
+build_parser = VARIANT.build_parser
+main = VARIANT.main
+
+if __name__ == "__main__":
+    sys.exit(main())

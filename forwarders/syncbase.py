@@ -1,0 +1,135 @@
+"""Blocking forwarders: one (or ``--thread N``) OS thread per direction, optional channel.
+
+Shared by every ``sync-*`` variant; a variant module only states which of these it is:
+``gso`` (IFF_VNET_HDR + offload, ``--gso passthrough|split``) and ``channel`` (a reader
+thread feeding a bounded queue that a writer thread drains, ``--depth``).
+With ``--thread N`` each direction has N workers; ``--multiqueue`` gives each its own
+queue fd (IFF_MULTI_QUEUE), otherwise they share one fd (the Rust "concurrent" variant).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from forwarders.common import (
+    ArgumentParser,
+    Counters,
+    Forwarder,
+    add_gso_options,
+    add_thread_options,
+    base_parser,
+    check_fatal,
+    positive_int,
+    pump_blocking,
+    run_threads,
+)
+from forwarders.gsopath import SplitRelay
+from tunbench.tun import MAX_FRAME, TunDevice, open_tun
+
+ReadFn = Callable[[], bytes]
+
+
+@dataclass(frozen=True)
+class SyncVariant:
+    """A blocking variant: its registry name and which features it uses."""
+
+    name: str
+    description: str
+    gso: bool
+    channel: bool = False
+
+    def build_parser(self) -> ArgumentParser:
+        p = base_parser(self.name, self.description)
+        add_thread_options(p)
+        if self.gso:
+            add_gso_options(p)
+        if self.channel:
+            p.add_argument(
+                "--depth",
+                type=positive_int,
+                default=1024,
+                help="bounded queue depth per direction (default 1024)",
+            )
+        return p
+
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        args = self.build_parser().parse_args(argv)
+        queues = args.thread if args.multiqueue else 1
+        devs = [
+            open_tun(name, vnet_hdr=self.gso, offload=self.gso, queues=queues)
+            for name in (args.iface1, args.iface2)
+        ]
+        fwd = Forwarder(self.name, args, devs)
+        fwd.extra["threads_per_direction"] = args.thread
+        fwd.extra["multiqueue"] = bool(args.multiqueue)
+        if self.gso:
+            fwd.extra["gso"] = args.gso
+        workers: list[Callable[[], None]] = []
+        for direction, src, dst in (("1to2", devs[0], devs[1]), ("2to1", devs[1], devs[0])):
+            for i in range(args.thread):
+                workers.extend(self._workers(fwd, args, direction, src, dst, i))
+        return run_threads(fwd, workers)
+
+    def _workers(
+        self,
+        fwd: Forwarder,
+        args: argparse.Namespace,
+        direction: str,
+        src: TunDevice,
+        dst: TunDevice,
+        i: int,
+    ) -> list[Callable[[], None]]:
+        src_fd = src.fds[i % len(src.fds)]
+        dst_fd = dst.fds[i % len(dst.fds)]
+        c = fwd.counters(direction)
+        split = SplitRelay(args.mtu) if self.gso and args.gso == "split" else None
+        if not self.channel:
+            if split is None:
+                return [lambda: pump_blocking(src_fd, dst_fd, c, MAX_FRAME)]
+            return [lambda: split.pump_blocking(src_fd, dst_fd, c)]
+        q: queue.Queue[bytes] = queue.Queue(maxsize=args.depth)
+        qstats = {"depth": args.depth, "high_water": 0, "full_waits": 0}
+        fwd.extra.setdefault("queues", {})[f"{direction}-{i}"] = qstats
+        return [
+            lambda: _reader(src_fd, q, c, qstats),
+            lambda: _writer(dst_fd, q, c, split),
+        ]
+
+
+def _reader(src: int, q: queue.Queue[bytes], c: Counters, qstats: dict[str, int]) -> None:
+    read = os.read
+    while True:
+        try:
+            data = read(src, MAX_FRAME)
+        except OSError as exc:
+            check_fatal(exc)
+            c.read_errors += 1
+            continue
+        if q.full():
+            qstats["full_waits"] += 1
+        q.put(data)
+        size = q.qsize()
+        if size > qstats["high_water"]:
+            qstats["high_water"] = size
+
+
+def _writer(dst: int, q: queue.Queue[bytes], c: Counters, split: SplitRelay | None) -> None:
+    get = q.get
+    write = os.write
+    while True:
+        data = get()
+        if split is not None:
+            split.relay(data, dst, c)
+            continue
+        try:
+            write(dst, data)
+        except OSError as exc:
+            check_fatal(exc)
+            c.write_error(exc.errno or 0)
+            continue
+        c.packets += 1
+        c.bytes += len(data)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what tunbench needs, idempotently: Debian iperf3/libiperf0/socat, a venv with
+# the package and its test dependencies. Sourced by bench.sh and test.sh.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+
+need_apt=()
+command -v iperf3 >/dev/null 2>&1 || need_apt+=(iperf3)
+ldconfig -p 2>/dev/null | grep -q 'libiperf\.so\.0' || need_apt+=(libiperf0)
+command -v socat >/dev/null 2>&1 || need_apt+=(socat)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if ((${#need_apt[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "bootstrap: need root to install Debian packages: ${need_apt[*]}" >&2
+        exit 2
+    fi
+    echo "bootstrap: installing ${need_apt[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+stamp="$VENV/.tunbench-installed"
+want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+if [[ ! -x "$VENV/bin/python" ]]; then
+    python3 -m venv "$VENV"
+fi
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    echo "bootstrap: installing Python dependencies into $VENV" >&2
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
+    echo "$want" > "$stamp"
+fi

@@ -1,0 +1,48 @@
+"""Every registered variant and baseline forwards real iperf3 traffic through real namespaces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import host_snapshot, run_json
+
+from tunbench import results
+from tunbench.variants import BASELINES, VARIANTS
+
+pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_variant_forwards(variant: str, tmp_path: Path) -> None:
+    rec = run_json(variant, tmp_path)
+    assert rec["status"] == "ok"
+    assert rec["gbps"] > 0.01
+    assert rec["samples"] >= 5
+    assert rec["cpu_avg"] > 0 and rec["cpu_max"] >= rec["cpu_avg"]
+    assert rec["mem_max_mb"] > 1
+    doc = results.load(Path(rec["result_file"]))
+    assert doc["iperf3"]["end"]["sum_received"]["bytes"] > 0
+    fwd = doc["forwarder"]
+    assert fwd is not None, "forwarder counters missing"
+    assert fwd["directions"]["1to2"]["packets"] > 0
+    assert fwd["directions"]["2to1"]["packets"] > 0  # ACKs come back
+    assert doc["metadata"]["forwarder_command"].split()[2].startswith("forwarders.")
+    if VARIANTS[variant].gso:
+        assert "tso4" in fwd["offload"]["tun11"]
+
+
+@pytest.mark.parametrize("baseline", sorted(BASELINES))
+def test_baseline(baseline: str, tmp_path: Path) -> None:
+    rec = run_json(baseline, tmp_path)
+    assert rec["status"] == "ok"
+    assert rec["gbps"] > 0.1
+    assert rec["cpu_avg"] is None  # no forwarder process to sample
+    doc = results.load(Path(rec["result_file"]))
+    assert doc["metadata"]["forwarder_command"] is None
+
+
+def test_host_namespace_untouched(tmp_path: Path) -> None:
+    before = host_snapshot()
+    run_json("sync-gso --thread 2 --multiqueue", tmp_path)
+    assert host_snapshot() == before

@@ -1,0 +1,85 @@
+"""Bad input: one line, exit 2, nothing created."""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+from pathlib import Path
+
+import pytest
+
+from tunbench import cli
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = cli.main(list(argv))
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["run", "nosuch"], "unknown variant 'nosuch'"),
+        (["run", "sync-gso --thread 0"], "--thread: must be >= 1"),
+        (["run", "sync-gso", "--duration", "-1"], "--duration: must be >= 1"),
+        (["run", "sync-gso", "--duration", "abc"], "not a whole number"),
+        (["run", "sync-gso", "--mtu", "100"], "576..65535"),
+        (["run", "sync-gso", "--mtu", "70000"], "576..65535"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    argv: list[str],
+    needle: str,
+) -> None:
+    code, err = run(
+        capsys, *argv, *(["--results-dir", str(tmp_path / "r")] if argv[0] == "run" else [])
+    )
+    assert code == 2
+    assert needle in err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_not_root(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    code, err = run(capsys, "run", "sync-gso", "--results-dir", str(tmp_path / "r"))
+    assert code == 2
+    assert "needs root (CAP_NET_ADMIN)" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_libiperf_names_the_package(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "/nonexistent/libiperf.so.0")
+    if not os.path.exists("/dev/net/tun"):
+        pytest.skip("the /dev/net/tun check comes first")
+    code, err = run(capsys, "run", "sync-gso", "--results-dir", str(tmp_path / "r"))
+    assert code == 2
+    assert "libiperf0" in err and "iperf3" in err
+
+
+def test_unwritable_results_dir(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "check_prerequisites", lambda: "iperf 3.12")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, err = run(capsys, "run", "sync-gso", "--results-dir", str(blocker / "r"))
+    assert code == 2
+    assert "results dir" in err
+
+
+def test_report_on_missing_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, err = run(capsys, "report", "--results-dir", str(tmp_path / "none"))
+    assert code == 2
+    assert "does not exist" in err

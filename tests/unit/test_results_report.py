@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tunbench import report, results
+from tunbench.errors import ResultFileError, UsageError
+
+
+def make_doc(variant: str = "sync-gso", gbps: float = 12.345, status: str = "ok") -> dict[str, Any]:
+    return {
+        "schema": results.SCHEMA,
+        "version": results.VERSION,
+        "run_id": "abc123",
+        "created": "2026-11-24T03:00:00+0000",
+        "cell": {
+            "spec": variant,
+            "kind": "python",
+            "variant": variant,
+            "args": [],
+            "mode": "sync",
+            "offload": "gso-passthrough",
+            "channel": "-",
+        },
+        "status": status,
+        "error": None if status == "ok" else "forwarder exited with status 3",
+        "metadata": {"mtu": 1500},
+        "window": {"start": 1.0, "end": 6.0},
+        "results": {
+            "gbps": gbps,
+            "retransmits": 7,
+            "cpu_avg": 81.25,
+            "cpu_max": 99.5,
+            "mem_avg_mb": 17.44,
+            "mem_max_mb": 18.0,
+            "system_busy_avg": 50.0,
+            "duration_s": 5.0,
+            "samples": 50,
+        }
+        if status == "ok"
+        else {},
+        "forwarder": None,
+        "samples": [],
+        "iperf3": None,
+    }
+
+
+def test_round_trip_and_flat_keys(tmp_path: Path) -> None:
+    doc = make_doc()
+    path = results.write(doc, tmp_path, "one")
+    assert path == tmp_path / "one.json"
+    assert [p.name for p in tmp_path.iterdir()] == ["one.json"]  # no temp file left
+    back = results.load(path)
+    assert back["results"] == doc["results"]
+    rec = results.flat(back)
+    for key in results.FLAT_KEYS:
+        assert key in rec
+    assert rec["result_file"] == str(path)
+    assert rec["gbps"] == pytest.approx(12.345)
+
+
+def test_load_rejects_other_versions_and_garbage(tmp_path: Path) -> None:
+    doc = make_doc()
+    doc["version"] = 99
+    bad = tmp_path / "v99.json"
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(ResultFileError, match="version 99"):
+        results.load(bad)
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not json")
+    with pytest.raises(ResultFileError, match="cannot read"):
+        results.load(junk)
+
+
+def test_load_dir_skips_temporary_files(tmp_path: Path) -> None:
+    results.write(make_doc("a"), tmp_path, "a")
+    (tmp_path / ".tb-half.json").write_text("{")
+    assert [d["cell"]["variant"] for d in results.load_dir(tmp_path)] == ["a"]
+
+
+def test_unwritable_results_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UsageError, match="cannot be created"):
+        results.check_writable(blocker / "sub")
+
+
+def test_markdown_table_formats_and_marks_failures() -> None:
+    recs = [results.flat(make_doc("sync-gso")), results.flat(make_doc("sync-normal", status="x"))]
+    text = report.markdown(recs)
+    header = text.splitlines()[0]
+    for col in report.COLUMNS:
+        assert col in header
+    row = text.splitlines()[2]
+    assert "12.35" in row and "81%" in row and "100%" in row and "17.4 MB" in row
+    assert "FAILED" in text.splitlines()[3]
+    assert "#2 sync-normal: forwarder exited with status 3" in text
+
+
+def test_csv_and_json_keep_raw_numbers() -> None:
+    recs = [results.flat(make_doc(gbps=1.23456789))]
+    assert "1.23456789" in report.csv(recs)
+    assert json.loads(report.json_table(recs))[0]["Gbps"] == pytest.approx(1.23456789)

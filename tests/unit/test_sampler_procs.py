@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+from tunbench.procs import Child, spawn, stop
+from tunbench.sampler import Sample, Sampler, summarize
+
+
+def s(t: float, dt: float, cpu: float, rss: int = 1000) -> Sample:
+    return Sample(t=t, dt=dt, cpu_pct=cpu, rss_bytes=rss, system_busy_pct=10.0, threads=1)
+
+
+def test_summary_uses_only_the_window_and_weights_by_time() -> None:
+    samples = [s(1.0, 1.0, 500.0), s(2.0, 1.0, 100.0), s(2.5, 0.5, 40.0), s(4.0, 1.5, 999.0)]
+    summ = summarize(samples, start=1.0, end=3.0)
+    assert summ.n == 2
+    assert summ.cpu_avg == (100.0 * 1.0 + 40.0 * 0.5) / 1.5
+    assert summ.cpu_max == 100.0
+
+
+def test_empty_window() -> None:
+    assert summarize([s(1.0, 0.1, 50.0)], 5.0, 6.0).n == 0
+
+
+def test_interval_deltas_see_steady_state_not_lifetime_average() -> None:
+    # Idle for 1.5 s, then busy: a lifetime average (ps -o %cpu) would report ~40-50 %.
+    code = "import time; time.sleep(1.5)\nwhile True: pass"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        sampler = Sampler(proc.pid, interval=0.1).start()
+        time.sleep(3.0)
+        samples = sampler.stop()
+        busy_from = samples[0].t + 1.7
+        summ = summarize(samples, busy_from, samples[-1].t)
+        assert summ.n >= 5
+        assert summ.cpu_avg > 80.0
+        assert summ.mem_max_bytes > 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_stop_escalates_to_sigkill_and_reaps() -> None:
+    code = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, process_group=0)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    child = Child("stubborn", proc)
+    ladder = ((signal.SIGINT, 0.2), (signal.SIGTERM, 0.2), (signal.SIGKILL, 5.0))
+    status = stop(child, ladder)
+    assert status == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL  # reaped
+    proc.stdout.close()
+
+
+def test_spawn_logs_output_and_stop_of_exited_child(tmp_path: object) -> None:
+    from pathlib import Path
+
+    log = Path(str(tmp_path)) / "child.log"
+    child = spawn(
+        "echo", [sys.executable, "-c", "import sys; print('one'); sys.exit(3)"], log_path=log
+    )
+    assert child.popen.wait(10) == 3
+    assert stop(child) == 3
+    assert child.stderr_tail() == "one"

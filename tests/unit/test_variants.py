@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import pytest
+
+from tunbench.errors import UsageError
+from tunbench.variants import BASELINES, VARIANTS, describe, parse_spec
+
+
+def test_spec_with_arguments() -> None:
+    cell = parse_spec("sync-gso --thread 2")
+    assert cell.kind == "python"
+    assert cell.name == "sync-gso"
+    assert cell.args == ("--thread", "2")
+    assert describe(cell) == {"mode": "sync x2", "offload": "gso-passthrough", "channel": "-"}
+
+
+def test_split_mode_and_channel_are_described() -> None:
+    cell = parse_spec("sync-gso-channel --gso split --depth 64")
+    assert describe(cell) == {"mode": "sync", "offload": "gso-split", "channel": "queue(64)"}
+
+
+def test_unknown_variant_lists_known_ones() -> None:
+    with pytest.raises(UsageError) as err:
+        parse_spec("no-such-thing --x")
+    msg = str(err.value)
+    assert "unknown variant 'no-such-thing'" in msg
+    for name in [*VARIANTS, *BASELINES]:
+        assert name in msg
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ("sync-gso --thread 0", "--thread"),
+        ("sync-gso --gso bogus", "--gso"),
+        ("sync-normal --nonsense", "unrecognized"),
+        ("sync-normal --iface1 x", "set by the harness"),
+        ("kernel-veth --thread 2", "takes no arguments"),
+        ("", "empty spec"),
+        ("'unbalanced", "cannot parse"),
+    ],
+)
+def test_bad_specs(spec: str, needle: str) -> None:
+    with pytest.raises(UsageError, match=needle):
+        parse_spec(spec)
+
+
+def test_external_command_gets_reference_flags() -> None:
+    cell = parse_spec("/bin/true --fast")
+    assert cell.kind == "external"
+    argv = cell.forwarder_argv("tun11", "10.0.1.1", "tun22", "10.0.2.1", 1500, None)
+    assert argv == [
+        "/bin/true",
+        "--fast",
+        "--iface1",
+        "tun11",
+        "--ip1",
+        "10.0.1.1",
+        "--iface2",
+        "tun22",
+        "--ip2",
+        "10.0.2.1",
+    ]
+
+
+def test_external_command_placeholders() -> None:
+    cell = parse_spec("/bin/true {iface1}:{ip1} {iface2} mtu={mtu}")
+    argv = cell.forwarder_argv("tun11", "10.0.1.1", "tun22", "10.0.2.1", 9000, None)
+    assert argv == ["/bin/true", "tun11:10.0.1.1", "tun22", "mtu=9000"]
+
+
+def test_python_variant_command_carries_options_last() -> None:
+    cell = parse_spec("sync-normal --thread 3")
+    argv = cell.forwarder_argv("tun11", "10.0.1.1", "tun22", "10.0.2.1", 1500, None)
+    assert argv[1:3] == ["-m", "forwarders.sync_normal"]
+    assert argv[-2:] == ["--thread", "3"]

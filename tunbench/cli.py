@@ -1,0 +1,264 @@
+"""Command line: one ``cmd_<name>`` per subcommand and a dispatch dict.
+
+Library code raises typed errors; only this module prints them (one line) and turns them
+into exit codes: 2 bad input or missing prerequisite, 1 a failed measurement, 130/143
+interrupted by SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from tunbench import report, results
+from tunbench.errors import Interrupted, PrerequisiteError, TunbenchError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _nonneg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _mtu(text: str) -> int:
+    value = _positive(text)
+    if not 576 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"MTU must be within 576..65535, got {value}")
+    return value
+
+
+def check_prerequisites() -> str:
+    """Root, /dev/net/tun and libiperf; returns the iperf3 version."""
+    if os.geteuid() != 0:
+        raise PrerequisiteError(
+            "tunbench needs root (CAP_NET_ADMIN) to create namespaces and TUN devices"
+        )
+    if not os.path.exists("/dev/net/tun"):
+        raise PrerequisiteError("/dev/net/tun is missing: load the tun module (modprobe tun)")
+    from tunbench.runners.iperf3 import check_available
+
+    return check_available()
+
+
+def _add_workload(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--duration", type=_positive, default=10, help="seconds measured (10)")
+    p.add_argument("--omit", type=_nonneg, default=1, help="warm-up seconds not counted (1)")
+    p.add_argument("--mtu", type=_mtu, default=1500)
+    p.add_argument("--parallel", type=_positive, default=1, help="iperf3 streams (1)")
+    p.add_argument("--reverse", action="store_true", help="server sends (b -> a)")
+    p.add_argument("--udp", action="store_true", help="UDP instead of TCP")
+    p.add_argument(
+        "--bandwidth", type=_nonneg, default=0, help="target bits/s (UDP: 0 = unlimited)"
+    )
+    p.add_argument("--results-dir", type=Path, default=Path("results"))
+
+
+def _cell_options(a: argparse.Namespace) -> Any:
+    from tunbench.runners.iperf3 import ClientOptions
+    from tunbench.session import CellOptions
+
+    return CellOptions(
+        results_dir=a.results_dir,
+        mtu=a.mtu,
+        iperf=ClientOptions(
+            duration=a.duration,
+            omit=a.omit,
+            udp=a.udp,
+            bandwidth=a.bandwidth,
+            parallel=a.parallel,
+            reverse=a.reverse,
+        ),
+    )
+
+
+def _phase_printer(quiet: bool) -> Callable[[str], None]:
+    def show(phase: str) -> None:
+        if not quiet:
+            print(f"tunbench: {phase}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from tunbench.runstate import locked_run
+    from tunbench.session import run_cell
+    from tunbench.variants import parse_spec
+
+    cell = parse_spec(a.spec)
+    opts = _cell_options(a)
+    check_prerequisites()
+    results.check_writable(a.results_dir)
+    with locked_run():
+        doc = run_cell(cell, opts, _phase_printer(a.quiet))
+    rec = results.flat(doc)
+    table = report.markdown([rec])
+    print(table, file=sys.stderr if a.json else sys.stdout)
+    if a.json:
+        print(json.dumps(rec))
+    if doc["status"] != "ok":
+        print(f"tunbench: error: {a.spec}: {doc['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_matrix(a: argparse.Namespace) -> int:
+    from tunbench.runstate import locked_run
+    from tunbench.session import run_cell
+    from tunbench.variants import default_matrix, parse_spec
+
+    cells = [parse_spec(s) for s in (a.specs or default_matrix())]
+    opts = _cell_options(a)
+    check_prerequisites()
+    results.check_writable(a.results_dir)
+    recs = []
+    with locked_run():
+        for k, cell in enumerate(cells, 1):
+            show = _phase_printer(a.quiet)
+            show(f"cell {k}/{len(cells)}: {cell.spec}")
+            doc = run_cell(cell, opts, None if a.quiet else show)
+            recs.append(results.flat(doc))
+            if doc["status"] != "ok":
+                print(f"tunbench: cell {cell.spec!r} failed: {doc['error']}", file=sys.stderr)
+    print(report.markdown(recs))
+    return 0 if all(r["status"] == "ok" for r in recs) else 1
+
+
+def cmd_list(a: argparse.Namespace) -> int:
+    from tunbench.variants import BASELINES, VARIANTS
+
+    for info in VARIANTS.values():
+        mod = __import__(info.module, fromlist=["build_parser"])
+        opts = [
+            act.option_strings[0]
+            for act in mod.build_parser()._actions
+            if act.option_strings
+            and act.option_strings[0]
+            not in (
+                "-h",
+                "--iface1",
+                "--ip1",
+                "--iface2",
+                "--ip2",
+                "--mtu",
+                "--stats",
+                "--configure",
+            )
+        ]
+        print(f"{info.name:28} {info.summary}  [{' '.join(opts)}]")
+    for name, summary in BASELINES.items():
+        print(f"{name:28} {summary}")
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    docs = results.load_dir(a.results_dir)
+    recs = [results.flat(d) for d in docs]
+    render = {"markdown": report.markdown, "csv": report.csv, "json": report.json_table}
+    print(render[a.format](recs))
+    return 0
+
+
+def cmd_clean(a: argparse.Namespace) -> int:
+    from tunbench.cleanup import clean
+
+    check_prerequisites_root_only()
+    for line in clean():
+        print(line)
+    return 0
+
+
+def check_prerequisites_root_only() -> None:
+    if os.geteuid() != 0:
+        raise PrerequisiteError("tunbench clean needs root (CAP_NET_ADMIN)")
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "matrix": cmd_matrix,
+    "list": cmd_list,
+    "report": cmd_report,
+    "clean": cmd_clean,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="tunbench", description="Benchmark TUN forwarders in network namespaces.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    r = sub.add_parser("run", help="measure one variant (one table row)")
+    r.add_argument("spec", help='variant and its arguments, e.g. "sync-gso --thread 2"')
+    _add_workload(r)
+    r.add_argument("--json", action="store_true", help="print the result record as JSON")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    m = sub.add_parser("matrix", help="measure many specs (default: every variant + baselines)")
+    m.add_argument("specs", nargs="*", help="specs to run (default: all registered)")
+    _add_workload(m)
+    m.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    sub.add_parser("list", help="variants, baselines and their arguments")
+    rep = sub.add_parser("report", help="summary table from result files")
+    rep.add_argument("--results-dir", type=Path, default=Path("results"))
+    rep.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
+    sub.add_parser("clean", help="remove leftovers of interrupted runs (tb- namespaces, PIDs)")
+    return p
+
+
+_MAIN_PID = os.getpid()
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    """SIGINT and SIGTERM take the same path: unwind (tearing down), then exit 128+signum.
+
+    pyroute2 forks helper children that inherit this handler; a child must never unwind
+    the parent's stack (it would run the parent's teardown), so it just exits.
+    """
+    if os.getpid() != _MAIN_PID:
+        os._exit(128 + signum)
+    raise Interrupted(signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    global _MAIN_PID
+    _MAIN_PID = os.getpid()
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        a = build_parser().parse_args(argv)
+        return COMMANDS[a.command](a)
+    except TunbenchError as exc:
+        print(f"tunbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("tunbench: interrupted", file=sys.stderr)
+        return 130
+    except Interrupted as exc:
+        name = "interrupted" if exc.signum == signal.SIGINT else "terminated"
+        print(f"tunbench: {name}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Run a command inside a named network namespace: ``python -m tunbench.nsexec NS -- CMD...``.
+
+The harness uses this instead of ``ip netns exec`` so that the PID it starts is the
+command's own PID after exec (what the sampler and the stop ladder need). It also sets
+PR_SET_PDEATHSIG so the command gets SIGTERM if the harness dies without tearing down.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 3 or argv[1] != "--":
+        print("usage: python -m tunbench.nsexec NETNS -- CMD [ARGS...]", file=sys.stderr)
+        return 2
+    netns, cmd = argv[0], argv[2:]
+    from pyroute2 import netns as pr_netns
+
+    try:
+        pr_netns.setns(netns, flags=0)
+    except OSError as exc:
+        print(f"tunbench.nsexec: cannot enter namespace {netns}: {exc}", file=sys.stderr)
+        return 2
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    try:
+        os.execvp(cmd[0], cmd)
+    except OSError as exc:
+        print(f"tunbench.nsexec: cannot run {cmd[0]}: {exc}", file=sys.stderr)
+        return 127
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,248 @@
+"""iperf3 through the PyPI ``iperf3`` wrapper (libiperf), one child process per role.
+
+Contract (shared by every runner): ``*_argv`` builds the child command, which the session
+starts inside a namespace with :func:`tunbench.procs.spawn`, waits on with a deadline and
+stops with :func:`tunbench.procs.stop`; :func:`parse` turns the raw output into numbers.
+
+The child (``python -m tunbench.runners.iperf3 server|client ...``, started through
+:mod:`tunbench.nsexec`) loads libiperf with the wrapper's ``Server``/``Client`` and writes
+``{"t_start", "t_end", "raw"}`` to ``--out``: wall-clock bounds of the test as the client
+saw them and the raw iperf3 JSON. The parent parses ``raw`` with the wrapper's
+``TestResult``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunbench.errors import MeasurementError, PrerequisiteError
+
+DEFAULT_PORT = 5201
+TCP_LISTEN = "0A"
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """What the client is asked to do; recorded in the result metadata."""
+
+    duration: int = 10
+    omit: int = 1
+    udp: bool = False
+    bandwidth: int = 0
+    parallel: int = 1
+    reverse: bool = False
+    blksize: int = 0
+    port: int = DEFAULT_PORT
+
+
+@dataclass(frozen=True)
+class Iperf3Result:
+    """Numbers from one client run, SI units; receiver-side throughput."""
+
+    bps: float
+    sent_bps: float
+    retransmits: int | None
+    t_start: float
+    t_end: float
+    raw: dict[str, Any]
+    lost_percent: float | None = None
+    jitter_ms: float | None = None
+    packets: int | None = None
+
+
+def check_available() -> str:
+    """Load libiperf through the wrapper; return its version or raise PrerequisiteError."""
+    try:
+        import iperf3
+    except ImportError as exc:
+        raise PrerequisiteError(
+            "the iperf3 Python package is missing: install tunbench's dependencies"
+        ) from exc
+    import ctypes
+    import ctypes.util
+
+    # Load the library the way the wrapper does first: a wrapper object whose constructor
+    # failed raises again from its __del__, which would bury this message.
+    try:
+        ctypes.CDLL(ctypes.util.find_library("libiperf") or "libiperf.so.0")
+    except OSError as exc:
+        raise PrerequisiteError(
+            "libiperf is missing: install the Debian packages iperf3 and libiperf0"
+        ) from exc
+    return str(iperf3.Client().iperf_version)
+
+
+def server_argv(bind: str, out: Path, port: int = DEFAULT_PORT) -> list[str]:
+    """The child argv for a one-test iperf3 server bound to ``bind``."""
+    return [
+        sys.executable,
+        "-m",
+        "tunbench.runners.iperf3",
+        "server",
+        "--bind",
+        bind,
+        "--port",
+        str(port),
+        "--out",
+        str(out),
+    ]
+
+
+def client_argv(server: str, opts: ClientOptions, out: Path) -> list[str]:
+    """The child argv for an iperf3 client against ``server``."""
+    argv = [
+        sys.executable,
+        "-m",
+        "tunbench.runners.iperf3",
+        "client",
+        "--server",
+        server,
+        "--port",
+        str(opts.port),
+        "--duration",
+        str(opts.duration),
+        "--omit",
+        str(opts.omit),
+        "--parallel",
+        str(opts.parallel),
+        "--bandwidth",
+        str(opts.bandwidth),
+        "--blksize",
+        str(opts.blksize),
+        "--out",
+        str(out),
+    ]
+    if opts.udp:
+        argv.append("--udp")
+    if opts.reverse:
+        argv.append("--reverse")
+    return argv
+
+
+def listening(pid: int, port: int = DEFAULT_PORT) -> bool:
+    """True when process ``pid``'s namespace has a TCP socket listening on ``port``.
+
+    /proc/<pid>/net/tcp lists the sockets of the namespace that process lives in, so this
+    checks readiness without entering the namespace and without sleeping on a guess.
+    """
+    want = f":{port:04X}"
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            return False
+        for line in lines:
+            parts = line.split()
+            if len(parts) > 3 and parts[1].endswith(want) and parts[3] == TCP_LISTEN:
+                return True
+    return False
+
+
+def parse(path: Path) -> Iperf3Result:
+    """Read the client child's output file and parse it with the wrapper's TestResult."""
+    import iperf3
+
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise MeasurementError(f"iperf3 client wrote no usable result ({exc})") from exc
+    raw_text = doc.get("raw") or "{}"
+    result = iperf3.TestResult(raw_text)
+    if result.error:
+        raise MeasurementError(f"iperf3: {result.error}")
+    udp = result.protocol == "UDP"
+    if udp:
+        bps = float(result.bps)
+        return Iperf3Result(
+            bps=bps,
+            sent_bps=bps,
+            retransmits=None,
+            t_start=doc["t_start"],
+            t_end=doc["t_end"],
+            raw=result.json,
+            lost_percent=float(result.lost_percent),
+            jitter_ms=float(result.jitter_ms),
+            packets=int(result.packets),
+        )
+    return Iperf3Result(
+        bps=float(result.received_bps),
+        sent_bps=float(result.sent_bps),
+        retransmits=result.retransmits,
+        t_start=doc["t_start"],
+        t_end=doc["t_end"],
+        raw=result.json,
+    )
+
+
+# ---------------------------------------------------------------- child side
+
+
+def _drain(fd: int) -> None:
+    """Keep reading the wrapper's stdout pipe so libiperf never blocks on a full pipe."""
+    while True:
+        try:
+            if not os.read(fd, 65536):
+                return
+        except OSError:
+            return
+
+
+def _child(argv: list[str]) -> int:
+    import iperf3
+
+    p = argparse.ArgumentParser(prog="tunbench.runners.iperf3")
+    p.add_argument("role", choices=["server", "client"])
+    p.add_argument("--bind", default="")
+    p.add_argument("--server", default="")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--duration", type=int, default=10)
+    p.add_argument("--omit", type=int, default=0)
+    p.add_argument("--parallel", type=int, default=1)
+    p.add_argument("--bandwidth", type=int, default=0)
+    p.add_argument("--blksize", type=int, default=0)
+    p.add_argument("--udp", action="store_true")
+    p.add_argument("--reverse", action="store_true")
+    p.add_argument("--out", required=True)
+    a = p.parse_args(argv)
+
+    test: Any
+    if a.role == "server":
+        test = iperf3.Server()
+        test.bind_address = a.bind
+    else:
+        test = iperf3.Client()
+        test.server_hostname = a.server
+        test.duration = a.duration
+        test.omit = a.omit
+        test.num_streams = a.parallel
+        test.reverse = a.reverse
+        if a.udp:
+            test.protocol = "udp"
+            test.bandwidth = a.bandwidth  # 0 = unlimited
+        elif a.bandwidth:
+            test.bandwidth = a.bandwidth
+        if a.blksize:
+            test.blksize = a.blksize
+    test.port = a.port
+    test.verbose = False
+    threading.Thread(target=_drain, args=(test._pipe_out,), daemon=True).start()
+    t_start = time.time()
+    result = test.run()
+    t_end = time.time()
+    out = Path(a.out)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"t_start": t_start, "t_end": t_end, "raw": result.text}))
+    tmp.replace(out)
+    return 1 if result.error else 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))

@@ -1,0 +1,131 @@
+"""The run lock and the run-state file: what a run holds, so it can be cleaned up.
+
+``/run/tunbench/lock`` is held (flock) for the whole of ``tunbench run``/``matrix``; a
+second run is refused at once. ``/run/tunbench/state-<pid>.json`` lists the namespaces and
+the processes (PID + start time, so a recycled PID is never signalled) the run created;
+``tunbench clean`` reads these files when their owner is gone.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tunbench.errors import BusyError
+
+STATE_DIR = Path(os.environ.get("TUNBENCH_STATE_DIR", "/run/tunbench"))
+
+
+@dataclass
+class RunState:
+    """What one harness process has created and not yet removed."""
+
+    path: Path
+    namespaces: list[str] = field(default_factory=list)
+    processes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def save(self) -> None:
+        doc = {
+            "owner": os.getpid(),
+            "namespaces": self.namespaces,
+            "processes": {str(k): v for k, v in self.processes.items()},
+            "files": self.files,
+        }
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(self.path)
+
+    def set_namespaces(self, names: list[str]) -> None:
+        self.namespaces = names
+        self.save()
+
+    def add_process(self, pid: int, name: str) -> None:
+        try:
+            created = psutil.Process(pid).create_time()
+        except psutil.Error:
+            return
+        self.processes[pid] = {"name": name, "create_time": created}
+        self.save()
+
+    def drop_process(self, pid: int) -> None:
+        if self.processes.pop(pid, None) is not None:
+            self.save()
+
+    def add_file(self, path: str) -> None:
+        self.files.append(path)
+        self.save()
+
+    def drop_file(self, path: str) -> None:
+        if path in self.files:
+            self.files.remove(path)
+            self.save()
+
+
+_current: RunState | None = None
+
+
+def current() -> RunState | None:
+    """The state of the run in progress in this process, if any."""
+    return _current
+
+
+@contextmanager
+def locked_run(state_dir: Path | None = None) -> Iterator[RunState]:
+    """Hold the global run lock and a state file for the duration of a run."""
+    global _current
+    directory = state_dir or STATE_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    lock_path = directory / "lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise BusyError(
+                f"another tunbench run is in progress (pid {owner}); wait for it or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        state = RunState(directory / f"state-{os.getpid()}.json")
+        state.save()
+        _current = state
+        try:
+            yield state
+        finally:
+            _current = None
+            if not state.namespaces and not state.processes and not state.files:
+                state.path.unlink(missing_ok=True)
+            else:
+                state.save()
+    finally:
+        os.close(fd)
+
+
+def stale_states(state_dir: Path | None = None) -> list[tuple[Path, dict[str, Any]]]:
+    """State files whose owner process is gone (or is this process's own leftovers)."""
+    directory = state_dir or STATE_DIR
+    out: list[tuple[Path, dict[str, Any]]] = []
+    for path in sorted(directory.glob("state-*.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            out.append((path, {}))
+            continue
+        owner = int(doc.get("owner", 0))
+        if owner != os.getpid() and psutil.pid_exists(owner):
+            continue
+        out.append((path, doc))
+    return out

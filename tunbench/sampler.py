@@ -1,0 +1,152 @@
+"""Sample a process tree's CPU and memory with psutil, as interval deltas.
+
+``ps -o %cpu`` is CPU time over the whole lifetime and under-reports steady-state load
+(KERNEL-NOTES, methodology pitfall). Here every sample is the CPU time the forwarder (all
+its threads, and any children) used since the previous sample divided by the wall time
+between them, in percent of one core; whole-system busy comes from the same deltas of
+``psutil.cpu_times()``. Summaries use only the samples inside the measured window.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psutil
+
+DEFAULT_INTERVAL = 0.1
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One interval: ends at ``t`` (Unix time), lasted ``dt`` seconds."""
+
+    t: float
+    dt: float
+    cpu_pct: float  # percent of one core used by the process tree in this interval
+    rss_bytes: int
+    system_busy_pct: float  # percent of all cores busy, whole machine
+    threads: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Averages and maxima over the samples inside a window."""
+
+    n: int
+    cpu_avg: float
+    cpu_max: float
+    mem_avg_bytes: float
+    mem_max_bytes: float
+    system_busy_avg: float
+
+
+def _busy(times: Any) -> tuple[float, float]:
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    total = sum(times)
+    return total - idle, total
+
+
+class Sampler:
+    """A thread sampling ``pid`` and its children every ``interval`` seconds until stopped.
+
+    ``pid=None`` (baselines) samples only whole-system busy.
+    """
+
+    def __init__(self, pid: int | None, interval: float = DEFAULT_INTERVAL) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tb-sampler", daemon=True)
+        self._procs: dict[int, psutil.Process] = {}
+        self._cpu_seen: dict[int, float] = {}
+        self.error: str | None = None
+
+    def _tree_cpu_rss(self) -> tuple[float, int, int]:
+        if self.pid is None:  # baselines: no forwarder process, system busy only
+            return 0.0, 0, 0
+        root = self._procs.setdefault(self.pid, psutil.Process(self.pid))
+        procs = [root]
+        try:
+            for child in root.children(recursive=True):
+                procs.append(self._procs.setdefault(child.pid, child))
+        except psutil.Error:
+            pass
+        rss = 0
+        threads = 0
+        for proc in procs:
+            try:
+                with proc.oneshot():
+                    t = proc.cpu_times()
+                    used = t.user + t.system
+                    rss += proc.memory_info().rss
+                    threads += proc.num_threads()
+            except psutil.Error:
+                used = self._cpu_seen.get(proc.pid, 0.0)  # exited: keep its last total
+            self._cpu_seen[proc.pid] = used
+        cpu = sum(self._cpu_seen.values())
+        return cpu, rss, threads
+
+    def _run(self) -> None:
+        try:
+            prev_cpu, _, _ = self._tree_cpu_rss()
+            prev_busy, prev_total = _busy(psutil.cpu_times())
+            prev_t = time.time()
+            while not self._stop.wait(self.interval):
+                cpu, rss, threads = self._tree_cpu_rss()
+                busy, total = _busy(psutil.cpu_times())
+                now = time.time()
+                dt = now - prev_t
+                dtotal = total - prev_total
+                if dt > 0:
+                    self.samples.append(
+                        Sample(
+                            t=now,
+                            dt=dt,
+                            cpu_pct=100.0 * (cpu - prev_cpu) / dt,
+                            rss_bytes=rss,
+                            system_busy_pct=100.0 * (busy - prev_busy) / dtotal if dtotal else 0.0,
+                            threads=threads,
+                        )
+                    )
+                prev_cpu, prev_busy, prev_total, prev_t = cpu, busy, total, now
+        except psutil.NoSuchProcess:
+            return
+        except Exception as exc:  # recorded in the result, never silently lost
+            self.error = repr(exc)
+
+    def start(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[Sample]:
+        self._stop.set()
+        self._thread.join(5)
+        return self.samples
+
+
+def summarize(samples: list[Sample], start: float, end: float) -> Summary:
+    """Summarise the samples whose whole interval lies inside ``[start, end]``.
+
+    The CPU average is weighted by each interval's length (time-weighted), so a late
+    sample does not count more than its share.
+    """
+    inside = [s for s in samples if s.t - s.dt >= start - 1e-3 and s.t <= end + 1e-3]
+    if not inside:
+        return Summary(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    span = sum(s.dt for s in inside)
+    return Summary(
+        n=len(inside),
+        cpu_avg=sum(s.cpu_pct * s.dt for s in inside) / span,
+        cpu_max=max(s.cpu_pct for s in inside),
+        mem_avg_bytes=sum(s.rss_bytes * s.dt for s in inside) / span,
+        mem_max_bytes=float(max(s.rss_bytes for s in inside)),
+        system_busy_avg=sum(s.system_busy_pct * s.dt for s in inside) / span,
+    )
+
+
+def samples_to_json(samples: list[Sample]) -> list[dict[str, Any]]:
+    return [asdict(s) for s in samples]

@@ -1,0 +1,178 @@
+"""Network namespaces, links, addresses and routes for one cell (pyroute2 only).
+
+Layout for a forwarder cell, ``<p>`` = ``tb-<run id>``::
+
+    <p>-a: tun11 10.0.1.1/24, route 10.0.2.0/24 dev tun11   (iperf3 client)
+    <p>-fwd: the forwarder process, which created tun11 and tun22 here
+    <p>-b: tun22 10.0.2.1/24, route 10.0.1.0/24 dev tun22   (iperf3 server)
+
+Baselines use the same two end namespaces: ``kernel-veth`` joins them with one veth pair;
+``kernel-router`` puts a veth pair on each side of ``<p>-fwd`` with IP forwarding on.
+The host namespace is never touched: every netlink call names a ``tb-`` namespace.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pyroute2 import IPRoute, netns
+
+from tunbench.errors import TopologyError
+
+PREFIX = "tb-"
+
+
+def _subnet(ip: str, prefixlen: int) -> str:
+    return str(ipaddress.ip_interface(f"{ip}/{prefixlen}").network)
+
+
+def write_sysctl(ns: str, key: str, value: str) -> None:
+    """Write ``/proc/sys/<key>`` inside namespace ``ns``.
+
+    setns(2) moves only the calling thread, so a short-lived thread enters the namespace,
+    writes, and ends; the main thread never leaves the host namespace.
+    """
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            netns.setns(ns, flags=0)
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as fh:
+                fh.write(value)
+        except BaseException as exc:  # reported in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=work, name=f"tb-sysctl-{ns}")
+    thread.start()
+    thread.join(10)
+    if errors or thread.is_alive():
+        raise TopologyError(f"cannot set {key}={value} in {ns}: {errors[0] if errors else 'hung'}")
+
+
+@dataclass
+class Topology:
+    """The namespaces of one run; removes what it created, newest first."""
+
+    run_id: str
+    created: list[str] = field(default_factory=list)
+    on_change: Callable[[list[str]], None] | None = None
+
+    @property
+    def prefix(self) -> str:
+        return f"{PREFIX}{self.run_id}"
+
+    @property
+    def ns_fwd(self) -> str:
+        return f"{self.prefix}-fwd"
+
+    @property
+    def ns_a(self) -> str:
+        return f"{self.prefix}-a"
+
+    @property
+    def ns_b(self) -> str:
+        return f"{self.prefix}-b"
+
+    def create(self, *names: str) -> None:
+        """Create the namespaces, each recorded before it exists so cleanup can find it."""
+        for name in names:
+            if not name.startswith(PREFIX):
+                raise TopologyError(f"refusing to create namespace without {PREFIX} prefix: {name}")
+            self.created.append(name)
+            if self.on_change:
+                self.on_change(list(self.created))
+            try:
+                netns.create(name)
+            except OSError as exc:
+                raise TopologyError(f"cannot create namespace {name}: {exc}") from exc
+            with IPRoute(netns=name) as ipr:
+                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+            write_sysctl(name, "net.ipv6.conf.all.disable_ipv6", "1")
+            write_sysctl(name, "net.ipv6.conf.default.disable_ipv6", "1")
+
+    def remove(self) -> list[str]:
+        """Remove every namespace this topology created; returns the ones that failed."""
+        failed = []
+        while self.created:
+            name = self.created.pop()
+            try:
+                netns.remove(name)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                failed.append(name)
+            if self.on_change:
+                self.on_change(list(self.created))
+        return failed
+
+    @staticmethod
+    def links(ns: str) -> list[str]:
+        """Interface names present in ``ns``."""
+        with IPRoute(netns=ns) as ipr:
+            return [str(link.get("ifname")) for link in ipr.get_links()]
+
+    def move_and_configure(
+        self,
+        ifname: str,
+        src_ns: str,
+        dst_ns: str,
+        ip: str,
+        peer_ip: str,
+        mtu: int,
+        prefixlen: int = 24,
+    ) -> None:
+        """Move ``ifname`` from ``src_ns`` to ``dst_ns``, then address, route and bring it up.
+
+        The device arrives down and without addresses (KERNEL-NOTES §2.7).
+        """
+        try:
+            with IPRoute(netns=src_ns) as ipr:
+                found = ipr.link_lookup(ifname=ifname)
+                if not found:
+                    raise TopologyError(f"device {ifname} not found in {src_ns}")
+                ipr.link("set", index=found[0], net_ns_fd=dst_ns)
+            self.configure(dst_ns, ifname, ip, peer_ip, mtu, prefixlen)
+        except TopologyError:
+            raise
+        except Exception as exc:
+            raise TopologyError(f"cannot move {ifname} into {dst_ns}: {exc}") from exc
+
+    @staticmethod
+    def configure(
+        ns: str,
+        ifname: str,
+        ip: str,
+        peer_ip: str | None,
+        mtu: int,
+        prefixlen: int = 24,
+        gateway: str | None = None,
+    ) -> None:
+        """Address ``ifname`` in ``ns``, set its MTU, bring it up, route the peer subnet to it
+        (on-link, or through ``gateway``)."""
+        with IPRoute(netns=ns) as ipr:
+            found = ipr.link_lookup(ifname=ifname)
+            if not found:
+                raise TopologyError(f"device {ifname} not found in {ns}")
+            idx = found[0]
+            ipr.link("set", index=idx, mtu=mtu)
+            ipr.addr("add", index=idx, address=ip, prefixlen=prefixlen)
+            ipr.link("set", index=idx, state="up")
+            if peer_ip is not None and _subnet(peer_ip, prefixlen) != _subnet(ip, prefixlen):
+                if gateway:
+                    ipr.route("add", dst=_subnet(peer_ip, prefixlen), gateway=gateway)
+                else:
+                    ipr.route("add", dst=_subnet(peer_ip, prefixlen), oif=idx)
+
+    def veth(self, ns1: str, name1: str, ns2: str, name2: str) -> None:
+        """Create a veth pair with one end in each namespace."""
+        for n in (name1, name2):
+            if not n.startswith(PREFIX) or len(n) > 15:
+                raise TopologyError(f"bad link name {n!r}: needs {PREFIX} prefix, <= 15 chars")
+        try:
+            with IPRoute(netns=ns1) as ipr:
+                ipr.link("add", ifname=name1, kind="veth", peer={"ifname": name2, "net_ns_fd": ns2})
+        except Exception as exc:
+            raise TopologyError(f"cannot create veth {name1}/{name2}: {exc}") from exc

@@ -1,0 +1,197 @@
+"""The registry of forwarder variants, baselines and external commands; spec parsing.
+
+A spec is what the user types: ``"sync-gso --thread 2"``. Its first word names a
+registered variant (a module in ``forwarders/``), a kernel baseline, or else an external
+forwarder command. Variant arguments are validated with the variant's own parser before
+anything is created.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunbench.errors import UsageError
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    """One registered Python forwarder."""
+
+    name: str
+    module: str
+    mode: str  # sync | async
+    gso: bool
+    channel: str  # "-" or what sits between reader and writer
+    summary: str
+
+
+VARIANTS: dict[str, VariantInfo] = {
+    "sync-normal": VariantInfo(
+        "sync-normal",
+        "forwarders.sync_normal",
+        "sync",
+        False,
+        "-",
+        "blocking read/write, one thread per direction",
+    ),
+    "sync-gso": VariantInfo(
+        "sync-gso",
+        "forwarders.sync_gso",
+        "sync",
+        True,
+        "-",
+        "blocking, IFF_VNET_HDR + TSO/USO offload",
+    ),
+    "sync-normal-channel": VariantInfo(
+        "sync-normal-channel",
+        "forwarders.sync_normal_channel",
+        "sync",
+        False,
+        "queue",
+        "blocking reader -> bounded queue -> writer",
+    ),
+    "sync-gso-channel": VariantInfo(
+        "sync-gso-channel",
+        "forwarders.sync_gso_channel",
+        "sync",
+        True,
+        "queue",
+        "vnet/offload reader -> queue -> writer",
+    ),
+}
+
+BASELINES: dict[str, str] = {
+    "kernel-veth": "a veth pair between the two namespaces, no forwarder (the ceiling)",
+    "kernel-router": "veth a<->fwd<->b with IP forwarding in the forwarder namespace",
+}
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """A parsed spec: what one row of the table measures."""
+
+    spec: str
+    kind: str  # python | baseline | external
+    name: str
+    args: tuple[str, ...] = ()
+    info: VariantInfo | None = field(default=None, compare=False)
+
+    def forwarder_argv(
+        self, iface1: str, ip1: str, iface2: str, ip2: str, mtu: int, stats: Path | None
+    ) -> list[str]:
+        """The exact command that starts this forwarder (empty for baselines)."""
+        if self.kind == "python":
+            assert self.info is not None
+            argv = [
+                sys.executable,
+                "-m",
+                self.info.module,
+                "--iface1",
+                iface1,
+                "--ip1",
+                ip1,
+                "--iface2",
+                iface2,
+                "--ip2",
+                ip2,
+                "--mtu",
+                str(mtu),
+            ]
+            if stats is not None:
+                argv += ["--stats", str(stats)]
+            return argv + list(self.args)
+        if self.kind == "external":
+            subs = {"iface1": iface1, "ip1": ip1, "iface2": iface2, "ip2": ip2, "mtu": str(mtu)}
+            words = [self.name, *self.args]
+            if any("{" in w for w in words):
+                try:
+                    return [w.format(**subs) for w in words]
+                except (KeyError, IndexError, ValueError) as exc:
+                    raise UsageError(f"bad placeholder in {self.spec!r}: {exc}") from exc
+            return [*words, "--iface1", iface1, "--ip1", ip1, "--iface2", iface2, "--ip2", ip2]
+        return []
+
+
+def default_matrix() -> list[str]:
+    """What ``tunbench matrix`` runs without arguments: baselines first, then every variant."""
+    return [*BASELINES, *VARIANTS]
+
+
+def known_names() -> list[str]:
+    return [*VARIANTS, *BASELINES]
+
+
+def parse_spec(spec: str) -> CellSpec:
+    """Parse and validate a spec; raises UsageError with a one-line reason."""
+    try:
+        words = shlex.split(spec)
+    except ValueError as exc:
+        raise UsageError(f"cannot parse spec {spec!r}: {exc}") from exc
+    if not words:
+        raise UsageError("empty spec")
+    name, args = words[0], tuple(words[1:])
+    if name in VARIANTS:
+        info = VARIANTS[name]
+        validate_args(info, args)
+        return CellSpec(spec, "python", name, args, info)
+    if name in BASELINES:
+        if args:
+            raise UsageError(f"{name} takes no arguments, got {' '.join(args)!r}")
+        return CellSpec(spec, "baseline", name)
+    if ("/" in name and Path(name).is_file()) or ("/" not in name and shutil.which(name)):
+        return CellSpec(spec, "external", name, args)
+    raise UsageError(
+        f"unknown variant {name!r}; known: {', '.join(known_names())} "
+        "(or give a path to an external forwarder command)"
+    )
+
+
+def validate_args(info: VariantInfo, args: tuple[str, ...]) -> None:
+    """Parse ``args`` with the variant's own parser; bad options raise UsageError."""
+    from forwarders.common import ForwarderArgumentError
+
+    module = importlib.import_module(info.module)
+    parser = module.build_parser()
+    parser.raise_errors = True
+    for reserved in ("--iface1", "--iface2", "--ip1", "--ip2", "--stats", "--mtu"):
+        if any(a == reserved or a.startswith(reserved + "=") for a in args):
+            raise UsageError(f"{info.name}: {reserved} is set by the harness, not in the spec")
+    try:
+        parser.parse_args(list(args))
+    except ForwarderArgumentError as exc:
+        raise UsageError(f"{info.name}: {exc}") from exc
+
+
+def describe(cell: CellSpec) -> dict[str, str]:
+    """Mode / Offload / Channel columns for the table."""
+    if cell.kind == "baseline":
+        return {"mode": "kernel", "offload": "kernel", "channel": "-"}
+    if cell.kind == "external":
+        return {"mode": "external", "offload": "?", "channel": "?"}
+    assert cell.info is not None
+    args = list(cell.args)
+    offload = "none"
+    if cell.info.gso:
+        offload = "gso-split" if _opt(args, "--gso") == "split" else "gso-passthrough"
+    channel = cell.info.channel
+    if channel == "queue":
+        channel = f"queue({_opt(args, '--depth') or 1024})"
+    mode = cell.info.mode
+    threads = _opt(args, "--thread")
+    if threads and threads != "1":
+        mode += f" x{threads}" + (" mq" if "--multiqueue" in args else "")
+    return {"mode": mode, "offload": offload, "channel": channel}
+
+
+def _opt(args: list[str], name: str) -> str | None:
+    for i, a in enumerate(args):
+        if a == name and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
+    return None
