@@ -75,6 +75,10 @@ def _add_workload(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bandwidth", type=_nonneg, default=0, help="target bits/s (UDP: 0 = unlimited)"
     )
+    p.add_argument("--latency", action="store_true",
+                   help="ping through the forwarder during the run: RTT p50/p99")
+    p.add_argument("--cpus", type=_cpus, default=None, metavar="FWD:LOAD",
+                   help="pin the forwarder and the iperf3/ping processes, e.g. 0:1")
     p.add_argument("--results-dir", type=Path, default=Path("results"))
 
 
@@ -126,30 +130,64 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cpus(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``"0:1"`` or ``"0,1:2,3"``: forwarder CPUs, then iperf3/ping CPUs."""
+    try:
+        fwd, load = text.split(":")
+        pair = (tuple(int(c) for c in fwd.split(",") if c),
+                tuple(int(c) for c in load.split(",") if c))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FWD:LOAD like 0:1, got {text!r}") from None
+    ncpu = os.cpu_count() or 1
+    for c in (*pair[0], *pair[1]):
+        if not 0 <= c < ncpu:
+            raise argparse.ArgumentTypeError(f"CPU {c} does not exist (0..{ncpu - 1})")
+    return pair
+
+
 def cmd_matrix(a: argparse.Namespace) -> int:
+    from tunbench.matrix import MatrixOptions, run_matrix
     from tunbench.runstate import locked_run
-    from tunbench.session import run_cell
     from tunbench.variants import default_matrix, parse_spec
 
     cells = [parse_spec(s) for s in (a.specs or default_matrix())]
     opts = _cell_options(a)
+    mopts = MatrixOptions(repeat=a.repeat, profile=not a.no_profile, native=a.native,
+                          flamegraph_dir=a.flamegraph_dir)
     check_prerequisites()
     results.check_writable(a.results_dir)
-    recs = []
     with locked_run():
-        for k, cell in enumerate(cells, 1):
-            show = _phase_printer(a.quiet)
-            show(f"cell {k}/{len(cells)}: {cell.spec}")
-            doc = run_cell(cell, opts, None if a.quiet else show)
-            recs.append(results.flat(doc))
-            if doc["status"] != "ok":
-                print(f"tunbench: cell {cell.spec!r} failed: {doc['error']}", file=sys.stderr)
+        recs = run_matrix(cells, opts, mopts, progress=not a.quiet)
+    failed = [r for r in recs if r["status"] != "ok"]
+    for r in failed:
+        print(f"tunbench: cell {r['spec']!r} failed: {r['error']}", file=sys.stderr)
     print(report.markdown(recs))
-    return 0 if all(r["status"] == "ok" for r in recs) else 1
+    return 1 if failed else 0
+
+
+def cmd_verify(a: argparse.Namespace) -> int:
+    from tunbench.runstate import locked_run
+    from tunbench.session import CellOptions
+    from tunbench.variants import parse_spec
+    from tunbench.verify import verify_cell
+
+    cell = parse_spec(a.spec)
+    check_prerequisites()
+    with locked_run():
+        rep = verify_cell(cell, CellOptions(mtu=a.mtu), _phase_printer(a.quiet))
+    for name, outcome in rep.checks.items():
+        print(f"{a.spec}: {name}: {outcome}")
+    if a.json:
+        print(json.dumps({"spec": rep.spec, "ok": rep.ok, "checks": rep.checks,
+                          "forwarder": rep.forwarder}))
+    if not rep.ok:
+        print(f"tunbench: error: {a.spec}: verification failed", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_list(a: argparse.Namespace) -> int:
-    from tunbench.variants import BASELINES, VARIANTS
+    from tunbench.variants import BASELINES, PEERS, VARIANTS
 
     for info in VARIANTS.values():
         mod = __import__(info.module, fromlist=["build_parser"])
@@ -172,6 +210,8 @@ def cmd_list(a: argparse.Namespace) -> int:
         print(f"{info.name:28} {info.summary}  [{' '.join(opts)}]")
     for name, summary in BASELINES.items():
         print(f"{name:28} {summary}")
+    for name, peer in PEERS.items():
+        print(f"{name:28} {peer.summary}")
     return 0
 
 
@@ -200,6 +240,7 @@ def check_prerequisites_root_only() -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "matrix": cmd_matrix,
+    "verify": cmd_verify,
     "list": cmd_list,
     "report": cmd_report,
     "clean": cmd_clean,
@@ -217,7 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("matrix", help="measure many specs (default: every variant + baselines)")
     m.add_argument("specs", nargs="*", help="specs to run (default: all registered)")
     _add_workload(m)
+    m.add_argument("--repeat", type=_positive, default=3, help="runs per cell (3)")
+    m.add_argument("--no-profile", action="store_true", help="skip the py-spy passes")
+    m.add_argument("--native", action="store_true", help="py-spy --native stacks")
+    m.add_argument("--flamegraph-dir", type=Path, default=Path("flamegraph"))
     m.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    v = sub.add_parser("verify", help="check a forwarder delivers TCP/UDP/ICMP byte for byte")
+    v.add_argument("spec")
+    v.add_argument("--mtu", type=_mtu, default=1500)
+    v.add_argument("--json", action="store_true", help="print the checks as JSON")
+    v.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     sub.add_parser("list", help="variants, baselines and their arguments")
     rep = sub.add_parser("report", help="summary table from result files")
     rep.add_argument("--results-dir", type=Path, default=Path("results"))

@@ -1,8 +1,10 @@
-"""Run a command inside a named network namespace: ``python -m tunbench.nsexec NS -- CMD...``.
+"""Run a command inside a named network namespace: ``python -m tunbench.nsexec NS [--cpus
+0,1] -- CMD...``.
 
 The harness uses this instead of ``ip netns exec`` so that the PID it starts is the
 command's own PID after exec (what the sampler and the stop ladder need). It also sets
-PR_SET_PDEATHSIG so the command gets SIGTERM if the harness dies without tearing down.
+PR_SET_PDEATHSIG so the command gets SIGTERM if the harness dies without tearing down, and
+with ``--cpus`` pins it (and every thread it will start) to those CPUs.
 """
 
 from __future__ import annotations
@@ -16,10 +18,17 @@ PR_SET_PDEATHSIG = 1
 
 
 def main(argv: list[str]) -> int:
+    cpus: set[int] | None = None
+    if len(argv) > 2 and argv[1] == "--cpus":
+        cpus = {int(c) for c in argv[2].split(",")}
+        argv = [argv[0], *argv[3:]]
     if len(argv) < 3 or argv[1] != "--":
-        print("usage: python -m tunbench.nsexec NETNS -- CMD [ARGS...]", file=sys.stderr)
+        print("usage: python -m tunbench.nsexec NETNS [--cpus LIST] -- CMD [ARGS...]",
+              file=sys.stderr)
         return 2
     netns, cmd = argv[0], argv[2:]
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     from pyroute2 import netns as pr_netns
 
     try:

@@ -48,11 +48,14 @@ class Child:
         return "\n".join(text[-lines:])
 
 
-def nsexec_argv(netns: str | None, argv: Sequence[str]) -> list[str]:
+def nsexec_argv(
+    netns: str | None, argv: Sequence[str], cpus: Sequence[int] | None = None,
+) -> list[str]:
     """The argv that runs ``argv`` inside ``netns`` (via :mod:`tunbench.nsexec`), or as is."""
     if netns is None:
         return list(argv)
-    return [sys.executable, "-m", "tunbench.nsexec", netns, "--", *argv]
+    pin = ["--cpus", ",".join(map(str, cpus))] if cpus else []
+    return [sys.executable, "-m", "tunbench.nsexec", netns, *pin, "--", *argv]
 
 
 def spawn(
@@ -62,13 +65,14 @@ def spawn(
     netns: str | None = None,
     log_path: Path | None = None,
     env: dict[str, str] | None = None,
+    cpus: Sequence[int] | None = None,
 ) -> Child:
     """Start ``argv`` (inside ``netns`` if given) in its own process group.
 
     Its own group keeps a terminal's Ctrl-C away from it, so the harness stops children in
     order. Output goes to ``log_path`` (or /dev/null).
     """
-    full = nsexec_argv(netns, argv)
+    full = nsexec_argv(netns, argv, cpus)
     out = open(log_path, "wb") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
         popen = subprocess.Popen(

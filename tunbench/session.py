@@ -1,9 +1,12 @@
 """One benchmark cell: bring up the topology, start the forwarder, measure, tear down.
 
-Teardown runs in reverse order of creation through an ExitStack on success, error,
-Ctrl-C and SIGTERM: iperf3 client, server, forwarder (stop ladder, reaped), namespaces,
-the cell's temporary directory. SIGINT/SIGTERM are held back while teardown runs and
-delivered right after, so a second Ctrl-C cannot leave half a topology behind.
+:meth:`Cell.up` brings the cell up and yields; teardown runs in reverse order of creation
+through an ExitStack on success, error, Ctrl-C and SIGTERM: iperf3 and other peers, the
+forwarder (stop ladder, reaped), namespaces, the cell's temporary directory.
+SIGINT/SIGTERM are held back while teardown runs and delivered right after, so a second
+Ctrl-C cannot leave half a topology behind. What runs while the cell is up is a
+measurement (:func:`run_cell`), a profiling pass (:func:`profile_cell`) or a correctness
+check (:mod:`tunbench.verify`).
 """
 
 from __future__ import annotations
@@ -17,26 +20,24 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from tunbench import metadata, results
-from tunbench.errors import (
-    ForwarderError,
-    MeasurementError,
-    TopologyError,
-)
+from tunbench.errors import ForwarderError, MeasurementError, TopologyError
 from tunbench.procs import Child, spawn, stop, wait_until
 from tunbench.runners import iperf3 as iperf
+from tunbench.runners import ping
 from tunbench.runstate import current as current_state
 from tunbench.sampler import Sampler, samples_to_json, summarize
 from tunbench.topology import Topology, write_sysctl
 from tunbench.variants import CellSpec, describe
 
 Phase = Callable[[str], None]
+CELL_FAILURES = (ForwarderError, MeasurementError, TopologyError)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class CellOptions:
     ip2: str = "10.0.2.1"
     ready_timeout: float = 10.0
     grace: float = 20.0  # seconds past duration+omit before iperf3 counts as hung
+    latency: bool = False  # ping through the forwarder while iperf3 runs
+    fwd_cpus: tuple[int, ...] = ()
+    load_cpus: tuple[int, ...] = ()  # iperf3 and ping
 
 
 class Teardown(contextlib.ExitStack):
@@ -66,10 +70,7 @@ class Teardown(contextlib.ExitStack):
         self.owner = os.getpid()
 
     def __exit__(
-        self,
-        et: type[BaseException] | None,
-        ev: BaseException | None,
-        tb: TracebackType | None,
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None,
     ) -> bool:
         if os.getpid() != self.owner:
             os._exit(70)
@@ -82,9 +83,9 @@ class Teardown(contextlib.ExitStack):
 
 
 class Cell:
-    """State of one cell while it runs; :func:`run_cell` is the public entry."""
+    """One cell's topology and processes while it is up."""
 
-    def __init__(self, cell: CellSpec, opts: CellOptions, phase: Phase | None) -> None:
+    def __init__(self, cell: CellSpec, opts: CellOptions, phase: Phase | None = None) -> None:
         self.cell = cell
         self.opts = opts
         self.run_id = secrets.token_hex(3)
@@ -94,10 +95,13 @@ class Cell:
         self.workdir = Path(".")
         self.stats_path: Path | None = None
         self.command: list[str] = []
+        self.stack = Teardown()
 
-    # -- registration helpers ------------------------------------------------
-    def _spawn(self, stack: Teardown, name: str, argv: list[str], ns: str) -> Child:
-        child = spawn(name, argv, netns=ns, log_path=self.workdir / f"{name}.log")
+    def spawn(self, name: str, argv: Sequence[str], ns: str | None,
+              cpus: Sequence[int] = ()) -> Child:
+        """Start a child that is recorded in the run state and stopped at teardown."""
+        child = spawn(name, argv, netns=ns, log_path=self.workdir / f"{name}.log",
+                      cpus=cpus or None)
         state = current_state()
         if state:
             state.add_process(child.pid, name)
@@ -107,48 +111,62 @@ class Cell:
             if state:
                 state.drop_process(child.pid)
 
-        stack.callback(_stop)
+        self.stack.callback(_stop)
         return child
 
-    # -- phases ----------------------------------------------------------------
-    def _start_forwarder(self, stack: Teardown) -> None:
+    @contextlib.contextmanager
+    def up(self) -> Iterator[Cell]:
+        """Namespaces, then the forwarder (or the baseline's links); torn down on exit."""
+        state = current_state()
+        self.topo.on_change = state.set_namespaces if state else None
+        with self.stack:
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"tb-{self.run_id}-"))
+            self.stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
+            self.stack.callback(self._remove_namespaces)
+            self.phase("namespaces")
+            self.topo.create(self.topo.ns_fwd, self.topo.ns_a, self.topo.ns_b)
+            if self.cell.kind == "baseline":
+                self._baseline()
+            else:
+                self._start_forwarder()
+            yield self
+            self.phase("teardown")
+
+    def _remove_namespaces(self) -> None:
+        failed = self.topo.remove()
+        if failed:
+            raise TopologyError(f"could not remove namespaces: {', '.join(failed)}")
+
+    def _start_forwarder(self) -> None:
         o = self.opts
         self.stats_path = self.workdir / "forwarder-stats.json"
-        self.command = self.cell.forwarder_argv(
-            o.iface1, o.ip1, o.iface2, o.ip2, o.mtu, self.stats_path
-        )
+        self.command = self.cell.forwarder_argv(o.iface1, o.ip1, o.iface2, o.ip2, o.mtu,
+                                                self.stats_path)
         self.phase("forwarder start")
-        fwd = self._spawn(stack, "forwarder", self.command, self.topo.ns_fwd)
+        fwd = self.spawn("forwarder", self.command, self.topo.ns_fwd, o.fwd_cpus)
         self.forwarder = fwd
         want = {o.iface1, o.iface2}
 
         def ready() -> bool:
-            if fwd.poll() is not None:
-                return True
-            return want <= set(self.topo.links(self.topo.ns_fwd))
+            return fwd.poll() is not None or want <= set(self.topo.links(self.topo.ns_fwd))
 
-        wait_until(ready, o.ready_timeout, interval=0.02)
-        self._check_forwarder("before creating its devices")
+        wait_until(ready, o.ready_timeout)
+        self.check_forwarder("before creating its devices")
         if not want <= set(self.topo.links(self.topo.ns_fwd)):
             raise ForwarderError(
-                f"forwarder did not create {o.iface1} and {o.iface2} within {o.ready_timeout:.0f}s",
-                None,
-                fwd.stderr_tail(),
-            )
+                f"forwarder did not create {o.iface1} and {o.iface2} within "
+                f"{o.ready_timeout:.0f}s", None, fwd.stderr_tail())
         self.phase("topology")
-        self.topo.move_and_configure(
-            o.iface1, self.topo.ns_fwd, self.topo.ns_a, o.ip1, o.ip2, o.mtu
-        )
-        self.topo.move_and_configure(
-            o.iface2, self.topo.ns_fwd, self.topo.ns_b, o.ip2, o.ip1, o.mtu
-        )
+        t = self.topo
+        t.move_and_configure(o.iface1, t.ns_fwd, t.ns_a, o.ip1, o.ip2, o.mtu)
+        t.move_and_configure(o.iface2, t.ns_fwd, t.ns_b, o.ip2, o.ip1, o.mtu)
 
-    def _check_forwarder(self, when: str) -> None:
+    def check_forwarder(self, when: str) -> None:
+        """ForwarderError (with its status and last output lines) if the forwarder exited."""
         fwd = self.forwarder
         if fwd is not None and fwd.poll() is not None:
-            raise ForwarderError(
-                f"forwarder exited with status {fwd.poll()} {when}", fwd.poll(), fwd.stderr_tail()
-            )
+            raise ForwarderError(f"forwarder exited with status {fwd.poll()} {when}",
+                                 fwd.poll(), fwd.stderr_tail())
 
     def _baseline(self) -> None:
         o, t = self.opts, self.topo
@@ -168,49 +186,68 @@ class Cell:
         t.configure(t.ns_b, f"{p}-b0", o.ip2, o.ip1, o.mtu, gateway=gw_b)
         write_sysctl(t.ns_fwd, "net.ipv4.ip_forward", "1")
 
-    def _measure(self, stack: Teardown) -> dict[str, Any]:
+    def wait_child(self, child: Child, deadline: float, what: str) -> None:
+        """Wait for ``child`` to exit, watching the forwarder; kill it past ``deadline``."""
+        t0 = time.monotonic()
+        while child.poll() is None:
+            self.check_forwarder(f"while {what} ran")
+            if time.monotonic() - t0 > deadline:
+                stop(child)
+                raise MeasurementError(f"{what} hung: no result within {deadline:.0f}s (killed)")
+            with contextlib.suppress(Exception):
+                child.popen.wait(timeout=0.1)
+        self.check_forwarder(f"while {what} ran")
+
+    def measure(self, profile_svg: Path | None = None, native: bool = False) -> dict[str, Any]:
+        """One iperf3 run through the cell, sampled; optionally under py-spy."""
         o, t = self.opts, self.topo
         self.phase("iperf3 server")
-        server = self._spawn(stack, "iperf3-server", _server_argv(o, self.workdir), t.ns_b)
-        if (
-            not wait_until(lambda: server.poll() is not None or iperf.listening(server.pid), 5.0)
-            or server.poll() is not None
-        ):
+        server = self.spawn("iperf3-server",
+                            iperf.server_argv(o.ip2, self.workdir / "srv.json", o.iperf.port),
+                            t.ns_b, o.load_cpus)
+        if not wait_until(lambda: server.poll() is not None or iperf.listening(server.pid),
+                          5.0) or server.poll() is not None:
             raise MeasurementError(
-                f"iperf3 server did not start listening: {server.stderr_tail(2) or 'no output'}"
-            )
+                f"iperf3 server did not start listening: {server.stderr_tail(2) or 'no output'}")
+        spy = self._start_profiler(profile_svg, native) if profile_svg else None
         sampler = Sampler(self.forwarder.pid if self.forwarder else None).start()
         self.phase("measure")
         out = self.workdir / "iperf3-client.json"
-        client = self._spawn(stack, "iperf3-client", iperf.client_argv(o.ip2, o.iperf, out), t.ns_a)
-        deadline = o.iperf.duration + o.iperf.omit + o.grace
-        t0 = time.monotonic()
-        while client.poll() is None:
-            self._check_forwarder("during the measurement")
-            if time.monotonic() - t0 > deadline:
-                stop(client)
-                raise MeasurementError(
-                    f"iperf3 client hung: no result within {deadline:.0f}s (killed)"
-                )
-            with contextlib.suppress(Exception):
-                client.popen.wait(timeout=0.1)
-        samples = sampler.stop()
-        self._check_forwarder("during the measurement")
+        client = self.spawn("iperf3-client", iperf.client_argv(o.ip2, o.iperf, out), t.ns_a,
+                            o.load_cpus)
+        pinger = None
+        if o.latency:
+            count = int((o.iperf.duration + o.iperf.omit) / 0.1)
+            pinger = self.spawn("ping", ping.argv(o.ip2, count, 0.1, self.workdir / "ping.json"),
+                                t.ns_a, o.load_cpus)
+        try:
+            self.wait_child(client, o.iperf.duration + o.iperf.omit + o.grace, "iperf3 client")
+        finally:
+            samples = sampler.stop()
         if not out.exists():
             raise MeasurementError(f"iperf3 client failed: {client.stderr_tail(3)}")
         res = iperf.parse(out)
         end = res.t_end
         start = max(res.t_start + o.iperf.omit, end - o.iperf.duration)
-        summ = summarize(samples, start, end)
-        return {
-            "iperf": res,
-            "samples": samples,
-            "window": {"start": start, "end": end},
-            "summary": summ,
-            "sampler_error": sampler.error,
+        m: dict[str, Any] = {
+            "iperf": res, "samples": samples, "window": {"start": start, "end": end},
+            "summary": summarize(samples, start, end), "sampler_error": sampler.error,
         }
+        if pinger is not None:
+            self.wait_child(pinger, 5.0, "ping")
+            m["ping"] = ping.parse(self.workdir / "ping.json")
+        if spy is not None:
+            stop(spy)
+        return m
 
-    def _forwarder_stats(self) -> dict[str, Any] | None:
+    def _start_profiler(self, svg: Path, native: bool) -> Child:
+        from tunbench.profile import py_spy_argv
+
+        assert self.forwarder is not None
+        return self.spawn("py-spy", py_spy_argv(self.forwarder.pid, svg, native), None)
+
+    def forwarder_stats(self) -> dict[str, Any] | None:
+        """Stop the forwarder (it writes its counters on SIGINT) and read the counters."""
         if self.forwarder is None or self.stats_path is None:
             return None
         stop(self.forwarder)
@@ -220,113 +257,9 @@ class Cell:
             return None
         return doc
 
-    def run(self) -> dict[str, Any]:
-        o = self.opts
-        state = current_state()
-        self.topo.on_change = state.set_namespaces if state else None
-        doc = self._skeleton()
-        with Teardown() as stack:
-            self.workdir = Path(tempfile.mkdtemp(prefix=f"tb-{self.run_id}-"))
-            stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
-            stack.callback(self._remove_namespaces)
-            try:
-                self.phase("namespaces")
-                self.topo.create(self.topo.ns_fwd, self.topo.ns_a, self.topo.ns_b)
-                if self.cell.kind == "baseline":
-                    self._baseline()
-                else:
-                    self._start_forwarder(stack)
-                m = self._measure(stack)
-                doc["forwarder"] = self._forwarder_stats()
-            except (ForwarderError, MeasurementError, TopologyError) as exc:
-                doc["status"] = "failed"
-                doc["error"] = str(exc)
-                if isinstance(exc, ForwarderError):
-                    doc["forwarder_exit"] = {
-                        "status": exc.returncode,
-                        "stderr_tail": exc.stderr_tail,
-                    }
-                    if exc.stderr_tail:
-                        doc["error"] += f" — {exc.stderr_tail.splitlines()[-1]}"
-                m = None
-            self.phase("teardown")
-        doc["metadata"]["forwarder_command"] = shlex.join(self.command) if self.command else None
-        if m is not None:
-            self._fill(doc, m)
-        stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(self.cell.spec)}-{self.run_id}"
-        path = results.write(doc, o.results_dir, stem)
-        doc["_path"] = str(path)
-        return doc
-
-    def _remove_namespaces(self) -> None:
-        failed = self.topo.remove()
-        if failed:
-            raise TopologyError(f"could not remove namespaces: {', '.join(failed)}")
-
-    def _skeleton(self) -> dict[str, Any]:
-        o = self.opts
-        desc = describe(self.cell)
-        return {
-            "schema": results.SCHEMA,
-            "version": results.VERSION,
-            "run_id": self.run_id,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "cell": {
-                "spec": self.cell.spec,
-                "kind": self.cell.kind,
-                "variant": self.cell.name,
-                "args": list(self.cell.args),
-                **desc,
-            },
-            "status": "ok",
-            "error": None,
-            "metadata": {
-                **metadata.collect(),
-                "mtu": o.mtu,
-                "workload": asdict(o.iperf),
-                "devices": {"iface1": o.iface1, "ip1": o.ip1, "iface2": o.iface2, "ip2": o.ip2},
-            },
-            "window": None,
-            "results": {},
-            "forwarder": None,
-            "samples": [],
-            "iperf3": None,
-        }
-
-    def _fill(self, doc: dict[str, Any], m: dict[str, Any]) -> None:
-        res: iperf.Iperf3Result = m["iperf"]
-        s = m["summary"]
-        doc["window"] = m["window"]
-        doc["samples"] = samples_to_json(m["samples"])
-        doc["iperf3"] = res.raw
-        fwd = doc.get("forwarder") or {}
-        doc["metadata"]["offload_flags"] = fwd.get("offload")
-        has_cpu = self.forwarder is not None
-        doc["results"] = {
-            "gbps": res.bps / 1e9,
-            "bps": res.bps,
-            "sent_bps": res.sent_bps,
-            "retransmits": res.retransmits,
-            "cpu_avg": s.cpu_avg if has_cpu else None,
-            "cpu_max": s.cpu_max if has_cpu else None,
-            "mem_avg_mb": s.mem_avg_bytes / results.MB if has_cpu else None,
-            "mem_max_mb": s.mem_max_bytes / results.MB if has_cpu else None,
-            "system_busy_avg": s.system_busy_avg,
-            "duration_s": m["window"]["end"] - m["window"]["start"],
-            "samples": s.n,
-            "sampler_error": m["sampler_error"],
-            "lost_percent": res.lost_percent,
-            "jitter_ms": res.jitter_ms,
-        }
-
 
 def _router_ip(ip: str) -> str:
-    parts = ip.split(".")
-    return ".".join([*parts[:3], "254"])
-
-
-def _server_argv(o: CellOptions, workdir: Path) -> list[str]:
-    return iperf.server_argv(o.ip2, workdir / "iperf3-server.json", o.iperf.port)
+    return ".".join([*ip.split(".")[:3], "254"])
 
 
 def _slug(spec: str) -> str:
@@ -334,10 +267,104 @@ def _slug(spec: str) -> str:
     return "".join(keep).strip("_")[:60] or "cell"
 
 
-def run_cell(cell: CellSpec, opts: CellOptions, phase: Phase | None = None) -> dict[str, Any]:
+def skeleton(cell: CellSpec, opts: CellOptions, run_id: str) -> dict[str, Any]:
+    """A result document without measurements."""
+    return {
+        "schema": results.SCHEMA, "version": results.VERSION, "run_id": run_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cell": {"spec": cell.spec, "kind": cell.kind, "variant": cell.label,
+                 "args": list(cell.args), **describe(cell)},
+        "status": "ok", "error": None,
+        "metadata": {**metadata.collect(), "mtu": opts.mtu, "workload": asdict(opts.iperf),
+                     "latency_probe": opts.latency,
+                     "cpus": {"forwarder": list(opts.fwd_cpus), "load": list(opts.load_cpus)},
+                     "devices": {"iface1": opts.iface1, "ip1": opts.ip1,
+                                 "iface2": opts.iface2, "ip2": opts.ip2}},
+        "window": None, "results": {}, "forwarder": None, "samples": [], "iperf3": None,
+    }
+
+
+def record_failure(doc: dict[str, Any], exc: Exception) -> None:
+    doc["status"] = "failed"
+    doc["error"] = str(exc)
+    if isinstance(exc, ForwarderError):
+        doc["forwarder_exit"] = {"status": exc.returncode, "stderr_tail": exc.stderr_tail}
+        if exc.stderr_tail:
+            doc["error"] += f" — {exc.stderr_tail.splitlines()[-1]}"
+
+
+def fill(doc: dict[str, Any], m: dict[str, Any], has_forwarder: bool) -> None:
+    """Put one measurement's numbers into ``doc`` (SI units; MB = 10^6 bytes)."""
+    res: iperf.Iperf3Result = m["iperf"]
+    s = m["summary"]
+    doc["window"] = m["window"]
+    doc["samples"] = samples_to_json(m["samples"])
+    doc["iperf3"] = res.raw
+    fwd = doc.get("forwarder") or {}
+    doc["metadata"]["offload_flags"] = fwd.get("offload")
+    pr: ping.PingResult | None = m.get("ping")
+    doc["results"] = {
+        "gbps": res.bps / 1e9, "bps": res.bps, "sent_bps": res.sent_bps,
+        "retransmits": res.retransmits,
+        "cpu_avg": s.cpu_avg if has_forwarder else None,
+        "cpu_max": s.cpu_max if has_forwarder else None,
+        "mem_avg_mb": s.mem_avg_bytes / results.MB if has_forwarder else None,
+        "mem_max_mb": s.mem_max_bytes / results.MB if has_forwarder else None,
+        "system_busy_avg": s.system_busy_avg,
+        "duration_s": m["window"]["end"] - m["window"]["start"],
+        "samples": s.n, "sampler_error": m["sampler_error"],
+        "lost_percent": res.lost_percent, "jitter_ms": res.jitter_ms,
+        "udp_packets": res.packets,
+        "pps": res.packets / res.raw["end"]["sum"]["seconds"] if res.packets else None,
+        "rtt_p50_ms": pr.percentile(50) if pr else None,
+        "rtt_p99_ms": pr.percentile(99) if pr else None,
+        "ping_loss": (pr.sent - pr.received) / pr.sent if pr and pr.sent else None,
+    }
+
+
+def run_cell(cell: CellSpec, opts: CellOptions, phase: Phase | None = None,
+             extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Measure one cell and write its result file; returns the result document.
 
-    Failures of the forwarder, iperf3 or the topology give a document with
+    A failure of the forwarder, iperf3 or the topology gives a document with
     ``status: failed`` (also written); interruptions propagate after teardown.
+    ``extra`` keys (matrix position, profile) are stored in the document as they are.
     """
-    return Cell(cell, opts, phase).run()
+    c = Cell(cell, opts, phase)
+    doc = skeleton(cell, opts, c.run_id)
+    doc.update(extra or {})
+    m = None
+    try:
+        with c.up():
+            m = c.measure()
+            doc["forwarder"] = c.forwarder_stats()
+    except CELL_FAILURES as exc:
+        record_failure(doc, exc)
+        m = None
+    doc["metadata"]["forwarder_command"] = shlex.join(c.command) if c.command else None
+    if m is not None:
+        fill(doc, m, c.forwarder is not None)
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(cell.spec)}-{c.run_id}"
+    doc["_path"] = str(results.write(doc, opts.results_dir, stem))
+    return doc
+
+
+def profile_cell(cell: CellSpec, opts: CellOptions, svg: Path, native: bool = False,
+                 phase: Phase | None = None) -> dict[str, Any]:
+    """A separate, unmeasured pass under py-spy: ``{"svg", "gbps", "error"}``, no result file.
+
+    The throughput seen under the profiler is kept so its overhead is visible.
+    """
+    if cell.kind != "python":
+        why = "kernel baseline" if cell.kind == "baseline" else "external command"
+        return {"svg": None, "gbps": None, "error": f"none captured ({why}; perf not used)"}
+    c = Cell(cell, opts, phase)
+    svg.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with c.up():
+            m = c.measure(profile_svg=svg, native=native)
+    except CELL_FAILURES as exc:
+        return {"svg": None, "gbps": None, "error": str(exc)}
+    ok = svg.exists() and svg.stat().st_size > 0
+    return {"svg": str(svg) if ok else None, "gbps": m["iperf"].bps / 1e9, "native": native,
+            "error": None if ok else "py-spy wrote no flamegraph"}

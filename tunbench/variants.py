@@ -72,6 +72,26 @@ BASELINES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class Peer:
+    """A named external forwarder shipped as a reference row (a C program, not ours)."""
+
+    argv: tuple[str, ...]
+    summary: str
+    mode: str
+    offload: str = "none"
+    channel: str = "-"
+
+
+# Placeholders {iface1} {ip1} {iface2} {ip2} {mtu} are filled in by the harness.
+PEERS: dict[str, Peer] = {
+    "peer-socat": Peer(
+        ("socat", "-b65536", "TUN,tun-name={iface1},tun-type=tun,iff-no-pi",
+         "TUN,tun-name={iface2},tun-type=tun,iff-no-pi"),
+        "socat between the two TUN devices (a C reference forwarder)", "peer (socat)"),
+}
+
+
+@dataclass(frozen=True)
 class CellSpec:
     """A parsed spec: what one row of the table measures."""
 
@@ -80,6 +100,12 @@ class CellSpec:
     name: str
     args: tuple[str, ...] = ()
     info: VariantInfo | None = field(default=None, compare=False)
+    peer: Peer | None = field(default=None, compare=False)
+
+    @property
+    def label(self) -> str:
+        """The name a table shows: the spec's first word (``peer-socat``, not ``socat``)."""
+        return self.spec.split()[0] if self.spec.split() else self.name
 
     def forwarder_argv(
         self, iface1: str, ip1: str, iface2: str, ip2: str, mtu: int, stats: Path | None
@@ -119,11 +145,11 @@ class CellSpec:
 
 def default_matrix() -> list[str]:
     """What ``tunbench matrix`` runs without arguments: baselines first, then every variant."""
-    return [*BASELINES, *VARIANTS]
+    return [*BASELINES, *PEERS, *VARIANTS]
 
 
 def known_names() -> list[str]:
-    return [*VARIANTS, *BASELINES]
+    return [*VARIANTS, *BASELINES, *PEERS]
 
 
 def parse_spec(spec: str) -> CellSpec:
@@ -139,6 +165,13 @@ def parse_spec(spec: str) -> CellSpec:
         info = VARIANTS[name]
         validate_args(info, args)
         return CellSpec(spec, "python", name, args, info)
+    if name in PEERS:
+        if args:
+            raise UsageError(f"{name} takes no arguments, got {' '.join(args)!r}")
+        peer = PEERS[name]
+        if shutil.which(peer.argv[0]) is None:
+            raise UsageError(f"{name} needs {peer.argv[0]}, which is not installed")
+        return CellSpec(spec, "external", peer.argv[0], peer.argv[1:], peer=peer)
     if name in BASELINES:
         if args:
             raise UsageError(f"{name} takes no arguments, got {' '.join(args)!r}")
@@ -171,6 +204,9 @@ def describe(cell: CellSpec) -> dict[str, str]:
     """Mode / Offload / Channel columns for the table."""
     if cell.kind == "baseline":
         return {"mode": "kernel", "offload": "kernel", "channel": "-"}
+    if cell.peer is not None:
+        return {"mode": cell.peer.mode, "offload": cell.peer.offload,
+                "channel": cell.peer.channel}
     if cell.kind == "external":
         return {"mode": "external", "offload": "?", "channel": "?"}
     assert cell.info is not None

@@ -1,0 +1,103 @@
+"""ICMP echo through the forwarder, for ``verify`` and for latency under load.
+
+Contract as every runner: :func:`argv` builds the child command (run inside namespace
+``-a`` through :mod:`tunbench.nsexec`), :func:`parse` reads what it wrote. The child sends
+``--count`` echo requests ``--interval`` apart on a raw ICMP socket and writes every
+round-trip time (``null`` for a lost one) as JSON. No ``ping`` binary is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunbench.errors import MeasurementError
+from tunbench.offload import checksum
+
+
+@dataclass(frozen=True)
+class PingResult:
+    sent: int
+    received: int
+    rtts_ms: list[float]
+
+    def percentile(self, q: float) -> float | None:
+        """Nearest-rank percentile of the RTTs (``q`` in 0..100)."""
+        if not self.rtts_ms:
+            return None
+        ordered = sorted(self.rtts_ms)
+        rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+        return ordered[rank - 1]
+
+
+def argv(target: str, count: int, interval: float, out: Path, timeout: float = 1.0) -> list[str]:
+    return [sys.executable, "-m", "tunbench.runners.ping", target, "--count", str(count),
+            "--interval", str(interval), "--timeout", str(timeout), "--out", str(out)]
+
+
+def parse(path: Path) -> PingResult:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise MeasurementError(f"ping wrote no usable result ({exc})") from exc
+    rtts = [float(r) for r in doc["rtts_ms"] if r is not None]
+    return PingResult(sent=len(doc["rtts_ms"]), received=len(rtts), rtts_ms=rtts)
+
+
+def _echo(ident: int, seq: int, payload: bytes) -> bytes:
+    head = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+    csum = checksum(head + payload)
+    return struct.pack("!BBHHH", 8, 0, csum, ident, seq) + payload
+
+
+def _child(args: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="tunbench.runners.ping")
+    p.add_argument("target")
+    p.add_argument("--count", type=int, default=10)
+    p.add_argument("--interval", type=float, default=0.1)
+    p.add_argument("--timeout", type=float, default=1.0)
+    p.add_argument("--out", required=True)
+    a = p.parse_args(args)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    ident = os.getpid() & 0xFFFF
+    rtts: list[float | None] = [None] * a.count
+    sent_at: dict[int, float] = {}
+    payload = os.urandom(56)
+    next_send = time.monotonic()
+    seq = 0
+    deadline = None
+    while True:
+        now = time.monotonic()
+        if seq < a.count and now >= next_send:
+            sent_at[seq] = now
+            sock.sendto(_echo(ident, seq, payload), (a.target, 0))
+            seq += 1
+            next_send = now + a.interval
+            if seq == a.count:
+                deadline = now + a.timeout
+        if deadline is not None and (now >= deadline or len(sent_at) == 0):
+            break
+        wait = max(0.0, (next_send if seq < a.count else (deadline or now)) - now)
+        ready, _, _ = select.select([sock], [], [], wait)
+        if ready:
+            data = sock.recv(2048)
+            ihl = (data[0] & 0x0F) * 4
+            icmp_type, _, _, rid, rseq = struct.unpack_from("!BBHHH", data, ihl)
+            if icmp_type == 0 and rid == ident and rseq in sent_at:
+                rtts[rseq] = (time.monotonic() - sent_at.pop(rseq)) * 1000.0
+                if data[ihl + 8:] != payload:
+                    rtts[rseq] = None  # corrupted reply counts as lost
+    Path(a.out).write_text(json.dumps({"rtts_ms": rtts}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))
