@@ -12,8 +12,17 @@ from pathlib import Path
 import psutil
 from pyroute2 import netns
 
+from tunbench.procs import wait_until
 from tunbench.runstate import stale_states
 from tunbench.topology import PREFIX
+
+
+def _gone(proc: psutil.Process) -> bool:
+    """Exited (a zombie is gone for us: its parent, not we, must reap it)."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _stop_recorded(pid: int, info: dict[str, object]) -> str | None:
@@ -23,14 +32,13 @@ def _stop_recorded(pid: int, info: dict[str, object]) -> str | None:
             return None  # PID recycled: not ours
     except psutil.Error:
         return None
-    try:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(2)
-    except psutil.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-    except psutil.Error:
-        pass
+    for sig, wait_s in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+        try:
+            proc.send_signal(sig)
+        except psutil.NoSuchProcess:
+            break
+        if wait_until(lambda: _gone(proc), wait_s):
+            break
     return f"stopped process {pid} ({info.get('name')})"
 
 

@@ -75,10 +75,24 @@ def _add_workload(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bandwidth", type=_nonneg, default=0, help="target bits/s (UDP: 0 = unlimited)"
     )
-    p.add_argument("--latency", action="store_true",
-                   help="ping through the forwarder during the run: RTT p50/p99")
-    p.add_argument("--cpus", type=_cpus, default=None, metavar="FWD:LOAD",
-                   help="pin the forwarder and the iperf3/ping processes, e.g. 0:1")
+    p.add_argument(
+        "--grace",
+        type=_positive,
+        default=20,
+        help="seconds past duration+omit before iperf3 counts as hung (20)",
+    )
+    p.add_argument(
+        "--latency",
+        action="store_true",
+        help="ping through the forwarder during the run: RTT p50/p99",
+    )
+    p.add_argument(
+        "--cpus",
+        type=_cpus,
+        default=None,
+        metavar="FWD:LOAD",
+        help="pin the forwarder and the iperf3/ping processes, e.g. 0:1",
+    )
     p.add_argument("--results-dir", type=Path, default=Path("results"))
 
 
@@ -134,8 +148,10 @@ def _cpus(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """``"0:1"`` or ``"0,1:2,3"``: forwarder CPUs, then iperf3/ping CPUs."""
     try:
         fwd, load = text.split(":")
-        pair = (tuple(int(c) for c in fwd.split(",") if c),
-                tuple(int(c) for c in load.split(",") if c))
+        pair = (
+            tuple(int(c) for c in fwd.split(",") if c),
+            tuple(int(c) for c in load.split(",") if c),
+        )
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected FWD:LOAD like 0:1, got {text!r}") from None
     ncpu = os.cpu_count() or 1
@@ -152,8 +168,9 @@ def cmd_matrix(a: argparse.Namespace) -> int:
 
     cells = [parse_spec(s) for s in (a.specs or default_matrix())]
     opts = _cell_options(a)
-    mopts = MatrixOptions(repeat=a.repeat, profile=not a.no_profile, native=a.native,
-                          flamegraph_dir=a.flamegraph_dir)
+    mopts = MatrixOptions(
+        repeat=a.repeat, profile=not a.no_profile, native=a.native, flamegraph_dir=a.flamegraph_dir
+    )
     check_prerequisites()
     results.check_writable(a.results_dir)
     with locked_run():
@@ -178,8 +195,11 @@ def cmd_verify(a: argparse.Namespace) -> int:
     for name, outcome in rep.checks.items():
         print(f"{a.spec}: {name}: {outcome}")
     if a.json:
-        print(json.dumps({"spec": rep.spec, "ok": rep.ok, "checks": rep.checks,
-                          "forwarder": rep.forwarder}))
+        print(
+            json.dumps(
+                {"spec": rep.spec, "ok": rep.ok, "checks": rep.checks, "forwarder": rep.forwarder}
+            )
+        )
     if not rep.ok:
         print(f"tunbench: error: {a.spec}: verification failed", file=sys.stderr)
         return 1

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import host_snapshot, run_json
 
 from tunbench import results
 from tunbench.variants import BASELINES, VARIANTS
+
+from helpers import host_snapshot, run_json
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
 

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM mid-measurement: conventional exit status, nothing left behind."""
+"""SIGINT/SIGTERM at every phase of run and matrix: 130/143, nothing left, finished kept."""
 
 from __future__ import annotations
 
@@ -8,39 +8,91 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tunbench import results
+
 from helpers import REPO, TUNBENCH, tb_namespaces
 
-pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
+
+RUN_PHASES = ["namespaces", "forwarder start", "topology", "iperf3 server", "measure", "teardown"]
 
 
-def start_and_wait_for(phase: str, tmp_path: Path) -> subprocess.Popen[str]:
+def start_and_wait_for(args: list[str], phase: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [*TUNBENCH, "run", "sync-normal", "--duration", "30", "--results-dir", str(tmp_path)],
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
+        [*TUNBENCH, *args], cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
     assert proc.stderr is not None
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     for line in proc.stderr:
         if phase in line:
-            break
+            return proc
         assert time.monotonic() < deadline, f"never reached phase {phase!r}"
-    else:
-        pytest.fail(f"run ended before phase {phase!r}: rc={proc.wait()}")
-    return proc
+    pytest.fail(f"run ended before phase {phase!r}: rc={proc.wait()}")
 
 
-@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_during_measurement(sig: signal.Signals, status: int, tmp_path: Path) -> None:
-    proc = start_and_wait_for("measure", tmp_path)
-    time.sleep(1.0)  # let traffic flow so the signal lands mid-measurement
-    assert tb_namespaces() != []
-    t0 = time.monotonic()
+def interrupt(proc: subprocess.Popen[str], sig: signal.Signals) -> int:
     proc.send_signal(sig)
-    assert proc.wait(timeout=30) == status
-    assert time.monotonic() - t0 < 15
-    assert proc.stderr is not None
-    proc.stderr.close()
-    assert list(tmp_path.iterdir()) == []  # no result file, no temp file for the unfinished cell
+    try:
+        return proc.wait(timeout=30)
+    finally:
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+@pytest.mark.parametrize("phase", RUN_PHASES)
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_run_interrupted_at_each_phase(
+    phase: str, sig: signal.Signals, status: int, tmp_path: Path
+) -> None:
+    duration = "2" if phase == "teardown" else "20"
+    proc = start_and_wait_for(
+        [
+            "run",
+            "sync-normal",
+            "--duration",
+            duration,
+            "--omit",
+            "0",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        phase,
+    )
+    assert interrupt(proc, sig) == status
+    assert tb_namespaces() == []
+    # the unfinished cell leaves neither a result file nor a temporary one
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("phase", ["profile sync-normal", "round 1/1"])
+def test_matrix_interrupted_keeps_finished_cells(phase: str, tmp_path: Path) -> None:
+    args = [
+        "matrix",
+        "kernel-veth",
+        "sync-normal",
+        "--repeat",
+        "1",
+        "--duration",
+        "2",
+        "--omit",
+        "0",
+        "--results-dir",
+        str(tmp_path),
+        "--flamegraph-dir",
+        str(tmp_path / "fg"),
+    ]
+    if phase == "round 1/1":
+        # wait until the second cell starts: the first one's file must survive intact
+        phase = "sync-normal (round 1/1)"
+    proc = start_and_wait_for(args, phase)
+    time.sleep(0.5)
+    assert interrupt(proc, signal.SIGTERM) == 143
+    assert tb_namespaces() == []
+    finished = results.load_dir(tmp_path)
+    if phase.startswith("profile"):
+        assert finished == []
+    else:
+        assert [d["cell"]["variant"] for d in finished] == ["kernel-veth"]
+        assert finished[0]["status"] == "ok"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tb-")]

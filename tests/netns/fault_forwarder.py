@@ -1,0 +1,68 @@
+"""A deliberately faulty forwarder for the reliability and verify tests (run as an
+external command): ``python fault_forwarder.py MODE --iface1 .. --ip1 .. --iface2 .. --ip2 ..``
+
+Modes:
+  corrupt     swap two 16-bit words in UDP payloads (checksums stay valid, data does not)
+  drop        drop every 4th packet
+  crash       forward for ~2 s, then print an error and exit 3
+  blackhole   read everything, forward nothing (iperf3 never connects)
+  nodevices   never create the TUN devices
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import threading
+import time
+
+from tunbench.tun import MAX_FRAME, open_tun
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["corrupt", "drop", "crash", "blackhole", "nodevices"])
+    p.add_argument("--iface1", default="tun11")
+    p.add_argument("--ip1")
+    p.add_argument("--iface2", default="tun22")
+    p.add_argument("--ip2")
+    a = p.parse_args()
+    if a.mode == "nodevices":
+        time.sleep(60)
+        return 0
+    d1 = open_tun(a.iface1)
+    d2 = open_tun(a.iface2)
+
+    def pump(src: int, dst: int) -> None:
+        n = 0
+        while True:
+            try:
+                pkt = bytearray(os.read(src, MAX_FRAME))
+            except OSError:
+                return
+            n += 1
+            if a.mode == "blackhole" or (a.mode == "drop" and n % 4 == 0):
+                continue
+            if a.mode == "corrupt" and pkt[0] >> 4 == 4 and pkt[9] == 17 and len(pkt) > 40:
+                off = (pkt[0] & 0x0F) * 4 + 8 + 8  # past the UDP header and the seq number
+                pkt[off : off + 2], pkt[off + 2 : off + 4] = (
+                    pkt[off + 2 : off + 4],
+                    pkt[off : off + 2],
+                )
+            with contextlib.suppress(OSError):
+                os.write(dst, pkt)
+
+    for s, d in ((d1.fd, d2.fd), (d2.fd, d1.fd)):
+        threading.Thread(target=pump, args=(s, d), daemon=True).start()
+    if a.mode == "crash":
+        time.sleep(2.0)
+        print("fault_forwarder: simulated crash", file=sys.stderr, flush=True)
+        return 3
+    while True:
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Faults: a forwarder that crashes, drops, corrupts, never starts or swallows everything."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tunbench import results
+
+from helpers import tunbench
+
+pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
+
+FAULT = f"{sys.executable} {Path(__file__).parent / 'fault_forwarder.py'}"
+
+
+def test_crash_mid_run_is_a_failed_cell_and_the_matrix_goes_on(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    proc = tunbench(
+        "matrix",
+        f"{FAULT} crash",
+        "sync-normal",
+        "--repeat",
+        "1",
+        "--no-profile",
+        "--duration",
+        "6",
+        "--omit",
+        "0",
+        "-q",
+        "--results-dir",
+        str(tmp_path),
+    )
+    assert proc.returncode == 1, proc.stderr
+    docs = {d["cell"]["kind"]: d for d in results.load_dir(tmp_path)}
+    crashed = docs["external"]
+    assert crashed["status"] == "failed"
+    assert crashed["forwarder_exit"]["status"] == 3
+    assert "simulated crash" in crashed["forwarder_exit"]["stderr_tail"]
+    assert "exited with status 3" in crashed["error"]
+    assert docs["python"]["status"] == "ok"  # the next cell still ran
+    # The crash came ~2 s into a 6 s measurement; detecting it must not wait for iperf3.
+    assert time.monotonic() - t0 < 6 + 6 + 15
+
+
+def test_hung_iperf3_is_killed_at_the_deadline(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    proc = tunbench(
+        "run",
+        f"{FAULT} blackhole",
+        "--duration",
+        "2",
+        "--omit",
+        "0",
+        "--grace",
+        "3",
+        "-q",
+        "--results-dir",
+        str(tmp_path),
+    )
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 1
+    assert "hung" in proc.stderr and "killed" in proc.stderr
+    assert elapsed < 30
+    (doc,) = results.load_dir(tmp_path)
+    assert doc["status"] == "failed"
+
+
+def test_forwarder_that_never_creates_devices(tmp_path: Path) -> None:
+    proc = tunbench(
+        "run", f"{FAULT} nodevices", "--duration", "2", "-q", "--results-dir", str(tmp_path)
+    )
+    assert proc.returncode == 1
+    assert "did not create tun11 and tun22" in proc.stderr
+
+
+@pytest.mark.parametrize(("mode", "broken"), [("corrupt", "corrupted"), ("drop", "lost")])
+def test_verify_catches_a_bad_forwarder(mode: str, broken: str) -> None:
+    proc = tunbench("verify", f"{FAULT} {mode}", "-q", "--json")
+    assert proc.returncode == 1
+    rep = json.loads(proc.stdout.splitlines()[-1])
+    assert rep["ok"] is False
+    assert broken in rep["checks"]["stream"]
