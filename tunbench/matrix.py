@@ -57,9 +57,14 @@ class Progress:
             )
             from rich.progress import Progress as RichProgress
 
-            with RichProgress(TextColumn("{task.description}"), BarColumn(),
-                              MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                              transient=False) as bar:
+            with RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                transient=False,
+            ) as bar:
                 self._rich = bar
                 self._task = bar.add_task("matrix", total=self.total)
                 yield self
@@ -73,8 +78,12 @@ class Progress:
         elif self.enabled:
             elapsed = time.monotonic() - self.t0
             eta = "?" if not self.done else f"{elapsed / self.done * (self.total - self.done):.0f}s"
-            print(f"tunbench: [{self.done + 1}/{self.total}] {what} "
-                  f"(elapsed {elapsed:.0f}s, left ~{eta})", file=sys.stderr, flush=True)
+            print(
+                f"tunbench: [{self.done + 1}/{self.total}] {what} "
+                f"(elapsed {elapsed:.0f}s, left ~{eta})",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def advance(self) -> None:
         self.done += 1
@@ -88,8 +97,11 @@ def plan(cells: list[CellSpec], repeat: int) -> list[tuple[int, int, CellSpec]]:
 
 
 def run_matrix(
-    cells: list[CellSpec], opts: CellOptions, mopts: MatrixOptions,
-    progress: bool = True, on_result: Callable[[dict[str, Any]], None] | None = None,
+    cells: list[CellSpec],
+    opts: CellOptions,
+    mopts: MatrixOptions,
+    progress: bool = True,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Profile, then measure every cell ``repeat`` times; returns the flat records."""
     matrix_id = secrets.token_hex(4)
@@ -106,8 +118,9 @@ def run_matrix(
             bar.advance()
         for r, i, cell in order:
             bar.start(f"{cell.spec} (round {r + 1}/{mopts.repeat})")
-            extra: dict[str, Any] = {"matrix": {"id": matrix_id, "repeat": r,
-                                                "repeats": mopts.repeat, "order": i}}
+            extra: dict[str, Any] = {
+                "matrix": {"id": matrix_id, "repeat": r, "repeats": mopts.repeat, "order": i}
+            }
             if cell.spec in profiles:
                 extra["profile"] = profiles[cell.spec]
             doc = run_cell(cell, opts, extra=extra)

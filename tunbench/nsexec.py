@@ -23,8 +23,9 @@ def main(argv: list[str]) -> int:
         cpus = {int(c) for c in argv[2].split(",")}
         argv = [argv[0], *argv[3:]]
     if len(argv) < 3 or argv[1] != "--":
-        print("usage: python -m tunbench.nsexec NETNS [--cpus LIST] -- CMD [ARGS...]",
-              file=sys.stderr)
+        print(
+            "usage: python -m tunbench.nsexec NETNS [--cpus LIST] -- CMD [ARGS...]", file=sys.stderr
+        )
         return 2
     netns, cmd = argv[0], argv[2:]
     if cpus:

@@ -49,7 +49,9 @@ class Child:
 
 
 def nsexec_argv(
-    netns: str | None, argv: Sequence[str], cpus: Sequence[int] | None = None,
+    netns: str | None,
+    argv: Sequence[str],
+    cpus: Sequence[int] | None = None,
 ) -> list[str]:
     """The argv that runs ``argv`` inside ``netns`` (via :mod:`tunbench.nsexec`), or as is."""
     if netns is None:

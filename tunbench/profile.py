@@ -25,6 +25,18 @@ def py_spy_path() -> str:
 
 
 def py_spy_argv(pid: int, svg: Path, native: bool = False, rate: int = 200) -> list[str]:
-    argv = [py_spy_path(), "record", "--pid", str(pid), "--output", str(svg),
-            "--format", "flamegraph", "--rate", str(rate), "--threads", "--nonblocking"]
+    argv = [
+        py_spy_path(),
+        "record",
+        "--pid",
+        str(pid),
+        "--output",
+        str(svg),
+        "--format",
+        "flamegraph",
+        "--rate",
+        str(rate),
+        "--threads",
+        "--nonblocking",
+    ]
     return [*argv, "--native"] if native else argv

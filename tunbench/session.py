@@ -70,7 +70,10 @@ class Teardown(contextlib.ExitStack):
         self.owner = os.getpid()
 
     def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None,
+        self,
+        et: type[BaseException] | None,
+        ev: BaseException | None,
+        tb: TracebackType | None,
     ) -> bool:
         if os.getpid() != self.owner:
             os._exit(70)
@@ -97,11 +100,13 @@ class Cell:
         self.command: list[str] = []
         self.stack = Teardown()
 
-    def spawn(self, name: str, argv: Sequence[str], ns: str | None,
-              cpus: Sequence[int] = ()) -> Child:
+    def spawn(
+        self, name: str, argv: Sequence[str], ns: str | None, cpus: Sequence[int] = ()
+    ) -> Child:
         """Start a child that is recorded in the run state and stopped at teardown."""
-        child = spawn(name, argv, netns=ns, log_path=self.workdir / f"{name}.log",
-                      cpus=cpus or None)
+        child = spawn(
+            name, argv, netns=ns, log_path=self.workdir / f"{name}.log", cpus=cpus or None
+        )
         state = current_state()
         if state:
             state.add_process(child.pid, name)
@@ -140,8 +145,9 @@ class Cell:
     def _start_forwarder(self) -> None:
         o = self.opts
         self.stats_path = self.workdir / "forwarder-stats.json"
-        self.command = self.cell.forwarder_argv(o.iface1, o.ip1, o.iface2, o.ip2, o.mtu,
-                                                self.stats_path)
+        self.command = self.cell.forwarder_argv(
+            o.iface1, o.ip1, o.iface2, o.ip2, o.mtu, self.stats_path
+        )
         self.phase("forwarder start")
         fwd = self.spawn("forwarder", self.command, self.topo.ns_fwd, o.fwd_cpus)
         self.forwarder = fwd
@@ -154,8 +160,10 @@ class Cell:
         self.check_forwarder("before creating its devices")
         if not want <= set(self.topo.links(self.topo.ns_fwd)):
             raise ForwarderError(
-                f"forwarder did not create {o.iface1} and {o.iface2} within "
-                f"{o.ready_timeout:.0f}s", None, fwd.stderr_tail())
+                f"forwarder did not create {o.iface1} and {o.iface2} within {o.ready_timeout:.0f}s",
+                None,
+                fwd.stderr_tail(),
+            )
         self.phase("topology")
         t = self.topo
         t.move_and_configure(o.iface1, t.ns_fwd, t.ns_a, o.ip1, o.ip2, o.mtu)
@@ -165,8 +173,9 @@ class Cell:
         """ForwarderError (with its status and last output lines) if the forwarder exited."""
         fwd = self.forwarder
         if fwd is not None and fwd.poll() is not None:
-            raise ForwarderError(f"forwarder exited with status {fwd.poll()} {when}",
-                                 fwd.poll(), fwd.stderr_tail())
+            raise ForwarderError(
+                f"forwarder exited with status {fwd.poll()} {when}", fwd.poll(), fwd.stderr_tail()
+            )
 
     def _baseline(self) -> None:
         o, t = self.opts, self.topo
@@ -202,24 +211,35 @@ class Cell:
         """One iperf3 run through the cell, sampled; optionally under py-spy."""
         o, t = self.opts, self.topo
         self.phase("iperf3 server")
-        server = self.spawn("iperf3-server",
-                            iperf.server_argv(o.ip2, self.workdir / "srv.json", o.iperf.port),
-                            t.ns_b, o.load_cpus)
-        if not wait_until(lambda: server.poll() is not None or iperf.listening(server.pid),
-                          5.0) or server.poll() is not None:
+        server = self.spawn(
+            "iperf3-server",
+            iperf.server_argv(o.ip2, self.workdir / "srv.json", o.iperf.port),
+            t.ns_b,
+            o.load_cpus,
+        )
+        if (
+            not wait_until(lambda: server.poll() is not None or iperf.listening(server.pid), 5.0)
+            or server.poll() is not None
+        ):
             raise MeasurementError(
-                f"iperf3 server did not start listening: {server.stderr_tail(2) or 'no output'}")
+                f"iperf3 server did not start listening: {server.stderr_tail(2) or 'no output'}"
+            )
         spy = self._start_profiler(profile_svg, native) if profile_svg else None
         sampler = Sampler(self.forwarder.pid if self.forwarder else None).start()
         self.phase("measure")
         out = self.workdir / "iperf3-client.json"
-        client = self.spawn("iperf3-client", iperf.client_argv(o.ip2, o.iperf, out), t.ns_a,
-                            o.load_cpus)
+        client = self.spawn(
+            "iperf3-client", iperf.client_argv(o.ip2, o.iperf, out), t.ns_a, o.load_cpus
+        )
         pinger = None
         if o.latency:
             count = int((o.iperf.duration + o.iperf.omit) / 0.1)
-            pinger = self.spawn("ping", ping.argv(o.ip2, count, 0.1, self.workdir / "ping.json"),
-                                t.ns_a, o.load_cpus)
+            pinger = self.spawn(
+                "ping",
+                ping.argv(o.ip2, count, 0.1, self.workdir / "ping.json"),
+                t.ns_a,
+                o.load_cpus,
+            )
         try:
             self.wait_child(client, o.iperf.duration + o.iperf.omit + o.grace, "iperf3 client")
         finally:
@@ -230,8 +250,11 @@ class Cell:
         end = res.t_end
         start = max(res.t_start + o.iperf.omit, end - o.iperf.duration)
         m: dict[str, Any] = {
-            "iperf": res, "samples": samples, "window": {"start": start, "end": end},
-            "summary": summarize(samples, start, end), "sampler_error": sampler.error,
+            "iperf": res,
+            "samples": samples,
+            "window": {"start": start, "end": end},
+            "summary": summarize(samples, start, end),
+            "sampler_error": sampler.error,
         }
         if pinger is not None:
             self.wait_child(pinger, 5.0, "ping")
@@ -270,17 +293,37 @@ def _slug(spec: str) -> str:
 def skeleton(cell: CellSpec, opts: CellOptions, run_id: str) -> dict[str, Any]:
     """A result document without measurements."""
     return {
-        "schema": results.SCHEMA, "version": results.VERSION, "run_id": run_id,
+        "schema": results.SCHEMA,
+        "version": results.VERSION,
+        "run_id": run_id,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "cell": {"spec": cell.spec, "kind": cell.kind, "variant": cell.label,
-                 "args": list(cell.args), **describe(cell)},
-        "status": "ok", "error": None,
-        "metadata": {**metadata.collect(), "mtu": opts.mtu, "workload": asdict(opts.iperf),
-                     "latency_probe": opts.latency,
-                     "cpus": {"forwarder": list(opts.fwd_cpus), "load": list(opts.load_cpus)},
-                     "devices": {"iface1": opts.iface1, "ip1": opts.ip1,
-                                 "iface2": opts.iface2, "ip2": opts.ip2}},
-        "window": None, "results": {}, "forwarder": None, "samples": [], "iperf3": None,
+        "cell": {
+            "spec": cell.spec,
+            "kind": cell.kind,
+            "variant": cell.label,
+            "args": list(cell.args),
+            **describe(cell),
+        },
+        "status": "ok",
+        "error": None,
+        "metadata": {
+            **metadata.collect(),
+            "mtu": opts.mtu,
+            "workload": asdict(opts.iperf),
+            "latency_probe": opts.latency,
+            "cpus": {"forwarder": list(opts.fwd_cpus), "load": list(opts.load_cpus)},
+            "devices": {
+                "iface1": opts.iface1,
+                "ip1": opts.ip1,
+                "iface2": opts.iface2,
+                "ip2": opts.ip2,
+            },
+        },
+        "window": None,
+        "results": {},
+        "forwarder": None,
+        "samples": [],
+        "iperf3": None,
     }
 
 
@@ -304,7 +347,9 @@ def fill(doc: dict[str, Any], m: dict[str, Any], has_forwarder: bool) -> None:
     doc["metadata"]["offload_flags"] = fwd.get("offload")
     pr: ping.PingResult | None = m.get("ping")
     doc["results"] = {
-        "gbps": res.bps / 1e9, "bps": res.bps, "sent_bps": res.sent_bps,
+        "gbps": res.bps / 1e9,
+        "bps": res.bps,
+        "sent_bps": res.sent_bps,
         "retransmits": res.retransmits,
         "cpu_avg": s.cpu_avg if has_forwarder else None,
         "cpu_max": s.cpu_max if has_forwarder else None,
@@ -312,8 +357,10 @@ def fill(doc: dict[str, Any], m: dict[str, Any], has_forwarder: bool) -> None:
         "mem_max_mb": s.mem_max_bytes / results.MB if has_forwarder else None,
         "system_busy_avg": s.system_busy_avg,
         "duration_s": m["window"]["end"] - m["window"]["start"],
-        "samples": s.n, "sampler_error": m["sampler_error"],
-        "lost_percent": res.lost_percent, "jitter_ms": res.jitter_ms,
+        "samples": s.n,
+        "sampler_error": m["sampler_error"],
+        "lost_percent": res.lost_percent,
+        "jitter_ms": res.jitter_ms,
         "udp_packets": res.packets,
         "pps": res.packets / res.raw["end"]["sum"]["seconds"] if res.packets else None,
         "rtt_p50_ms": pr.percentile(50) if pr else None,
@@ -322,8 +369,12 @@ def fill(doc: dict[str, Any], m: dict[str, Any], has_forwarder: bool) -> None:
     }
 
 
-def run_cell(cell: CellSpec, opts: CellOptions, phase: Phase | None = None,
-             extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_cell(
+    cell: CellSpec,
+    opts: CellOptions,
+    phase: Phase | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Measure one cell and write its result file; returns the result document.
 
     A failure of the forwarder, iperf3 or the topology gives a document with
@@ -349,8 +400,9 @@ def run_cell(cell: CellSpec, opts: CellOptions, phase: Phase | None = None,
     return doc
 
 
-def profile_cell(cell: CellSpec, opts: CellOptions, svg: Path, native: bool = False,
-                 phase: Phase | None = None) -> dict[str, Any]:
+def profile_cell(
+    cell: CellSpec, opts: CellOptions, svg: Path, native: bool = False, phase: Phase | None = None
+) -> dict[str, Any]:
     """A separate, unmeasured pass under py-spy: ``{"svg", "gbps", "error"}``, no result file.
 
     The throughput seen under the profiler is kept so its overhead is visible.
@@ -366,5 +418,9 @@ def profile_cell(cell: CellSpec, opts: CellOptions, svg: Path, native: bool = Fa
     except CELL_FAILURES as exc:
         return {"svg": None, "gbps": None, "error": str(exc)}
     ok = svg.exists() and svg.stat().st_size > 0
-    return {"svg": str(svg) if ok else None, "gbps": m["iperf"].bps / 1e9, "native": native,
-            "error": None if ok else "py-spy wrote no flamegraph"}
+    return {
+        "svg": str(svg) if ok else None,
+        "gbps": m["iperf"].bps / 1e9,
+        "native": native,
+        "error": None if ok else "py-spy wrote no flamegraph",
+    }

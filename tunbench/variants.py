@@ -85,9 +85,15 @@ class Peer:
 # Placeholders {iface1} {ip1} {iface2} {ip2} {mtu} are filled in by the harness.
 PEERS: dict[str, Peer] = {
     "peer-socat": Peer(
-        ("socat", "-b65536", "TUN,tun-name={iface1},tun-type=tun,iff-no-pi",
-         "TUN,tun-name={iface2},tun-type=tun,iff-no-pi"),
-        "socat between the two TUN devices (a C reference forwarder)", "peer (socat)"),
+        (
+            "socat",
+            "-b65536",
+            "TUN,tun-name={iface1},tun-type=tun,iff-no-pi",
+            "TUN,tun-name={iface2},tun-type=tun,iff-no-pi",
+        ),
+        "socat between the two TUN devices (a C reference forwarder)",
+        "peer (socat)",
+    ),
 }
 
 
@@ -205,8 +211,7 @@ def describe(cell: CellSpec) -> dict[str, str]:
     if cell.kind == "baseline":
         return {"mode": "kernel", "offload": "kernel", "channel": "-"}
     if cell.peer is not None:
-        return {"mode": cell.peer.mode, "offload": cell.peer.offload,
-                "channel": cell.peer.channel}
+        return {"mode": cell.peer.mode, "offload": cell.peer.offload, "channel": cell.peer.channel}
     if cell.kind == "external":
         return {"mode": "external", "offload": "?", "channel": "?"}
     assert cell.info is not None

@@ -37,23 +37,41 @@ def _ping(c: Cell, report: VerifyReport) -> None:
     child = c.spawn("verify-ping", ping.argv(c.opts.ip2, 10, 0.05, out), c.topo.ns_a)
     c.wait_child(child, 10.0, "ping")
     res = ping.parse(out)
-    report.add("ping", [] if res.received == res.sent else
-               [f"{res.sent - res.received} of {res.sent} echo replies missing"])
+    report.add(
+        "ping",
+        []
+        if res.received == res.sent
+        else [f"{res.sent - res.received} of {res.sent} echo replies missing"],
+    )
 
 
-def _streams(c: Cell, report: VerifyReport, name: str, tcp_bytes: int, udp_count: int,
-             udp_size: int, udp_gso: bool, port: int) -> None:
+def _streams(
+    c: Cell,
+    report: VerifyReport,
+    name: str,
+    tcp_bytes: int,
+    udp_count: int,
+    udp_size: int,
+    udp_gso: bool,
+    port: int,
+) -> None:
     o, t = c.opts, c.topo
     recv_out = c.workdir / f"{name}-recv.json"
     send_out = c.workdir / f"{name}-send.json"
-    receiver = c.spawn(f"{name}-recv",
-                       stream.receiver_argv(o.ip2, port, recv_out, udp_count), t.ns_b)
+    receiver = c.spawn(
+        f"{name}-recv", stream.receiver_argv(o.ip2, port, recv_out, udp_count), t.ns_b
+    )
     ready = recv_out.with_name(recv_out.name + ".ready")
-    if not wait_until(lambda: ready.exists() or receiver.poll() is not None, 5.0) or \
-            not ready.exists():
+    if (
+        not wait_until(lambda: ready.exists() or receiver.poll() is not None, 5.0)
+        or not ready.exists()
+    ):
         raise MeasurementError(f"{name} receiver did not start: {receiver.stderr_tail(2)}")
-    sender = c.spawn(f"{name}-send", stream.sender_argv(
-        o.ip2, port, send_out, tcp_bytes, udp_count, udp_size, udp_gso), t.ns_a)
+    sender = c.spawn(
+        f"{name}-send",
+        stream.sender_argv(o.ip2, port, send_out, tcp_bytes, udp_count, udp_size, udp_gso),
+        t.ns_a,
+    )
     c.wait_child(sender, 60.0, f"{name} sender")
     c.wait_child(receiver, 15.0, f"{name} receiver")
     if not send_out.exists():
@@ -61,8 +79,13 @@ def _streams(c: Cell, report: VerifyReport, name: str, tcp_bytes: int, udp_count
     report.add(name, stream.compare(stream.parse(send_out), stream.parse(recv_out)))
 
 
-def verify_cell(cell: CellSpec, opts: CellOptions, phase: Phase | None = None,
-                tcp_bytes: int = 8 << 20, udp_count: int = 400) -> VerifyReport:
+def verify_cell(
+    cell: CellSpec,
+    opts: CellOptions,
+    phase: Phase | None = None,
+    tcp_bytes: int = 8 << 20,
+    udp_count: int = 400,
+) -> VerifyReport:
     """Run every check through ``cell``; failures of the cell itself are a failed check."""
     report = VerifyReport(cell.spec)
     c = Cell(cell, opts, phase)
@@ -71,8 +94,7 @@ def verify_cell(cell: CellSpec, opts: CellOptions, phase: Phase | None = None,
             c.phase("verify")
             _ping(c, report)
             _streams(c, report, "stream", tcp_bytes, udp_count, 1200, False, STREAM_PORT)
-            _streams(c, report, "stream-udp-gso", 1 << 20, udp_count, 1200, True,
-                     STREAM_PORT + 1)
+            _streams(c, report, "stream-udp-gso", 1 << 20, udp_count, 1200, True, STREAM_PORT + 1)
             _streams(c, report, "stream-udp-large", 1 << 16, 64, 8000, False, STREAM_PORT + 2)
             report.forwarder = c.forwarder_stats()
     except CELL_FAILURES as exc:

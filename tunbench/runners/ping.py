@@ -39,8 +39,20 @@ class PingResult:
 
 
 def argv(target: str, count: int, interval: float, out: Path, timeout: float = 1.0) -> list[str]:
-    return [sys.executable, "-m", "tunbench.runners.ping", target, "--count", str(count),
-            "--interval", str(interval), "--timeout", str(timeout), "--out", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "tunbench.runners.ping",
+        target,
+        "--count",
+        str(count),
+        "--interval",
+        str(interval),
+        "--timeout",
+        str(timeout),
+        "--out",
+        str(out),
+    ]
 
 
 def parse(path: Path) -> PingResult:
@@ -93,7 +105,7 @@ def _child(args: list[str]) -> int:
             icmp_type, _, _, rid, rseq = struct.unpack_from("!BBHHH", data, ihl)
             if icmp_type == 0 and rid == ident and rseq in sent_at:
                 rtts[rseq] = (time.monotonic() - sent_at.pop(rseq)) * 1000.0
-                if data[ihl + 8:] != payload:
+                if data[ihl + 8 :] != payload:
                     rtts[rseq] = None  # corrupted reply counts as lost
     Path(a.out).write_text(json.dumps({"rtts_ms": rtts}))
     return 0

@@ -30,18 +30,46 @@ UDP_SEGMENT = 103  # linux/udp.h
 SOL_UDP = 17
 
 
-def receiver_argv(bind: str, port: int, out: Path, udp_count: int, idle: float = 3.0
-                  ) -> list[str]:
-    return [sys.executable, "-m", "tunbench.runners.stream", "recv", "--host", bind,
-            "--port", str(port), "--udp-count", str(udp_count), "--idle", str(idle),
-            "--out", str(out)]
+def receiver_argv(bind: str, port: int, out: Path, udp_count: int, idle: float = 3.0) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "tunbench.runners.stream",
+        "recv",
+        "--host",
+        bind,
+        "--port",
+        str(port),
+        "--udp-count",
+        str(udp_count),
+        "--idle",
+        str(idle),
+        "--out",
+        str(out),
+    ]
 
 
-def sender_argv(target: str, port: int, out: Path, tcp_bytes: int, udp_count: int,
-                udp_size: int, udp_gso: bool) -> list[str]:
-    argv = [sys.executable, "-m", "tunbench.runners.stream", "send", "--host", target,
-            "--port", str(port), "--tcp-bytes", str(tcp_bytes), "--udp-count", str(udp_count),
-            "--udp-size", str(udp_size), "--out", str(out)]
+def sender_argv(
+    target: str, port: int, out: Path, tcp_bytes: int, udp_count: int, udp_size: int, udp_gso: bool
+) -> list[str]:
+    argv = [
+        sys.executable,
+        "-m",
+        "tunbench.runners.stream",
+        "send",
+        "--host",
+        target,
+        "--port",
+        str(port),
+        "--tcp-bytes",
+        str(tcp_bytes),
+        "--udp-count",
+        str(udp_count),
+        "--udp-size",
+        str(udp_size),
+        "--out",
+        str(out),
+    ]
     return [*argv, "--udp-gso"] if udp_gso else argv
 
 
@@ -65,8 +93,9 @@ def compare(sent: dict[str, Any], received: dict[str, Any]) -> list[str]:
     missing = sorted(set(want) - set(got), key=int)
     corrupt = sorted((k for k in got if k in want and got[k] != want[k]), key=int)
     if missing:
-        problems.append(f"UDP: {len(missing)} of {len(want)} datagrams lost (first seq "
-                        f"{missing[0]})")
+        problems.append(
+            f"UDP: {len(missing)} of {len(want)} datagrams lost (first seq {missing[0]})"
+        )
     if corrupt:
         problems.append(f"UDP: {len(corrupt)} datagrams corrupted (first seq {corrupt[0]})")
     if received.get("udp_bad"):
@@ -140,8 +169,7 @@ def _recv(a: argparse.Namespace) -> dict[str, Any]:
                     continue
                 digest.update(chunk)
                 tcp_bytes += len(chunk)
-    return {"tcp_bytes": tcp_bytes, "tcp_sha256": digest.hexdigest(), "udp": udp,
-            "udp_bad": bad}
+    return {"tcp_bytes": tcp_bytes, "tcp_sha256": digest.hexdigest(), "udp": udp, "udp_bad": bad}
 
 
 def _child(argv: list[str]) -> int:
