@@ -83,3 +83,26 @@ def test_report_on_missing_dir(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     code, err = run(capsys, "report", "--results-dir", str(tmp_path / "none"))
     assert code == 2
     assert "does not exist" in err
+
+
+def test_missing_dev_net_tun(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    real_exists = os.path.exists
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(os.path, "exists", lambda p: p != "/dev/net/tun" and real_exists(p))
+    code, err = run(capsys, "run", "sync-gso", "--results-dir", str(tmp_path / "r"))
+    assert code == 2
+    assert "/dev/net/tun is missing" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_verify_and_matrix_validate_before_creating(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, err = run(capsys, "verify", "nosuch")
+    assert code == 2 and "unknown variant" in err
+    code, err = run(capsys, "matrix", "sync-gso", "--repeat", "0")
+    assert code == 2 and "--repeat" in err
+    code, err = run(capsys, "matrix", "sync-gso", "--cpus", "0:99")
+    assert code == 2 and "CPU 99 does not exist" in err
