@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tunbench import report, results
+from tunbench import report, results, signals
 from tunbench.errors import Interrupted, PrerequisiteError, TunbenchError, UsageError
 
 
@@ -296,28 +296,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_MAIN_PID = os.getpid()
-
-
-def _on_signal(signum: int, _frame: object) -> None:
-    """SIGINT and SIGTERM take the same path: unwind (tearing down), then exit 128+signum.
-
-    pyroute2 forks helper children that inherit this handler; a child must never unwind
-    the parent's stack (it would run the parent's teardown), so it just exits.
-    """
-    if os.getpid() != _MAIN_PID:
-        os._exit(128 + signum)
-    raise Interrupted(signum)
-
-
 def main(argv: list[str] | None = None) -> int:
-    global _MAIN_PID
-    _MAIN_PID = os.getpid()
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    signals.install()
     try:
         a = build_parser().parse_args(argv)
-        return COMMANDS[a.command](a)
+        code = COMMANDS[a.command](a)
+        signals.checkpoint()  # a signal whose first raise was swallowed still counts
+        return code
     except TunbenchError as exc:
         print(f"tunbench: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tunbench.signals import checkpoint
+
 STOP_LADDER: tuple[tuple[signal.Signals, float], ...] = (
     (signal.SIGINT, 2.0),
     (signal.SIGTERM, 2.0),
@@ -115,6 +117,7 @@ def wait_until(predicate: object, timeout: float, interval: float = 0.02) -> boo
     assert callable(predicate)
     deadline = time.monotonic() + timeout
     while True:
+        checkpoint()
         if predicate():
             return True
         if time.monotonic() >= deadline:

@@ -33,6 +33,7 @@ from tunbench.runners import iperf3 as iperf
 from tunbench.runners import ping
 from tunbench.runstate import current as current_state
 from tunbench.sampler import Sampler, samples_to_json, summarize
+from tunbench.signals import checkpoint
 from tunbench.topology import Topology, write_sysctl
 from tunbench.variants import CellSpec, describe
 
@@ -93,12 +94,17 @@ class Cell:
         self.opts = opts
         self.run_id = secrets.token_hex(3)
         self.topo = Topology(self.run_id)
-        self.phase = phase or (lambda _p: None)
+        self._show = phase or (lambda _p: None)
         self.forwarder: Child | None = None
         self.workdir = Path(".")
         self.stats_path: Path | None = None
         self.command: list[str] = []
         self.stack = Teardown()
+
+    def phase(self, name: str) -> None:
+        """Announce a phase; also where a swallowed signal is raised again."""
+        checkpoint()
+        self._show(name)
 
     def spawn(
         self, name: str, argv: Sequence[str], ns: str | None, cpus: Sequence[int] = ()
@@ -199,6 +205,7 @@ class Cell:
         """Wait for ``child`` to exit, watching the forwarder; kill it past ``deadline``."""
         t0 = time.monotonic()
         while child.poll() is None:
+            checkpoint()
             self.check_forwarder(f"while {what} ran")
             if time.monotonic() - t0 > deadline:
                 stop(child)
