@@ -14,10 +14,11 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from tunbench import report, results, signals
 from tunbench.errors import Interrupted, PrerequisiteError, TunbenchError, UsageError
+from tunbench.session import CellOptions
 
 
 class _Parser(argparse.ArgumentParser):
@@ -96,13 +97,17 @@ def _add_workload(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results-dir", type=Path, default=Path("results"))
 
 
-def _cell_options(a: argparse.Namespace) -> Any:
+def _cell_options(a: argparse.Namespace) -> CellOptions:
     from tunbench.runners.iperf3 import ClientOptions
-    from tunbench.session import CellOptions
 
+    fwd_cpus, load_cpus = a.cpus if a.cpus else ((), ())
     return CellOptions(
         results_dir=a.results_dir,
         mtu=a.mtu,
+        latency=a.latency,
+        grace=float(a.grace),
+        fwd_cpus=fwd_cpus,
+        load_cpus=load_cpus,
         iperf=ClientOptions(
             duration=a.duration,
             omit=a.omit,
@@ -110,6 +115,9 @@ def _cell_options(a: argparse.Namespace) -> Any:
             bandwidth=a.bandwidth,
             parallel=a.parallel,
             reverse=a.reverse,
+            # UDP: one datagram per packet (MTU - IPv4 - UDP headers), not libiperf's
+            # default, which sends IP-fragmented 64 KB datagrams
+            blksize=a.mtu - 28 if a.udp else 0,
         ),
     )
 

@@ -106,3 +106,44 @@ def test_verify_and_matrix_validate_before_creating(
     assert code == 2 and "--repeat" in err
     code, err = run(capsys, "matrix", "sync-gso", "--cpus", "0:99")
     assert code == 2 and "CPU 99 does not exist" in err
+
+
+def test_every_workload_option_reaches_the_cell_options() -> None:
+    a = cli.build_parser().parse_args(
+        [
+            "run",
+            "sync-gso",
+            "--duration",
+            "7",
+            "--omit",
+            "2",
+            "--mtu",
+            "1400",
+            "--udp",
+            "--bandwidth",
+            "5",
+            "--parallel",
+            "3",
+            "--reverse",
+            "--latency",
+            "--cpus",
+            "0:0",
+            "--grace",
+            "9",
+            "--results-dir",
+            "/tmp/x",
+        ]
+    )
+    o = cli._cell_options(a)
+    assert (o.mtu, o.latency, o.grace, o.fwd_cpus, o.load_cpus) == (1400, True, 9.0, (0,), (0,))
+    assert str(o.results_dir) == "/tmp/x"
+    i = o.iperf
+    assert (i.duration, i.omit, i.udp, i.bandwidth, i.parallel, i.reverse, i.blksize) == (
+        7,
+        2,
+        True,
+        5,
+        3,
+        True,
+        1372,
+    )

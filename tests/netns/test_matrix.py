@@ -1,0 +1,87 @@
+"""A short real matrix with baselines, profiling and repeats; the workload options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tunbench import results
+
+from helpers import run_json, tunbench
+
+pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]
+
+
+def test_short_matrix_interleaves_profiles_and_records(tmp_path: Path) -> None:
+    res, fg = tmp_path / "results", tmp_path / "flamegraph"
+    proc = tunbench(
+        "matrix",
+        "kernel-veth",
+        "kernel-router",
+        "sync-gso",
+        "--repeat",
+        "2",
+        "--duration",
+        "2",
+        "--omit",
+        "0",
+        "--results-dir",
+        str(res),
+        "--flamegraph-dir",
+        str(fg),
+        timeout=170,
+    )
+    assert proc.returncode == 0, proc.stderr
+    docs = results.load_dir(res)
+    order = [(d["matrix"]["repeat"], d["cell"]["variant"]) for d in docs]
+    assert order == [
+        (0, "kernel-veth"),
+        (0, "kernel-router"),
+        (0, "sync-gso"),
+        (1, "kernel-veth"),
+        (1, "kernel-router"),
+        (1, "sync-gso"),
+    ]
+    assert len({d["matrix"]["id"] for d in docs}) == 1
+    assert all(d["status"] == "ok" and d["results"]["gbps"] > 0.1 for d in docs)
+    # one profiling pass for the Python variant only, its SVG and its throughput kept
+    assert [p.name for p in fg.iterdir()] == ["sync-gso.svg"]
+    assert "<svg" in (fg / "sync-gso.svg").read_text()[:2000]
+    prof = docs[2]["profile"]
+    assert prof["svg"] == str(fg / "sync-gso.svg") and prof["gbps"] > 0
+    assert "profile" not in docs[0]
+    # progress lines on a non-terminal
+    assert "[1/7] profile sync-gso" in proc.stderr and "[7/7]" in proc.stderr
+    table = proc.stdout
+    for name in ("kernel-veth", "kernel-router", "sync-gso"):
+        assert name in table
+
+
+def test_udp_workload_reports_loss_and_packet_rate(tmp_path: Path) -> None:
+    rec = run_json("sync-normal", tmp_path, "--udp", "--bandwidth", "200000000")
+    assert rec["lost_percent"] is not None and rec["lost_percent"] < 50
+    doc = results.load(Path(rec["result_file"]))
+    assert doc["results"]["pps"] > 1000
+    assert 0.05 < rec["gbps"] < 0.3  # about the 200 Mbit/s asked for
+    assert doc["metadata"]["workload"]["udp"] is True
+
+
+def test_latency_under_load_and_reverse_parallel(tmp_path: Path) -> None:
+    rec = run_json("sync-gso", tmp_path, "--latency", "--reverse", "--parallel", "2")
+    doc = results.load(Path(rec["result_file"]))
+    r = doc["results"]
+    assert r["rtt_p50_ms"] is not None and 0 < r["rtt_p50_ms"] <= r["rtt_p99_ms"]
+    assert r["ping_loss"] is not None and r["ping_loss"] < 0.5
+    assert doc["metadata"]["workload"]["reverse"] is True
+    assert len(doc["iperf3"]["start"]["connected"]) == 2
+    # reverse: the data flows b -> a, so the forwarder's 2to1 direction carries it
+    dirs = doc["forwarder"]["directions"]
+    assert dirs["2to1"]["bytes"] > dirs["1to2"]["bytes"]
+
+
+def test_cpu_pinning_is_recorded(tmp_path: Path) -> None:
+    rec = run_json("sync-normal", tmp_path, "--cpus", "0:1")
+    doc = results.load(Path(rec["result_file"]))
+    assert doc["metadata"]["cpus"] == {"forwarder": [0], "load": [1]}
+    assert rec["cpu_max"] <= 110  # one core, sampling jitter aside
