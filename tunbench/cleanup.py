@@ -6,6 +6,7 @@ owner is gone (matched by PID *and* start time) are touched. Idempotent.
 
 from __future__ import annotations
 
+import shutil
 import signal
 from pathlib import Path
 
@@ -52,9 +53,13 @@ def clean(state_dir: Path | None = None) -> list[str]:
                 done.append(line)
         for f in doc.get("files") or []:
             p = Path(f)
-            if p.name.startswith(PREFIX) and p.exists():
+            if not p.name.startswith(PREFIX) or not p.exists():
+                continue
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
                 p.unlink()
-                done.append(f"removed file {p}")
+            done.append(f"removed {p}")
         path.unlink(missing_ok=True)
     for name in sorted(netns.listnetns()):
         if name.startswith(PREFIX):

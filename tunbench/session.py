@@ -132,6 +132,9 @@ class Cell:
         self.topo.on_change = state.set_namespaces if state else None
         with self.stack:
             self.workdir = Path(tempfile.mkdtemp(prefix=f"tb-{self.run_id}-"))
+            if state:
+                state.add_file(str(self.workdir))
+                self.stack.callback(state.drop_file, str(self.workdir))
             self.stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
             self.stack.callback(self._remove_namespaces)
             self.phase("namespaces")

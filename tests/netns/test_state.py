@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -106,10 +107,13 @@ def test_clean_after_sigkill(tmp_path: Path) -> None:
     proc.wait()
     proc.stderr.close()
     assert tb_namespaces() != []
+    workdirs = sorted(Path(tempfile.gettempdir()).glob("tb-*"))
+    assert workdirs, "the killed run's temporary directory should be there"
     out = tunbench("clean")
     assert out.returncode == 0
     assert "removed namespace" in out.stdout
     assert tb_namespaces() == []
+    assert not any(p.exists() for p in workdirs)
     # the children die with their parent (PDEATHSIG) or are stopped by clean
     deadline = time.monotonic() + 10
     from helpers import harness_processes
