@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from tunbench.argtypes import mtu, positive_int
 from tunbench.tun import TunDevice, offload_names, set_mtu
 
 # Write errors that mean "this packet is dropped", not "stop forwarding" (KERNEL-NOTES §2.6).
@@ -42,20 +43,6 @@ class ArgumentParser(argparse.ArgumentParser):
         super().error(message)
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def mtu_value(text: str) -> int:
-    value = int(text)
-    if not 576 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"MTU must be within 576..65535, got {value}")
-    return value
-
-
 def base_parser(prog: str, description: str) -> ArgumentParser:
     """The arguments every forwarder takes (compatible with the Rust reference's flags)."""
     p = ArgumentParser(prog=prog, description=description)
@@ -63,7 +50,7 @@ def base_parser(prog: str, description: str) -> ArgumentParser:
     p.add_argument("--ip1", default="10.0.1.1")
     p.add_argument("--iface2", default="tun22")
     p.add_argument("--ip2", default="10.0.2.1")
-    p.add_argument("--mtu", type=mtu_value, default=1500)
+    p.add_argument("--mtu", type=mtu, default=1500)
     p.add_argument("--stats", type=Path, default=None, help="write counters here on exit")
     p.add_argument(
         "--configure",
@@ -230,22 +217,33 @@ def run_threads(fwd: Forwarder, workers: Sequence[Callable[[], None]]) -> int:
     os._exit(0 if stop_signal else 1)
 
 
+def write_frame(dst: int, data: bytes | memoryview, c: Counters) -> bool:
+    """Write one frame; a failed write is a counted drop (EIO while down, EINVAL if
+    malformed), never a crash. Device-gone errors raise DeviceGone."""
+    try:
+        os.write(dst, data)
+    except OSError as exc:
+        check_fatal(exc)
+        c.write_error(exc.errno or 0)
+        return False
+    c.packets += 1
+    c.bytes += len(data)
+    return True
+
+
+def read_frame(src: int, size: int, c: Counters) -> bytes | None:
+    """Read one frame; None after a counted, non-fatal read error."""
+    try:
+        return os.read(src, size)
+    except OSError as exc:
+        check_fatal(exc)
+        c.read_errors += 1
+        return None
+
+
 def pump_blocking(src: int, dst: int, c: Counters, size: int) -> None:
     """Blocking relay of whole frames (with their vnet header if the fds carry one)."""
-    read = os.read
-    write = os.write
     while True:
-        try:
-            data = read(src, size)
-        except OSError as exc:
-            check_fatal(exc)
-            c.read_errors += 1
-            continue
-        try:
-            write(dst, data)
-        except OSError as exc:
-            check_fatal(exc)
-            c.write_error(exc.errno or 0)
-            continue
-        c.packets += 1
-        c.bytes += len(data)
+        data = read_frame(src, size, c)
+        if data is not None:
+            write_frame(dst, data, c)

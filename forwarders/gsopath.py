@@ -6,9 +6,7 @@ This is what a VPN must do (it needs plain IP packets to encrypt); the pure work
 
 from __future__ import annotations
 
-import os
-
-from forwarders.common import Counters, check_fatal
+from forwarders.common import Counters, read_frame, write_frame
 from tunbench.offload import OffloadError, VirtioNetHdr, gro_coalesce, gso_split
 from tunbench.tun import MAX_FRAME, VNET_HDR_LEN
 
@@ -29,23 +27,11 @@ class SplitRelay:
             return
         c.segments_in += len(segments)
         for out_hdr, packet in gro_coalesce(segments):
-            try:
-                os.write(dst, out_hdr.pack() + packet)
-            except OSError as exc:
-                check_fatal(exc)
-                c.write_error(exc.errno or 0)
-                continue
-            c.frames_out += 1
-            c.packets += 1
-            c.bytes += len(packet)
+            if write_frame(dst, out_hdr.pack() + packet, c):
+                c.frames_out += 1
 
     def pump_blocking(self, src: int, dst: int, c: Counters) -> None:
-        read = os.read
         while True:
-            try:
-                frame = read(src, MAX_FRAME)
-            except OSError as exc:
-                check_fatal(exc)
-                c.read_errors += 1
-                continue
-            self.relay(frame, dst, c)
+            frame = read_frame(src, MAX_FRAME, c)
+            if frame is not None:
+                self.relay(frame, dst, c)

@@ -10,7 +10,6 @@ queue fd (IFF_MULTI_QUEUE), otherwise they share one fd (the Rust "concurrent" v
 from __future__ import annotations
 
 import argparse
-import os
 import queue
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,12 +21,13 @@ from forwarders.common import (
     add_gso_options,
     add_thread_options,
     base_parser,
-    check_fatal,
-    positive_int,
     pump_blocking,
+    read_frame,
     run_threads,
+    write_frame,
 )
 from forwarders.gsopath import SplitRelay
+from tunbench.argtypes import positive_int
 from tunbench.tun import MAX_FRAME, TunDevice, open_tun
 
 ReadFn = Callable[[], bytes]
@@ -101,13 +101,9 @@ class SyncVariant:
 
 
 def _reader(src: int, q: queue.Queue[bytes], c: Counters, qstats: dict[str, int]) -> None:
-    read = os.read
     while True:
-        try:
-            data = read(src, MAX_FRAME)
-        except OSError as exc:
-            check_fatal(exc)
-            c.read_errors += 1
+        data = read_frame(src, MAX_FRAME, c)
+        if data is None:
             continue
         if q.full():
             qstats["full_waits"] += 1
@@ -119,17 +115,9 @@ def _reader(src: int, q: queue.Queue[bytes], c: Counters, qstats: dict[str, int]
 
 def _writer(dst: int, q: queue.Queue[bytes], c: Counters, split: SplitRelay | None) -> None:
     get = q.get
-    write = os.write
     while True:
         data = get()
         if split is not None:
             split.relay(data, dst, c)
-            continue
-        try:
-            write(dst, data)
-        except OSError as exc:
-            check_fatal(exc)
-            c.write_error(exc.errno or 0)
-            continue
-        c.packets += 1
-        c.bytes += len(data)
+        else:
+            write_frame(dst, data, c)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from tunbench import report, results, signals
+from tunbench.argtypes import mtu, nonneg_int, positive_int
 from tunbench.errors import Interrupted, PrerequisiteError, TunbenchError, UsageError
 from tunbench.session import CellOptions
 
@@ -24,33 +25,6 @@ from tunbench.session import CellOptions
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _nonneg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _mtu(text: str) -> int:
-    value = _positive(text)
-    if not 576 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"MTU must be within 576..65535, got {value}")
-    return value
 
 
 def check_prerequisites() -> str:
@@ -67,18 +41,18 @@ def check_prerequisites() -> str:
 
 
 def _add_workload(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--duration", type=_positive, default=10, help="seconds measured (10)")
-    p.add_argument("--omit", type=_nonneg, default=1, help="warm-up seconds not counted (1)")
-    p.add_argument("--mtu", type=_mtu, default=1500)
-    p.add_argument("--parallel", type=_positive, default=1, help="iperf3 streams (1)")
+    p.add_argument("--duration", type=positive_int, default=10, help="seconds measured (10)")
+    p.add_argument("--omit", type=nonneg_int, default=1, help="warm-up seconds not counted (1)")
+    p.add_argument("--mtu", type=mtu, default=1500)
+    p.add_argument("--parallel", type=positive_int, default=1, help="iperf3 streams (1)")
     p.add_argument("--reverse", action="store_true", help="server sends (b -> a)")
     p.add_argument("--udp", action="store_true", help="UDP instead of TCP")
     p.add_argument(
-        "--bandwidth", type=_nonneg, default=0, help="target bits/s (UDP: 0 = unlimited)"
+        "--bandwidth", type=nonneg_int, default=0, help="target bits/s (UDP: 0 = unlimited)"
     )
     p.add_argument(
         "--grace",
-        type=_positive,
+        type=positive_int,
         default=20,
         help="seconds past duration+omit before iperf3 counts as hung (20)",
     )
@@ -286,14 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("matrix", help="measure many specs (default: every variant + baselines)")
     m.add_argument("specs", nargs="*", help="specs to run (default: all registered)")
     _add_workload(m)
-    m.add_argument("--repeat", type=_positive, default=3, help="runs per cell (3)")
+    m.add_argument("--repeat", type=positive_int, default=3, help="runs per cell (3)")
     m.add_argument("--no-profile", action="store_true", help="skip the py-spy passes")
     m.add_argument("--native", action="store_true", help="py-spy --native stacks")
     m.add_argument("--flamegraph-dir", type=Path, default=Path("flamegraph"))
     m.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     v = sub.add_parser("verify", help="check a forwarder delivers TCP/UDP/ICMP byte for byte")
     v.add_argument("spec")
-    v.add_argument("--mtu", type=_mtu, default=1500)
+    v.add_argument("--mtu", type=mtu, default=1500)
     v.add_argument("--json", action="store_true", help="print the checks as JSON")
     v.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     sub.add_parser("list", help="variants, baselines and their arguments")

@@ -32,10 +32,8 @@ VERSION = 1
 MB = 1_000_000
 
 # The flat record printed by ``--json`` and used for tables: these keys always exist.
-FLAT_KEYS = (
-    "variant",
-    "args",
-    "status",
+# Numbers copied from ``results`` into the flat record.
+RESULT_KEYS = (
     "gbps",
     "retransmits",
     "cpu_avg",
@@ -44,8 +42,14 @@ FLAT_KEYS = (
     "mem_max_mb",
     "system_busy_avg",
     "duration_s",
-    "result_file",
+    "samples",
+    "lost_percent",
+    "jitter_ms",
+    "rtt_p50_ms",
+    "rtt_p99_ms",
 )
+# The flat record printed by ``--json`` and used for tables: these keys always exist.
+FLAT_KEYS = ("variant", "args", "status", *RESULT_KEYS, "result_file")
 
 
 def check_writable(directory: Path) -> None:
@@ -122,18 +126,6 @@ def flat(doc: dict[str, Any]) -> dict[str, Any]:
         "created": doc.get("created"),
         "result_file": doc.get("_path"),
     }
-    for key in (
-        "gbps",
-        "retransmits",
-        "cpu_avg",
-        "cpu_max",
-        "mem_avg_mb",
-        "mem_max_mb",
-        "system_busy_avg",
-        "duration_s",
-        "samples",
-        "lost_percent",
-        "jitter_ms",
-    ):
+    for key in RESULT_KEYS:
         out[key] = res.get(key)
     return out
