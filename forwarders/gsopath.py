@@ -17,18 +17,28 @@ class SplitRelay:
     def __init__(self, mtu: int) -> None:
         self.mtu = mtu
 
-    def relay(self, frame: bytes, dst: int, c: Counters) -> None:
+    def split(self, frame: bytes | memoryview, c: Counters) -> list[bytes]:
+        """Plain IP packets from one vnet frame; a malformed frame is counted and dropped."""
         try:
             hdr = VirtioNetHdr.unpack(frame)
             segments = gso_split(memoryview(frame)[VNET_HDR_LEN:], hdr, self.mtu)
         except OffloadError:
             c.malformed += 1
             c.drops += 1
-            return
+            return []
         c.segments_in += len(segments)
-        for out_hdr, packet in gro_coalesce(segments):
-            if write_frame(dst, out_hdr.pack() + packet, c):
-                c.frames_out += 1
+        return segments
+
+    @staticmethod
+    def coalesce(segments: list[bytes], c: Counters) -> list[bytes]:
+        """vnet frames (header + packet) ready to write, as few as GRO rules allow."""
+        frames = [hdr.pack() + packet for hdr, packet in gro_coalesce(segments)]
+        c.frames_out += len(frames)
+        return frames
+
+    def relay(self, frame: bytes | memoryview, dst: int, c: Counters) -> None:
+        for out in self.coalesce(self.split(frame, c), c):
+            write_frame(dst, out, c)
 
     def pump_blocking(self, src: int, dst: int, c: Counters) -> None:
         while True:

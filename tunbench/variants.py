@@ -63,6 +63,62 @@ VARIANTS: dict[str, VariantInfo] = {
         "queue",
         "vnet/offload reader -> queue -> writer",
     ),
+    "async-normal": VariantInfo(
+        "async-normal",
+        "forwarders.async_normal",
+        "async",
+        False,
+        "-",
+        "trio, non-blocking fds, one task per direction",
+    ),
+    "async-gso": VariantInfo(
+        "async-gso",
+        "forwarders.async_gso",
+        "async",
+        True,
+        "-",
+        "trio, IFF_VNET_HDR + TSO/USO offload",
+    ),
+    "async-normal-channel": VariantInfo(
+        "async-normal-channel",
+        "forwarders.async_normal_channel",
+        "async",
+        False,
+        "channel",
+        "trio reader -> memory channel -> writer",
+    ),
+    "async-gso-channel": VariantInfo(
+        "async-gso-channel",
+        "forwarders.async_gso_channel",
+        "async",
+        True,
+        "channel",
+        "trio vnet reader -> memory channel -> writer",
+    ),
+    "async-gso-channel-pool": VariantInfo(
+        "async-gso-channel-pool",
+        "forwarders.async_gso_channel_pool",
+        "async",
+        True,
+        "pool",
+        "as async-gso-channel, preallocated buffers (readv)",
+    ),
+    "async-framed": VariantInfo(
+        "async-framed",
+        "forwarders.async_framed",
+        "async",
+        False,
+        "framed",
+        "trio, the device as a framed packet stream",
+    ),
+    "async-gso-framed": VariantInfo(
+        "async-gso-framed",
+        "forwarders.async_gso_framed",
+        "async",
+        True,
+        "framed",
+        "framed stream whose codec owns the vnet header",
+    ),
 }
 
 BASELINES: dict[str, str] = {
@@ -220,8 +276,10 @@ def describe(cell: CellSpec) -> dict[str, str]:
     if cell.info.gso:
         offload = "gso-split" if _opt(args, "--gso") == "split" else "gso-passthrough"
     channel = cell.info.channel
-    if channel == "queue":
-        channel = f"queue({_opt(args, '--depth') or 1024})"
+    if channel in ("queue", "channel"):
+        channel = f"{channel}({_opt(args, '--depth') or 1024})"
+    elif channel == "pool":
+        channel = f"pool({_opt(args, '--pool') or 256})"
     mode = cell.info.mode
     threads = _opt(args, "--thread")
     if threads and threads != "1":

@@ -1,0 +1,14 @@
+"""`async-gso-channel-pool`: as async-gso-channel, preallocated buffers (readv)."""
+
+from __future__ import annotations
+
+import sys
+
+from forwarders.asyncbase import AsyncVariant
+
+VARIANT = AsyncVariant("async-gso-channel-pool", __doc__ or "", gso=True, pool=True)
+build_parser = VARIANT.build_parser
+main = VARIANT.main
+
+if __name__ == "__main__":
+    sys.exit(main())

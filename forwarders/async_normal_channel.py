@@ -1,0 +1,14 @@
+"""`async-normal-channel`: trio reader -> memory channel -> writer."""
+
+from __future__ import annotations
+
+import sys
+
+from forwarders.asyncbase import AsyncVariant
+
+VARIANT = AsyncVariant("async-normal-channel", __doc__ or "", gso=False, channel=True)
+build_parser = VARIANT.build_parser
+main = VARIANT.main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""trio forwarders: non-blocking fds, ``wait_readable``/``wait_writable``, one task per
+direction, optionally a memory channel, a buffer pool, or a framed stream between.
+
+Shared by every ``async-*`` variant; a variant module only states which it is:
+``gso`` (IFF_VNET_HDR + offload, ``--gso passthrough|split``), ``channel`` (reader task ->
+``trio.open_memory_channel(--depth)`` -> writer task), ``pool`` (the channel carries
+indices of preallocated buffers filled with ``readv``: no per-packet allocation) or
+``framed`` (see :mod:`forwarders.framed`). SIGINT/SIGTERM write the counters and exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import trio
+
+from forwarders.common import (
+    ArgumentParser,
+    Counters,
+    DeviceGone,
+    Forwarder,
+    add_gso_options,
+    base_parser,
+    check_fatal,
+    configure_devices,
+)
+from forwarders.gsopath import SplitRelay
+from tunbench.argtypes import positive_int
+from tunbench.tun import MAX_FRAME, open_tun
+
+YIELD_EVERY = 64  # packets a task may move before it lets other tasks run
+
+
+async def read_nb(fd: int, size: int, c: Counters) -> bytes:
+    """Read one frame, waiting for readability only when the ring is empty."""
+    while True:
+        try:
+            return os.read(fd, size)
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(fd)
+        except OSError as exc:
+            check_fatal(exc)
+            c.read_errors += 1
+
+
+async def readinto_nb(fd: int, buf: bytearray, c: Counters) -> int:
+    """Like :func:`read_nb` into a preallocated buffer; returns the length."""
+    while True:
+        try:
+            return os.readv(fd, [buf])
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(fd)
+        except OSError as exc:
+            check_fatal(exc)
+            c.read_errors += 1
+
+
+async def write_nb(fd: int, data: bytes | memoryview, c: Counters) -> None:
+    """Write one frame; EAGAIN waits for writability, other errors are counted drops."""
+    while True:
+        try:
+            os.write(fd, data)
+        except BlockingIOError:
+            await trio.lowlevel.wait_writable(fd)
+            continue
+        except OSError as exc:
+            check_fatal(exc)
+            c.write_error(exc.errno or 0)
+            return
+        c.packets += 1
+        c.bytes += len(data)
+        return
+
+
+Pump = Callable[[int, int, Counters], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class AsyncVariant:
+    """An async variant: its registry name and which features it uses."""
+
+    name: str
+    description: str
+    gso: bool
+    channel: bool = False
+    pool: bool = False
+    framed: bool = False
+
+    def build_parser(self) -> ArgumentParser:
+        p = base_parser(self.name, self.description)
+        if self.gso:
+            add_gso_options(p)
+        if self.channel:
+            p.add_argument(
+                "--depth",
+                type=positive_int,
+                default=1024,
+                help="memory channel depth per direction (default 1024)",
+            )
+        if self.pool:
+            p.add_argument(
+                "--pool",
+                type=positive_int,
+                default=256,
+                help="preallocated buffers per direction (default 256)",
+            )
+        return p
+
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        args = self.build_parser().parse_args(argv)
+        devs = [
+            open_tun(n, vnet_hdr=self.gso, offload=self.gso, nonblocking=True)
+            for n in (args.iface1, args.iface2)
+        ]
+        fwd = Forwarder(self.name, args, devs)
+        if self.gso:
+            fwd.extra["gso"] = args.gso
+        if args.configure:
+            configure_devices(args)
+        code = trio.run(self._run, fwd, args)
+        fwd.write_stats()
+        sys.stdout.flush()
+        return code
+
+    async def _run(self, fwd: Forwarder, args: argparse.Namespace) -> int:
+        split = SplitRelay(args.mtu) if self.gso and args.gso == "split" else None
+        code = 0
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+
+                async def direction(name: str, src: int, dst: int) -> None:
+                    nonlocal code
+                    try:
+                        await self._pump(fwd, args, name, src, dst, split)
+                    except DeviceGone as exc:
+                        fwd.exit_reason = f"device gone: {exc}"
+                        code = 1
+                        nursery.cancel_scope.cancel()
+
+                async def on_signal() -> None:
+                    async for _ in signals:
+                        nursery.cancel_scope.cancel()
+                        return
+
+                d1, d2 = fwd.devices
+                nursery.start_soon(direction, "1to2", d1.fd, d2.fd)
+                nursery.start_soon(direction, "2to1", d2.fd, d1.fd)
+                nursery.start_soon(on_signal)
+        return code
+
+    async def _pump(
+        self,
+        fwd: Forwarder,
+        args: argparse.Namespace,
+        direction: str,
+        src: int,
+        dst: int,
+        split: SplitRelay | None,
+    ) -> None:
+        c = fwd.counters(direction)
+        if self.framed:
+            from forwarders.framed import Framed, TunCodec
+
+            codec = TunCodec(self.gso, split)
+            await Framed(src, codec, c).forward_to(Framed(dst, codec, c))
+        elif self.pool:
+            await _pooled(fwd, args, direction, src, dst, split, c)
+        elif self.channel:
+            await _channelled(fwd, args, direction, src, dst, split, c)
+        else:
+            await _direct(src, dst, split, c)
+
+
+async def _deliver(
+    dst: int, frame: bytes | memoryview, split: SplitRelay | None, c: Counters
+) -> None:
+    if split is None:
+        await write_nb(dst, frame, c)
+        return
+    for out in split.coalesce(split.split(frame, c), c):
+        await write_nb(dst, out, c)
+
+
+async def _direct(src: int, dst: int, split: SplitRelay | None, c: Counters) -> None:
+    n = 0
+    while True:
+        await _deliver(dst, await read_nb(src, MAX_FRAME, c), split, c)
+        n += 1
+        if n % YIELD_EVERY == 0:
+            await trio.lowlevel.checkpoint()
+
+
+async def _channelled(
+    fwd: Forwarder,
+    args: argparse.Namespace,
+    direction: str,
+    src: int,
+    dst: int,
+    split: SplitRelay | None,
+    c: Counters,
+) -> None:
+    send, recv = trio.open_memory_channel[bytes](args.depth)
+    stats = {"depth": args.depth, "high_water": 0, "full_waits": 0}
+    fwd.extra.setdefault("channels", {})[direction] = stats
+
+    async def reader() -> None:
+        n = 0
+        while True:
+            data = await read_nb(src, MAX_FRAME, c)
+            n += 1
+            if n % YIELD_EVERY == 0:
+                await trio.lowlevel.checkpoint()
+            try:
+                send.send_nowait(data)
+            except trio.WouldBlock:
+                stats["full_waits"] += 1
+                await send.send(data)
+            used = send.statistics().current_buffer_used
+            if used > stats["high_water"]:
+                stats["high_water"] = used
+
+    async def writer() -> None:
+        async for data in recv:
+            await _deliver(dst, data, split, c)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        nursery.start_soon(writer)
+
+
+async def _pooled(
+    fwd: Forwarder,
+    args: argparse.Namespace,
+    direction: str,
+    src: int,
+    dst: int,
+    split: SplitRelay | None,
+    c: Counters,
+) -> None:
+    buffers = [bytearray(MAX_FRAME) for _ in range(args.pool)]
+    views = [memoryview(b) for b in buffers]
+    free_send, free_recv = trio.open_memory_channel[int](args.pool)
+    for i in range(args.pool):
+        free_send.send_nowait(i)
+    full_send, full_recv = trio.open_memory_channel[tuple[int, int]](args.pool)
+    stats = {"buffers": args.pool, "buffer_bytes": MAX_FRAME, "exhausted_waits": 0}
+    fwd.extra.setdefault("pools", {})[direction] = stats
+
+    async def reader() -> None:
+        n = 0
+        while True:
+            n += 1
+            if n % YIELD_EVERY == 0:
+                await trio.lowlevel.checkpoint()
+            try:
+                i = free_recv.receive_nowait()
+            except trio.WouldBlock:
+                stats["exhausted_waits"] += 1
+                i = await free_recv.receive()
+            n = await readinto_nb(src, buffers[i], c)
+            full_send.send_nowait((i, n))  # cannot block: at most pool entries in flight
+
+    async def writer() -> None:
+        async for i, n in full_recv:
+            await _deliver(dst, views[i][:n], split, c)
+            free_send.send_nowait(i)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        nursery.start_soon(writer)

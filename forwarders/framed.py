@@ -1,0 +1,83 @@
+"""The device as a framed packet stream, like tokio-util's ``Framed`` in the Rust reference.
+
+:class:`Framed` is an async iterator of packets (``async for pkt in framed``) and a sink
+(``await framed.send(pkt)``, ``await framed.flush()``). A :class:`TunCodec` owns the wire
+format: on a vnet device with ``--gso split`` decoding splits each super-packet into plain
+IP packets and encoding coalesces the buffered packets into as few frames as GRO allows;
+with ``--gso passthrough`` (or no vnet header) frames go through untouched.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import trio
+
+from forwarders.asyncbase import YIELD_EVERY, read_nb, write_nb
+from forwarders.common import Counters
+from forwarders.gsopath import SplitRelay
+from tunbench.tun import MAX_FRAME
+
+
+class TunCodec:
+    """Frames <-> packets for one kind of device."""
+
+    def __init__(self, vnet: bool, split: SplitRelay | None) -> None:
+        self.vnet = vnet
+        self.split = split
+
+    def decode(self, frame: bytes, c: Counters) -> list[bytes]:
+        """Packets carried by one frame read from the device."""
+        if self.split is None:
+            return [frame]
+        return self.split.split(frame, c)
+
+    def encode(self, packets: list[bytes], c: Counters) -> list[bytes]:
+        """Frames to write for the buffered packets, in order."""
+        if self.split is None or not packets:
+            return packets
+        return self.split.coalesce(packets, c)
+
+
+class Framed:
+    """One fd seen as a stream of packets in and a buffered sink of packets out."""
+
+    def __init__(self, fd: int, codec: TunCodec, counters: Counters) -> None:
+        self.fd = fd
+        self.codec = codec
+        self.c = counters
+        self._in: deque[bytes] = deque()
+        self._out: list[bytes] = []
+
+    def __aiter__(self) -> Framed:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._in:
+            self._in.extend(self.codec.decode(await read_nb(self.fd, MAX_FRAME, self.c), self.c))
+        return self._in.popleft()
+
+    @property
+    def buffered(self) -> int:
+        """Decoded packets not yet handed out."""
+        return len(self._in)
+
+    async def send(self, packet: bytes) -> None:
+        self._out.append(packet)
+
+    async def flush(self) -> None:
+        out, self._out = self._out, []
+        for frame in self.codec.encode(out, self.c):
+            await write_nb(self.fd, frame, self.c)
+
+    async def forward_to(self, sink: Framed) -> None:
+        """Copy this stream into ``sink``, flushing whenever no decoded packet is pending
+        (so a split super-packet is coalesced again as a whole)."""
+        n = 0
+        async for packet in self:
+            await sink.send(packet)
+            if not self.buffered:
+                await sink.flush()
+            n += 1
+            if n % YIELD_EVERY == 0:
+                await trio.lowlevel.checkpoint()
