@@ -10,6 +10,10 @@ command -v iperf3 >/dev/null 2>&1 || need_apt+=(iperf3)
 ldconfig -p 2>/dev/null | grep -q 'libiperf\.so\.0' || need_apt+=(libiperf0)
 command -v socat >/dev/null 2>&1 || need_apt+=(socat)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# The HTML report test renders the page in headless Chromium (test.sh asks for it).
+if [[ ${TB_WITH_BROWSER:-0} == 1 ]]; then
+    command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+fi
 if ((${#need_apt[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "bootstrap: need root to install Debian packages: ${need_apt[*]}" >&2

@@ -4,7 +4,7 @@
 # missing prerequisite fails them instead of skipping them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$ROOT/scripts/bootstrap.sh"
+TB_WITH_BROWSER=1 "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 "$ROOT/.venv/bin/ruff" check tunbench forwarders tests
 "$ROOT/.venv/bin/ruff" format --check tunbench forwarders tests

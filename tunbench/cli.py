@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from tunbench import report, results, signals
 from tunbench.argtypes import mtu, nonneg_int, positive_int
@@ -160,8 +160,19 @@ def cmd_matrix(a: argparse.Namespace) -> int:
     failed = [r for r in recs if r["status"] != "ok"]
     for r in failed:
         print(f"tunbench: cell {r['spec']!r} failed: {r['error']}", file=sys.stderr)
-    print(report.markdown(recs))
+    table = report.markdown(recs)
+    print(table)
+    _write_reports(recs, table, a.results_dir)
     return 1 if failed else 0
+
+
+def _write_reports(recs: list[dict[str, Any]], table: str, results_dir: Path) -> None:
+    """This matrix's markdown table and HTML page next to its result files."""
+    from tunbench.htmlreport import write_html
+
+    (results_dir / "report.md").write_text(table + "\n")
+    page = write_html(recs, results_dir / "report.html")
+    print(f"tunbench: wrote {results_dir / 'report.md'} and {page}", file=sys.stderr)
 
 
 def cmd_verify(a: argparse.Namespace) -> int:
@@ -220,8 +231,26 @@ def cmd_list(a: argparse.Namespace) -> int:
 def cmd_report(a: argparse.Namespace) -> int:
     docs = results.load_dir(a.results_dir)
     recs = [results.flat(d) for d in docs]
+    if a.format == "html":
+        from tunbench.htmlreport import write_html
+
+        out = write_html(recs, a.out or a.results_dir / "report.html")
+        print(out)
+        return 0
     render = {"markdown": report.markdown, "csv": report.csv, "json": report.json_table}
-    print(render[a.format](recs))
+    text = render[a.format](recs)
+    if a.out:
+        a.out.write_text(text + "\n")
+        print(a.out)
+    else:
+        print(text)
+    return 0
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    from tunbench import compare
+
+    print(compare.markdown(compare.compare(a.old, a.new)))
     return 0
 
 
@@ -246,6 +275,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": cmd_list,
     "report": cmd_report,
     "clean": cmd_clean,
+    "compare": cmd_compare,
 }
 
 
@@ -273,7 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="variants, baselines and their arguments")
     rep = sub.add_parser("report", help="summary table from result files")
     rep.add_argument("--results-dir", type=Path, default=Path("results"))
-    rep.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
+    rep.add_argument("--format", choices=["markdown", "csv", "json", "html"], default="markdown")
+    rep.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write here (html default: <results-dir>/report.html)",
+    )
+    cmp = sub.add_parser("compare", help="change per variant between two result dirs")
+    cmp.add_argument("old", type=Path)
+    cmp.add_argument("new", type=Path)
     sub.add_parser("clean", help="remove leftovers of interrupted runs (tb- namespaces, PIDs)")
     return p
 

@@ -1,17 +1,24 @@
-"""Summary tables from result records: pandas builds the frame, tabulate renders it.
+"""Summary tables from result records: pandas groups and aggregates, tabulate renders.
 
-Numbers stay floats in SI units until here; this module is the only place that formats.
+Records of the same spec, workload and MTU form one row (repeats of a matrix cell):
+median, min and max Gbps, medians of the rest, ``% of kernel`` against the
+``kernel-veth`` row with the same workload, and CPU per Gbit/s. Records with different
+workloads are never merged; different kernels or CPU models in one report are warned
+about. Numbers stay floats in SI units until :func:`formatted`.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable
+import statistics
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
 
-COLUMNS = [
+SPREAD_WARN = 0.10  # (max - min) / median above this gets a warning
+BASE_COLUMNS = [
     "#",
     "Variant",
     "Mode",
@@ -24,30 +31,122 @@ COLUMNS = [
     "Mem Avg",
     "Mem Max",
 ]
+COLUMNS = [*BASE_COLUMNS, "Min", "Max", "n", "% of kernel", "CPU/Gbps"]
+KERNEL_REF = "kernel-veth"
 
 
-def frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per flat record, raw numbers, the table's column names."""
+def spread(values: Sequence[float]) -> float:
+    """Relative spread ``(max - min) / median``; 0 for fewer than two values."""
+    if len(values) < 2:
+        return 0.0
+    mid = statistics.median(values)
+    return (max(values) - min(values)) / mid if mid else math.inf
+
+
+def exceeds(values: Sequence[float], tolerance: float = SPREAD_WARN) -> bool:
+    """True when the spread is strictly above ``tolerance`` (0.10 = 10 %)."""
+    return spread(values) > tolerance
+
+
+def _median(values: Iterable[Any]) -> float | None:
+    vals = [float(v) for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def _workload_text(key: str) -> str:
+    try:
+        w = json.loads(key)
+    except (TypeError, ValueError):
+        return ""
+    wl = w.get("workload") or {}
+    parts = ["udp" if wl.get("udp") else "tcp"]
+    if wl.get("parallel", 1) != 1:
+        parts.append(f"-P {wl['parallel']}")
+    if wl.get("reverse"):
+        parts.append("reverse")
+    parts.append(f"mtu {w.get('mtu')}")
+    return " ".join(parts)
+
+
+def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """One row per (spec, workload) in order of first appearance, raw numbers."""
+    recs = list(records)
+    keys: list[tuple[str, str]] = []
+    members: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in recs:
+        key = (str(r.get("spec") or r["variant"]), str(r.get("workload_key") or ""))
+        if key not in members:
+            keys.append(key)
+            members[key] = []
+        members[key].append(r)
     rows = []
-    for i, r in enumerate(records, 1):
+    for i, key in enumerate(keys, 1):
+        rs = members[key]
+        ok = [r for r in rs if r.get("status") == "ok" and r.get("gbps") is not None]
+        gbps = [float(r["gbps"]) for r in ok]
+        first = rs[0]
+        prof = next((r["profile"] for r in rs if r.get("profile")), None)
         rows.append(
             {
                 "#": i,
-                "Variant": r["spec"] or r["variant"],
-                "Mode": r.get("mode") or "",
-                "Offload": r.get("offload") or "",
-                "Channel": r.get("channel") or "",
-                "Gbps": r.get("gbps"),
-                "Retr": r.get("retransmits"),
-                "CPU Avg": r.get("cpu_avg"),
-                "CPU Max": r.get("cpu_max"),
-                "Mem Avg": r.get("mem_avg_mb"),
-                "Mem Max": r.get("mem_max_mb"),
-                "Status": r.get("status"),
-                "Error": r.get("error"),
+                "Variant": key[0],
+                "Mode": first.get("mode") or "",
+                "Offload": first.get("offload") or "",
+                "Channel": first.get("channel") or "",
+                "Gbps": statistics.median(gbps) if gbps else None,
+                "Retr": _median(r.get("retransmits") for r in ok),
+                "CPU Avg": _median(r.get("cpu_avg") for r in ok),
+                "CPU Max": _median(r.get("cpu_max") for r in ok),
+                "Mem Avg": _median(r.get("mem_avg_mb") for r in ok),
+                "Mem Max": _median(r.get("mem_max_mb") for r in ok),
+                "Min": min(gbps) if gbps else None,
+                "Max": max(gbps) if gbps else None,
+                "n": len(ok),
+                "failed": len(rs) - len(ok),
+                "spread": spread(gbps),
+                "workload_key": key[1],
+                "Workload": _workload_text(key[1]),
+                "errors": sorted({str(r.get("error")) for r in rs if r.get("status") != "ok"}),
+                "profile_svg": prof.get("svg") if prof else None,
+                "profile_gbps": prof.get("gbps") if prof else None,
+                "profile_error": prof.get("error") if prof else None,
+                "kernel": sorted({str(r.get("kernel")) for r in rs}),
+                "cpu_model": sorted({str(r.get("cpu_model")) for r in rs}),
             }
         )
-    return pd.DataFrame(rows, columns=[*COLUMNS, "Status", "Error"])
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=[*COLUMNS, "failed", "spread", "workload_key"])
+    ref = {r["workload_key"]: r["Gbps"] for r in rows if r["Variant"] == KERNEL_REF and r["Gbps"]}
+    df["% of kernel"] = [
+        100.0 * g / ref[w] if g is not None and w in ref else None
+        for g, w in zip(df["Gbps"], df["workload_key"], strict=True)
+    ]
+    df["CPU/Gbps"] = [
+        c / g if c is not None and g else None
+        for c, g in zip(df["CPU Avg"], df["Gbps"], strict=True)
+    ]
+    return df
+
+
+def warnings(df: pd.DataFrame) -> list[str]:
+    """Spread above 10 %, failed runs, and machines that differ within one report."""
+    out = []
+    for _, row in df.iterrows():
+        if row["n"] >= 2 and row["spread"] > SPREAD_WARN:
+            out.append(
+                f"warning: {row['Variant']}: spread {100 * row['spread']:.0f}% of the "
+                f"median over {row['n']} runs (> {100 * SPREAD_WARN:.0f}%)"
+            )
+        for err in row.get("errors") or []:
+            out.append(f"failed: {row['Variant']}: {err}")
+    for col, what in (("kernel", "kernels"), ("cpu_model", "CPU models")):
+        seen = sorted({v for values in df.get(col, []) for v in values})
+        if len(seen) > 1:
+            out.append(f"warning: results from different {what}: {', '.join(seen)}")
+    if "Workload" in df and df["Workload"].nunique() > 1:
+        out.append("note: rows have different workloads (see the Workload column)")
+    return out
 
 
 def _num(value: Any, fmt: str, suffix: str = "") -> str:
@@ -71,29 +170,39 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
             "CPU Max": [_num(v, ".0f", "%") for v in df["CPU Max"]],
             "Mem Avg": [_num(v, ".1f", " MB") for v in df["Mem Avg"]],
             "Mem Max": [_num(v, ".1f", " MB") for v in df["Mem Max"]],
+            "Min": [_num(v, ".2f") for v in df["Min"]],
+            "Max": [_num(v, ".2f") for v in df["Max"]],
+            "n": [
+                f"{n}" + (f" ({f} failed)" if f else "")
+                for n, f in zip(df["n"], df["failed"], strict=True)
+            ],
+            "% of kernel": [_num(v, ".0f", "%") for v in df["% of kernel"]],
+            "CPU/Gbps": [_num(v, ".1f", "%") for v in df["CPU/Gbps"]],
         }
     )
-    failed = df["Status"] != "ok"
-    if failed.any():
-        out.loc[failed, "Gbps"] = "FAILED"
+    out.loc[df["n"] == 0, "Gbps"] = "FAILED"
+    if df["Workload"].nunique() > 1:
+        out.insert(2, "Workload", df["Workload"])
     return out
 
 
 def markdown(records: Iterable[dict[str, Any]]) -> str:
-    """The summary table as GitHub markdown, plus one line per failed cell."""
-    df = frame(records)
+    """The summary table as GitHub markdown, then warnings and failures, one per line."""
+    df = grouped(records)
+    if df.empty:
+        return "(no results)"
     text = str(formatted(df).to_markdown(index=False, tablefmt="github", disable_numparse=True))
-    notes = [
-        f"- #{row['#']} {row['Variant']}: {row['Error']}"
-        for _, row in df.iterrows()
-        if row["Status"] != "ok"
-    ]
+    notes = warnings(df)
     return text + ("\n\n" + "\n".join(notes) if notes else "")
 
 
+def _export(df: pd.DataFrame) -> pd.DataFrame:
+    return df[[*COLUMNS, "failed", "Workload"]]
+
+
 def csv(records: Iterable[dict[str, Any]]) -> str:
-    return str(frame(records).to_csv(index=False))
+    return str(_export(grouped(records)).to_csv(index=False))
 
 
 def json_table(records: Iterable[dict[str, Any]]) -> str:
-    return str(frame(records).to_json(orient="records", indent=1))
+    return str(_export(grouped(records)).to_json(orient="records", indent=1))

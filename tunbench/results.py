@@ -108,6 +108,12 @@ def load_dir(directory: Path) -> list[dict[str, Any]]:
     return docs
 
 
+def workload_key(doc: dict[str, Any]) -> str:
+    """What must be equal for two runs to be the same measurement: workload and MTU."""
+    meta = doc.get("metadata", {})
+    return json.dumps({"workload": meta.get("workload"), "mtu": meta.get("mtu")}, sort_keys=True)
+
+
 def flat(doc: dict[str, Any]) -> dict[str, Any]:
     """The flat record (``--json`` output): FLAT_KEYS plus table descriptors."""
     res = doc.get("results", {})
@@ -125,6 +131,11 @@ def flat(doc: dict[str, Any]) -> dict[str, Any]:
         "run_id": doc.get("run_id"),
         "created": doc.get("created"),
         "result_file": doc.get("_path"),
+        "workload_key": workload_key(doc),
+        "kernel": doc["metadata"].get("kernel"),
+        "cpu_model": doc["metadata"].get("cpu_model"),
+        "profile": doc.get("profile"),
+        "matrix": doc.get("matrix"),
     }
     for key in RESULT_KEYS:
         out[key] = res.get(key)

@@ -2,50 +2,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tunbench import report, results
 from tunbench.errors import ResultFileError, UsageError
 
-
-def make_doc(variant: str = "sync-gso", gbps: float = 12.345, status: str = "ok") -> dict[str, Any]:
-    return {
-        "schema": results.SCHEMA,
-        "version": results.VERSION,
-        "run_id": "abc123",
-        "created": "2026-11-24T03:00:00+0000",
-        "cell": {
-            "spec": variant,
-            "kind": "python",
-            "variant": variant,
-            "args": [],
-            "mode": "sync",
-            "offload": "gso-passthrough",
-            "channel": "-",
-        },
-        "status": status,
-        "error": None if status == "ok" else "forwarder exited with status 3",
-        "metadata": {"mtu": 1500},
-        "window": {"start": 1.0, "end": 6.0},
-        "results": {
-            "gbps": gbps,
-            "retransmits": 7,
-            "cpu_avg": 81.25,
-            "cpu_max": 99.5,
-            "mem_avg_mb": 17.44,
-            "mem_max_mb": 18.0,
-            "system_busy_avg": 50.0,
-            "duration_s": 5.0,
-            "samples": 50,
-        }
-        if status == "ok"
-        else {},
-        "forwarder": None,
-        "samples": [],
-        "iperf3": None,
-    }
+from resultdocs import make_doc
 
 
 def test_round_trip_and_flat_keys(tmp_path: Path) -> None:
@@ -97,7 +60,7 @@ def test_markdown_table_formats_and_marks_failures() -> None:
     row = text.splitlines()[2]
     assert "12.35" in row and "81%" in row and "100%" in row and "17.4 MB" in row
     assert "FAILED" in text.splitlines()[3]
-    assert "#2 sync-normal: forwarder exited with status 3" in text
+    assert "failed: sync-normal: forwarder exited with status 3" in text
 
 
 def test_csv_and_json_keep_raw_numbers() -> None:

@@ -1,0 +1,67 @@
+"""Result documents built by hand for the tests that need no root (report, compare, page)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tunbench import results
+
+
+def make_doc(variant: str = "sync-gso", gbps: float = 12.345, status: str = "ok") -> dict[str, Any]:
+    return {
+        "schema": results.SCHEMA,
+        "version": results.VERSION,
+        "run_id": "abc123",
+        "created": "2026-11-24T03:00:00+0000",
+        "cell": {
+            "spec": variant,
+            "kind": "python",
+            "variant": variant,
+            "args": [],
+            "mode": "sync",
+            "offload": "gso-passthrough",
+            "channel": "-",
+        },
+        "status": status,
+        "error": None if status == "ok" else "forwarder exited with status 3",
+        "metadata": {"mtu": 1500},
+        "window": {"start": 1.0, "end": 6.0},
+        "results": {
+            "gbps": gbps,
+            "retransmits": 7,
+            "cpu_avg": 81.25,
+            "cpu_max": 99.5,
+            "mem_avg_mb": 17.44,
+            "mem_max_mb": 18.0,
+            "system_busy_avg": 50.0,
+            "duration_s": 5.0,
+            "samples": 50,
+        }
+        if status == "ok"
+        else {},
+        "forwarder": None,
+        "samples": [],
+        "iperf3": None,
+    }
+
+
+def doc(
+    variant: str,
+    gbps: float,
+    *,
+    repeat: int = 0,
+    parallel: int = 1,
+    status: str = "ok",
+    cpu: float = 80.0,
+) -> dict[str, Any]:
+    d = make_doc(variant, gbps, status)
+    d["metadata"] = {
+        "mtu": 1500,
+        "kernel": "6.18",
+        "cpu_model": "cpu",
+        "workload": {"duration": 5, "parallel": parallel, "udp": False},
+    }
+    d["matrix"] = {"id": "m1", "repeat": repeat, "repeats": 3, "order": 0}
+    if status == "ok":
+        d["results"]["cpu_avg"] = cpu
+    return d
