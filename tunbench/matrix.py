@@ -113,7 +113,7 @@ def run_matrix(
     with bar.running():
         for cell in profiled:
             bar.start(f"profile {cell.spec}")
-            svg = mopts.flamegraph_dir / f"{_file_name(cell.spec)}.svg"
+            svg = mopts.flamegraph_dir / f"{results.slug(cell.spec)}.svg"
             profiles[cell.spec] = profile_cell(cell, opts, svg, mopts.native)
             bar.advance()
         for r, i, cell in order:
@@ -130,7 +130,3 @@ def run_matrix(
                 on_result(rec)
             bar.advance()
     return recs
-
-
-def _file_name(spec: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in spec.replace(" ", "_"))

@@ -52,6 +52,12 @@ RESULT_KEYS = (
 FLAT_KEYS = ("variant", "args", "status", *RESULT_KEYS, "result_file")
 
 
+def slug(spec: str, limit: int = 60) -> str:
+    """A file-name-safe form of a spec: ``sync-gso --thread 2`` -> ``sync-gso_--thread_2``."""
+    keep = [c if c.isalnum() or c in "-_" else "_" for c in spec.replace(" ", "_")]
+    return "".join(keep).strip("_")[:limit] or "cell"
+
+
 def check_writable(directory: Path) -> None:
     """Make sure ``directory`` exists (creating it) and accepts files; UsageError if not."""
     try:

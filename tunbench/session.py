@@ -295,11 +295,6 @@ def _router_ip(ip: str) -> str:
     return ".".join([*ip.split(".")[:3], "254"])
 
 
-def _slug(spec: str) -> str:
-    keep = [c if c.isalnum() or c in "-_" else "_" for c in spec.replace(" ", "_")]
-    return "".join(keep).strip("_")[:60] or "cell"
-
-
 def skeleton(cell: CellSpec, opts: CellOptions, run_id: str) -> dict[str, Any]:
     """A result document without measurements."""
     return {
@@ -405,7 +400,7 @@ def run_cell(
     doc["metadata"]["forwarder_command"] = shlex.join(c.command) if c.command else None
     if m is not None:
         fill(doc, m, c.forwarder is not None)
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(cell.spec)}-{c.run_id}"
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{results.slug(cell.spec)}-{c.run_id}"
     doc["_path"] = str(results.write(doc, opts.results_dir, stem))
     return doc
 

@@ -67,3 +67,10 @@ def test_csv_and_json_keep_raw_numbers() -> None:
     recs = [results.flat(make_doc(gbps=1.23456789))]
     assert "1.23456789" in report.csv(recs)
     assert json.loads(report.json_table(recs))[0]["Gbps"] == pytest.approx(1.23456789)
+
+
+def test_slug_is_file_name_safe() -> None:
+    assert results.slug("sync-gso --thread 2") == "sync-gso_--thread_2"
+    assert results.slug("/usr/bin/x {iface1}") == "usr_bin_x__iface1"
+    assert results.slug("///") == "cell"
+    assert len(results.slug("a" * 200)) == 60
