@@ -14,7 +14,7 @@ import psutil
 from pyroute2 import netns
 
 from tunbench.procs import wait_until
-from tunbench.runstate import stale_states
+from tunbench.runstate import run_lock, stale_states
 from tunbench.topology import PREFIX
 
 
@@ -44,7 +44,16 @@ def _stop_recorded(pid: int, info: dict[str, object]) -> str | None:
 
 
 def clean(state_dir: Path | None = None) -> list[str]:
-    """Remove leftovers; returns one line per thing removed."""
+    """Remove leftovers; returns one line per thing removed.
+
+    Holds the run lock while it works, so it refuses (BusyError) instead of tearing the
+    namespaces out from under a run in progress.
+    """
+    with run_lock(state_dir, doing="clean"):
+        return _clean(state_dir)
+
+
+def _clean(state_dir: Path | None) -> list[str]:
     done: list[str] = []
     for path, doc in stale_states(state_dir):
         for pid, info in (doc.get("processes") or {}).items():

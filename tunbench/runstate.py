@@ -80,13 +80,11 @@ def current() -> RunState | None:
 
 
 @contextmanager
-def locked_run(state_dir: Path | None = None) -> Iterator[RunState]:
-    """Hold the global run lock and a state file for the duration of a run."""
-    global _current
+def run_lock(state_dir: Path | None = None, doing: str = "run") -> Iterator[Path]:
+    """Hold the global lock (flock) or raise BusyError at once; yields the state dir."""
     directory = state_dir or STATE_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    lock_path = directory / "lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -95,10 +93,21 @@ def locked_run(state_dir: Path | None = None) -> Iterator[RunState]:
                 raise
             owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             raise BusyError(
-                f"another tunbench run is in progress (pid {owner}); wait for it or stop it"
+                f"another tunbench run is in progress (pid {owner}); "
+                f"wait for it or stop it before you {doing}"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield directory
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def locked_run(state_dir: Path | None = None) -> Iterator[RunState]:
+    """Hold the global run lock and a state file for the duration of a run."""
+    global _current
+    with run_lock(state_dir) as directory:
         state = RunState(directory / f"state-{os.getpid()}.json")
         state.save()
         _current = state
@@ -110,8 +119,6 @@ def locked_run(state_dir: Path | None = None) -> Iterator[RunState]:
                 state.path.unlink(missing_ok=True)
             else:
                 state.save()
-    finally:
-        os.close(fd)
 
 
 def stale_states(state_dir: Path | None = None) -> list[tuple[Path, dict[str, Any]]]:

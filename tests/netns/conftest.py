@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,24 @@ from helpers import harness_processes, tb_namespaces
 
 def tb_tempdirs() -> set[Path]:
     return set(Path(tempfile.gettempdir()).glob("tb-*"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_start(request: pytest.FixtureRequest) -> None:
+    """Start from a clean machine: remove what an earlier, killed run left (and say so).
+
+    A session cut off mid-test leaves tb- namespaces that would otherwise fail every test
+    here at setup. A run still in progress is not touched: clean refuses and we fail.
+    """
+    if os.geteuid() != 0:
+        return
+    from tunbench.cleanup import clean
+
+    removed = clean()
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if removed and capture is not None:
+        with capture.global_and_fixture_disabled():
+            print(f"\ncleaned leftovers of an earlier run: {'; '.join(removed)}")
 
 
 @pytest.fixture(autouse=True)

@@ -40,6 +40,10 @@ def test_second_run_is_refused_at_once(tmp_path: Path) -> None:
     assert "another tunbench run is in progress" in second.stderr
     assert len(second.stderr.strip().splitlines()) == 1
     assert tb_namespaces() == before  # the refused run created nothing
+    cleaner = tunbench("clean")  # nor may clean tear the running one apart
+    assert cleaner.returncode == 2
+    assert "before you clean" in cleaner.stderr
+    assert tb_namespaces() == before
     _, rest = first.communicate(timeout=60)
     assert first.returncode == 0, rest
 
