@@ -200,7 +200,7 @@ def cmd_verify(a: argparse.Namespace) -> int:
 
 
 def cmd_list(a: argparse.Namespace) -> int:
-    from tunbench.variants import BASELINES, PEERS, VARIANTS
+    from tunbench.variants import BASELINES, DEFAULT_MODES, PEERS, VARIANTS
 
     for info in VARIANTS.values():
         mod = __import__(info.module, fromlist=["build_parser"])
@@ -225,6 +225,7 @@ def cmd_list(a: argparse.Namespace) -> int:
         print(f"{name:28} {summary}")
     for name, peer in PEERS.items():
         print(f"{name:28} {peer.summary}")
+    print("default matrix also runs: " + ", ".join(repr(m) for m in DEFAULT_MODES))
     return 0
 
 

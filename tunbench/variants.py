@@ -205,9 +205,19 @@ class CellSpec:
         return []
 
 
+# Modes of the registered variants that users compare, run by default beside them.
+DEFAULT_MODES = (
+    "sync-gso --gso split",
+    "async-gso-framed --gso split",
+    "sync-gso --thread 2",
+    "sync-gso --thread 2 --multiqueue",
+)
+
+
 def default_matrix() -> list[str]:
-    """What ``tunbench matrix`` runs without arguments: baselines first, then every variant."""
-    return [*BASELINES, *PEERS, *VARIANTS]
+    """What ``tunbench matrix`` runs without arguments: baselines, peers, every variant,
+    then the offload and threading modes of ``DEFAULT_MODES``."""
+    return [*BASELINES, *PEERS, *VARIANTS, *DEFAULT_MODES]
 
 
 def known_names() -> list[str]:

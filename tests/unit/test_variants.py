@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tunbench.errors import UsageError
-from tunbench.variants import BASELINES, VARIANTS, describe, parse_spec
+from tunbench.variants import BASELINES, VARIANTS, default_matrix, describe, parse_spec
 
 
 def test_spec_with_arguments() -> None:
@@ -75,3 +75,12 @@ def test_python_variant_command_carries_options_last() -> None:
     argv = cell.forwarder_argv("tun11", "10.0.1.1", "tun22", "10.0.2.1", 1500, None)
     assert argv[1:3] == ["-m", "forwarders.sync_normal"]
     assert argv[-2:] == ["--thread", "3"]
+
+
+def test_default_matrix_parses_and_has_every_variant_and_baseline() -> None:
+    specs = default_matrix()
+    cells = [parse_spec(s) for s in specs]  # a typo in DEFAULT_MODES fails here
+    assert len(set(specs)) == len(specs)
+    assert {c.spec for c in cells if c.kind == "python"} >= set(VARIANTS)
+    assert [c.spec for c in cells if c.kind == "baseline"] == list(BASELINES)
+    assert any("--gso split" in s for s in specs)
