@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what tunbench needs, idempotently: Debian iperf3/libiperf0/socat, a venv with
+# Install what tunbench needs, idempotently: Debian iperf3/libiperf0/socat/perf, a venv with
 # the package and its test dependencies. Sourced by bench.sh and test.sh.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,6 +9,8 @@ need_apt=()
 command -v iperf3 >/dev/null 2>&1 || need_apt+=(iperf3)
 ldconfig -p 2>/dev/null | grep -q 'libiperf\.so\.0' || need_apt+=(libiperf0)
 command -v socat >/dev/null 2>&1 || need_apt+=(socat)
+# perf records the flamegraphs of native (external) forwarders.
+command -v perf >/dev/null 2>&1 || need_apt+=(linux-perf)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # The HTML report test renders the page in headless Chromium (test.sh asks for it).
 if [[ ${TB_WITH_BROWSER:-0} == 1 ]]; then

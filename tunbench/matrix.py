@@ -105,7 +105,7 @@ def run_matrix(
 ) -> list[dict[str, Any]]:
     """Profile, then measure every cell ``repeat`` times; returns the flat records."""
     matrix_id = secrets.token_hex(4)
-    profiled = [c for c in cells if c.kind == "python"] if mopts.profile else []
+    profiled = [c for c in cells if c.kind != "baseline"] if mopts.profile else []
     order = plan(cells, mopts.repeat)
     bar = Progress(len(profiled) + len(order), enabled=progress)
     profiles: dict[str, dict[str, Any]] = {}

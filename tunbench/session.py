@@ -30,7 +30,7 @@ from tunbench import metadata, results
 from tunbench.errors import ForwarderError, MeasurementError, TopologyError
 from tunbench.procs import Child, spawn, stop, wait_until
 from tunbench.runners import iperf3 as iperf
-from tunbench.runners import ping
+from tunbench.runners import perf, ping
 from tunbench.runstate import current as current_state
 from tunbench.sampler import Sampler, samples_to_json, summarize
 from tunbench.signals import checkpoint
@@ -271,13 +271,30 @@ class Cell:
             m["ping"] = ping.parse(self.workdir / "ping.json")
         if spy is not None:
             stop(spy)
+            if self.cell.kind != "python":
+                self._draw_perf(profile_svg)
         return m
 
     def _start_profiler(self, svg: Path, native: bool) -> Child:
-        from tunbench.profile import py_spy_argv
-
+        """py-spy on a Python forwarder; perf (if installed) on a native one."""
         assert self.forwarder is not None
-        return self.spawn("py-spy", py_spy_argv(self.forwarder.pid, svg, native), None)
+        if self.cell.kind == "python":
+            from tunbench.profile import py_spy_argv
+
+            return self.spawn("py-spy", py_spy_argv(self.forwarder.pid, svg, native), None)
+        perf_bin = perf.available()
+        if perf_bin is None:
+            raise MeasurementError("perf is not installed (Debian package linux-perf)")
+        data = self.workdir / "perf.data"
+        return self.spawn("perf", perf.argv(self.forwarder.pid, data, perf_bin), None)
+
+    def _draw_perf(self, svg: Path | None) -> None:
+        from tunbench import flamesvg
+
+        perf_bin = perf.available() or "perf"
+        stacks = perf.parse(self.workdir / "perf.data", perf_bin)
+        if svg is not None and stacks:
+            flamesvg.write(stacks, svg, f"{self.cell.spec} (perf, {perf.RATE_HZ} Hz)")
 
     def forwarder_stats(self) -> dict[str, Any] | None:
         """Stop the forwarder (it writes its counters on SIGINT) and read the counters."""
@@ -412,9 +429,10 @@ def profile_cell(
 
     The throughput seen under the profiler is kept so its overhead is visible.
     """
-    if cell.kind != "python":
-        why = "kernel baseline" if cell.kind == "baseline" else "external command"
-        return {"svg": None, "gbps": None, "error": f"none captured ({why}; perf not used)"}
+    if cell.kind == "baseline":
+        return {"svg": None, "gbps": None, "error": "none captured (kernel: no forwarder process)"}
+    if cell.kind != "python" and perf.available() is None:
+        return {"svg": None, "gbps": None, "error": "none captured (perf is not installed)"}
     c = Cell(cell, opts, phase)
     svg.parent.mkdir(parents=True, exist_ok=True)
     try:

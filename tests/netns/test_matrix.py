@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,40 @@ def test_short_matrix_interleaves_profiles_and_records(tmp_path: Path) -> None:
     table = proc.stdout
     for name in ("kernel-veth", "kernel-router", "sync-gso"):
         assert name in table
+
+
+def test_native_forwarder_is_profiled_with_perf(tmp_path: Path) -> None:
+    if shutil.which("perf") is None:
+        why = "needs perf (Debian linux-perf; bootstrap installs it)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(why)
+        pytest.skip(why)
+    res, fg = tmp_path / "results", tmp_path / "flamegraph"
+    proc = tunbench(
+        "matrix",
+        "peer-socat",
+        "--repeat",
+        "1",
+        "--duration",
+        "2",
+        "--omit",
+        "0",
+        "--results-dir",
+        str(res),
+        "--flamegraph-dir",
+        str(fg),
+        timeout=170,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (doc,) = results.load_dir(res)
+    prof = doc["profile"]
+    assert prof["error"] is None and prof["gbps"] > 0.05
+    svg = (fg / "peer-socat.svg").read_text()
+    assert prof["svg"] == str(fg / "peer-socat.svg") and svg.startswith("<svg")
+    # kernel frames of the TUN write path, as perf saw them in socat
+    assert "tun_chr_write_iter" in svg
+    folded = (fg / "peer-socat.folded").read_text().splitlines()
+    assert folded and all(line.startswith("socat;") for line in folded)
 
 
 def test_udp_workload_reports_loss_and_packet_rate(tmp_path: Path) -> None:
