@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 
 class TunbenchError(Exception):
     """Base class. ``exit_code`` is what the CLI exits with; ``str()`` is a one-line message."""
@@ -38,6 +40,7 @@ class ForwarderError(TunbenchError):
         super().__init__(message)
         self.returncode = returncode
         self.stderr_tail = stderr_tail
+        self.detected_at = time.time()  # Unix seconds: when the harness noticed
 
 
 class MeasurementError(TunbenchError):

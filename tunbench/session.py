@@ -353,7 +353,11 @@ def record_failure(doc: dict[str, Any], exc: Exception) -> None:
     doc["status"] = "failed"
     doc["error"] = str(exc)
     if isinstance(exc, ForwarderError):
-        doc["forwarder_exit"] = {"status": exc.returncode, "stderr_tail": exc.stderr_tail}
+        doc["forwarder_exit"] = {
+            "status": exc.returncode,
+            "stderr_tail": exc.stderr_tail,
+            "detected_at": exc.detected_at,
+        }
         if exc.stderr_tail:
             doc["error"] += f" — {exc.stderr_tail.splitlines()[-1]}"
 

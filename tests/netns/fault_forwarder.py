@@ -58,7 +58,7 @@ def main() -> int:
         threading.Thread(target=pump, args=(s, d), daemon=True).start()
     if a.mode == "crash":
         time.sleep(2.0)
-        print("fault_forwarder: simulated crash", file=sys.stderr, flush=True)
+        print(f"fault_forwarder: simulated crash at {time.time():.3f}", file=sys.stderr, flush=True)
         return 3
     while True:
         time.sleep(1)

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tunbench.procs import Child, spawn, stop
 from tunbench.sampler import Sample, Sampler, summarize
 
@@ -19,6 +21,19 @@ def test_summary_uses_only_the_window_and_weights_by_time() -> None:
     assert summ.n == 2
     assert summ.cpu_avg == (100.0 * 1.0 + 40.0 * 0.5) / 1.5
     assert summ.cpu_max == 100.0
+
+
+def test_peak_is_over_one_second_so_tick_jitter_cancels() -> None:
+    # 10 Hz samples of a process at 100 % of a core, as 10 ms clock ticks make them look
+    jitter = [s(1.0 + i / 10, 0.1, 110.0 if i % 2 else 90.0) for i in range(30)]
+    assert max(x.cpu_pct for x in jitter) == 110.0
+    summ = summarize(jitter, 0.9, 4.0)
+    assert 99.0 <= summ.cpu_max <= 101.0
+    # a real burst of one second still shows
+    burst = jitter[:10] + [s(2.0 + i / 10, 0.1, 190.0) for i in range(1, 11)] + jitter[20:]
+    assert summarize(burst, 0.9, 4.0).cpu_max > 180.0
+    # a window shorter than a second: its average
+    assert summarize(jitter[:3], 0.9, 1.3).cpu_max == pytest.approx((90.0 + 110.0 + 90.0) / 3)
 
 
 def test_empty_window() -> None:
