@@ -1,0 +1,68 @@
+"""Benchmarks (pytest-benchmark) of the ``--gso split`` hot path: what one 64 KB TCP
+super-packet costs in Python. No timing is asserted; each run checks its output, and
+``pytest tests/bench --benchmark-only`` prints the table (see the closing notes)."""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import Any
+
+import pytest
+
+from forwarders.common import Counters
+from forwarders.gsopath import SplitRelay
+from tunbench.offload import (
+    VIRTIO_NET_HDR_F_NEEDS_CSUM,
+    VIRTIO_NET_HDR_GSO_TCPV4,
+    VirtioNetHdr,
+    checksum,
+    gro_coalesce,
+    gso_split,
+    pseudo_header_sum,
+)
+
+MSS, SEGMENTS = 1448, 44  # what the kernel hands a TUN reader at MTU 1500
+
+
+def tcp_super_packet() -> tuple[VirtioNetHdr, bytes]:
+    """A TCPv4 GSO read as the kernel produces it: NEEDS_CSUM, pseudo-header sum in place."""
+    payload = os.urandom(MSS * SEGMENTS)
+    src, dst = bytes([10, 0, 1, 1]), bytes([10, 0, 2, 1])
+    tcp_len = 20 + len(payload)
+    partial = pseudo_header_sum(src, dst, 6, tcp_len)
+    tcp = struct.pack("!HHIIBBHHH", 40000, 5201, 1000, 5000, 5 << 4, 0x18, 512, partial, 0)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + tcp_len, 7, 0x4000, 64, 6, 0, src, dst)
+    ip = ip[:10] + checksum(ip).to_bytes(2, "big") + ip[12:]
+    hdr = VirtioNetHdr(VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 40, MSS, 20, 16)
+    return hdr, ip + tcp + payload
+
+
+@pytest.fixture(scope="module")
+def frame() -> tuple[VirtioNetHdr, bytes]:
+    return tcp_super_packet()
+
+
+def test_split(benchmark: Any, frame: tuple[VirtioNetHdr, bytes]) -> None:
+    hdr, pkt = frame
+    segs = benchmark(gso_split, pkt, hdr, 1500)
+    assert len(segs) == SEGMENTS and all(len(s) == 1488 for s in segs)
+
+
+@pytest.mark.parametrize("verify", [True, False], ids=["verify-csum", "trust-csum"])
+def test_coalesce(benchmark: Any, frame: tuple[VirtioNetHdr, bytes], verify: bool) -> None:
+    hdr, pkt = frame
+    segs = gso_split(pkt, hdr, 1500)
+    out = benchmark(gro_coalesce, segs, verify=verify)
+    assert len(out) == 1
+    merged_hdr, merged = out[0]
+    assert merged_hdr.gso_size == MSS and merged[40:] == pkt[40:]
+
+
+def test_split_and_coalesce_cycle(benchmark: Any, frame: tuple[VirtioNetHdr, bytes]) -> None:
+    """What SplitRelay does per read: split, coalesce, header + packet ready to write."""
+    hdr, pkt = frame
+    relay, c = SplitRelay(1500), Counters()
+    raw = hdr.pack() + pkt
+    frames = benchmark(lambda: relay.coalesce(relay.split(raw, c), c))
+    assert len(frames) == 1 and frames[0][50:] == pkt[40:]
