@@ -388,7 +388,7 @@ def fill(doc: dict[str, Any], m: dict[str, Any], has_forwarder: bool) -> None:
         "lost_percent": res.lost_percent,
         "jitter_ms": res.jitter_ms,
         "udp_packets": res.packets,
-        "pps": res.packets / res.raw["end"]["sum"]["seconds"] if res.packets else None,
+        "pps": res.pps,
         "rtt_p50_ms": pr.percentile(50) if pr else None,
         "rtt_p99_ms": pr.percentile(99) if pr else None,
         "ping_loss": (pr.sent - pr.received) / pr.sent if pr and pr.sent else None,

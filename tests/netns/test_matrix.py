@@ -103,6 +103,17 @@ def test_udp_workload_reports_loss_and_packet_rate(tmp_path: Path) -> None:
     assert doc["metadata"]["workload"]["udp"] is True
 
 
+def test_udp_throughput_is_what_arrived_not_what_was_sent(tmp_path: Path) -> None:
+    # Unlimited UDP overruns a Python forwarder: much is lost, and the row must show it.
+    rec = run_json("sync-normal", tmp_path, "--udp")
+    r = results.load(Path(rec["result_file"]))["results"]
+    assert r["lost_percent"] > 5, "expected an unlimited UDP sender to lose datagrams"
+    arrived = r["sent_bps"] * (1 - r["lost_percent"] / 100)
+    assert r["bps"] == pytest.approx(arrived, rel=0.05)
+    assert r["bps"] < r["sent_bps"]
+    assert r["pps"] * r["duration_s"] == pytest.approx(r["udp_packets"], rel=0.05)
+
+
 def test_latency_under_load_and_reverse_parallel(tmp_path: Path) -> None:
     rec = run_json("sync-gso", tmp_path, "--latency", "--reverse", "--parallel", "2")
     doc = results.load(Path(rec["result_file"]))

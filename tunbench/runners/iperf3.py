@@ -55,7 +55,8 @@ class Iperf3Result:
     raw: dict[str, Any]
     lost_percent: float | None = None
     jitter_ms: float | None = None
-    packets: int | None = None
+    packets: int | None = None  # UDP: datagrams that arrived
+    pps: float | None = None  # UDP: datagrams that arrived, per second
 
 
 def check_available() -> str:
@@ -160,18 +161,7 @@ def parse(path: Path) -> Iperf3Result:
         raise MeasurementError(f"iperf3: {result.error}")
     udp = result.protocol == "UDP"
     if udp:
-        bps = float(result.bps)
-        return Iperf3Result(
-            bps=bps,
-            sent_bps=bps,
-            retransmits=None,
-            t_start=doc["t_start"],
-            t_end=doc["t_end"],
-            raw=result.json,
-            lost_percent=float(result.lost_percent),
-            jitter_ms=float(result.jitter_ms),
-            packets=int(result.packets),
-        )
+        return _udp(result, doc)
     return Iperf3Result(
         bps=float(result.received_bps),
         sent_bps=float(result.sent_bps),
@@ -179,6 +169,40 @@ def parse(path: Path) -> Iperf3Result:
         t_start=doc["t_start"],
         t_end=doc["t_end"],
         raw=result.json,
+    )
+
+
+def _udp(result: Any, doc: dict[str, Any]) -> Iperf3Result:
+    """UDP: what arrived. The wrapper's ``bps`` is iperf3's ``end.sum``, the *sender's* rate
+    (iperf3 keeps it for compatibility), which hides any loss; ``end.sum_received`` (iperf3
+    >= 3.11) is the receiver's. Loss is 1 - bytes received / bytes sent: iperf3's own lost
+    counter also counts the ``--omit`` seconds and can exceed 100 %."""
+    end = result.json.get("end", {})
+    sent = end.get("sum_sent") or end.get("sum") or {}
+    sent_bps = float(sent.get("bits_per_second", result.bps))
+    got = end.get("sum_received")
+    blksize = int(result.json.get("start", {}).get("test_start", {}).get("blksize") or 0)
+    if got and sent.get("bytes"):
+        bps = float(got["bits_per_second"])
+        lost = max(0.0, 100.0 * (1 - float(got["bytes"]) / float(sent["bytes"])))
+        packets = int(got["bytes"]) // blksize if blksize else None
+        seconds = float(got["seconds"])
+    else:  # older iperf3: only the sender's sum, scaled by its loss counter
+        lost = min(100.0, float(result.lost_percent))
+        bps = sent_bps * (1 - lost / 100)
+        packets = round(int(result.packets) * (1 - lost / 100))
+        seconds = float(end.get("sum", {}).get("seconds", 0.0))
+    return Iperf3Result(
+        bps=bps,
+        sent_bps=sent_bps,
+        retransmits=None,
+        t_start=doc["t_start"],
+        t_end=doc["t_end"],
+        raw=result.json,
+        lost_percent=lost,
+        jitter_ms=float(result.jitter_ms),
+        packets=packets,
+        pps=packets / seconds if packets is not None and seconds else None,
     )
 
 
