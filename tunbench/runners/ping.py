@@ -33,9 +33,9 @@ class PingResult:
         """Nearest-rank percentile of the RTTs (``q`` in 0..100)."""
         if not self.rtts_ms:
             return None
-        ordered = sorted(self.rtts_ms)
-        rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-        return ordered[rank - 1]
+        import numpy as np
+
+        return float(np.percentile(self.rtts_ms, q, method="inverted_cdf"))
 
 
 def argv(target: str, count: int, interval: float, out: Path, timeout: float = 1.0) -> list[str]:
