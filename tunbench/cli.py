@@ -232,19 +232,21 @@ def cmd_list(a: argparse.Namespace) -> int:
 def cmd_report(a: argparse.Namespace) -> int:
     docs = results.load_dir(a.results_dir)
     recs = [results.flat(d) for d in docs]
-    if a.format == "html":
-        from tunbench.htmlreport import write_html
+    try:
+        if a.format == "html":
+            from tunbench.htmlreport import write_html
 
-        out = write_html(recs, a.out or a.results_dir / "report.html")
-        print(out)
-        return 0
-    render = {"markdown": report.markdown, "csv": report.csv, "json": report.json_table}
-    text = render[a.format](recs)
-    if a.out:
-        a.out.write_text(text + "\n")
-        print(a.out)
-    else:
-        print(text)
+            print(write_html(recs, a.out or a.results_dir / "report.html"))
+            return 0
+        render = {"markdown": report.markdown, "csv": report.csv, "json": report.json_table}
+        text = render[a.format](recs)
+        if a.out:
+            a.out.write_text(text + "\n")
+            print(a.out)
+        else:
+            print(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report: {exc.strerror}: {exc.filename}") from exc
     return 0
 
 

@@ -65,6 +65,12 @@ def _workload_text(key: str) -> str:
     if wl.get("reverse"):
         parts.append("reverse")
     parts.append(f"mtu {w.get('mtu')}")
+    cpus = w.get("cpus") or {}
+    if cpus:
+        fwd, load = (",".join(map(str, cpus.get(k) or [])) or "-" for k in ("forwarder", "load"))
+        parts.append(f"cpus {fwd}:{load}")
+    if w.get("latency"):
+        parts.append("+ping")
     return " ".join(parts)
 
 
@@ -112,11 +118,12 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
                 "profile_error": prof.get("error") if prof else None,
                 "kernel": sorted({str(r.get("kernel")) for r in rs}),
                 "cpu_model": sorted({str(r.get("cpu_model")) for r in rs}),
+                "git_sha": sorted({str(r.get("git_sha")) for r in rs}),
             }
         )
     df = pd.DataFrame(rows)
     if df.empty:
-        return pd.DataFrame(columns=[*COLUMNS, "failed", "spread", "workload_key"])
+        return pd.DataFrame(columns=[*COLUMNS, "failed", "spread", "workload_key", "Workload"])
     ref = {r["workload_key"]: r["Gbps"] for r in rows if r["Variant"] == KERNEL_REF and r["Gbps"]}
     df["% of kernel"] = [
         100.0 * g / ref[w] if g is not None and w in ref else None
@@ -140,6 +147,12 @@ def warnings(df: pd.DataFrame) -> list[str]:
             )
         for err in row.get("errors") or []:
             out.append(f"failed: {row['Variant']}: {err}")
+        shas = row.get("git_sha") or []
+        if len(shas) > 1:
+            out.append(
+                f"warning: {row['Variant']}: its runs come from different code "
+                f"({', '.join(shas)}); compare them with tunbench compare instead"
+            )
     for col, what in (("kernel", "kernels"), ("cpu_model", "CPU models")):
         seen = sorted({v for values in df.get(col, []) for v in values})
         if len(seen) > 1:

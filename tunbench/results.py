@@ -115,9 +115,17 @@ def load_dir(directory: Path) -> list[dict[str, Any]]:
 
 
 def workload_key(doc: dict[str, Any]) -> str:
-    """What must be equal for two runs to be the same measurement: workload and MTU."""
+    """What must be equal for two runs to be the same measurement: the iperf3 workload, the
+    MTU, CPU pinning and whether the latency probe ran beside it."""
     meta = doc.get("metadata", {})
-    return json.dumps({"workload": meta.get("workload"), "mtu": meta.get("mtu")}, sort_keys=True)
+    cpus = meta.get("cpus") or {}
+    key = {
+        "workload": meta.get("workload"),
+        "mtu": meta.get("mtu"),
+        "cpus": cpus if cpus.get("forwarder") or cpus.get("load") else None,
+        "latency": bool(meta.get("latency_probe")),
+    }
+    return json.dumps(key, sort_keys=True)
 
 
 def flat(doc: dict[str, Any]) -> dict[str, Any]:
@@ -140,6 +148,7 @@ def flat(doc: dict[str, Any]) -> dict[str, Any]:
         "workload_key": workload_key(doc),
         "kernel": doc["metadata"].get("kernel"),
         "cpu_model": doc["metadata"].get("cpu_model"),
+        "git_sha": doc["metadata"].get("git_sha"),
         "profile": doc.get("profile"),
         "matrix": doc.get("matrix"),
     }

@@ -85,6 +85,24 @@ def test_report_on_missing_dir(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert "does not exist" in err
 
 
+def test_report_to_an_unwritable_place(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "r").mkdir()
+    for fmt in ("markdown", "csv", "json"):
+        out = tmp_path / "no" / "such" / "dir" / "x"
+        code, err = run(
+            capsys,
+            "report",
+            "--results-dir",
+            str(tmp_path / "r"),
+            "--format",
+            fmt,
+            "--out",
+            str(out),
+        )
+        assert code == 2, err
+        assert err.startswith("tunbench: error: cannot write the report") and "\n" not in err
+
+
 def test_missing_dev_net_tun(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,33 @@ def test_different_workloads_are_never_merged() -> None:
     assert list(df["Gbps"]) == [10.0, 20.0]
     text = report.markdown(recs(doc("sync-gso", 10.0), doc("sync-gso", 20.0, parallel=4)))
     assert "Workload" in text.splitlines()[0] and "-P 4" in text
+
+
+def test_pinning_and_latency_probe_are_part_of_the_workload() -> None:
+    pinned = doc("sync-gso", 16.0, repeat=1)
+    pinned["metadata"]["cpus"] = {"forwarder": [1], "load": [0]}
+    probed = doc("sync-gso", 9.0, repeat=2)
+    probed["metadata"]["latency_probe"] = True
+    unpinned = doc("sync-gso", 18.0)
+    unpinned["metadata"]["cpus"] = {"forwarder": [], "load": []}  # same as not recorded
+    df = report.grouped(recs(unpinned, pinned, probed, doc("sync-gso", 17.0, repeat=1)))
+    assert list(df["Gbps"]) == [17.5, 16.0, 9.0]
+    assert list(df["Workload"]) == ["tcp mtu 1500", "tcp mtu 1500 cpus 1:0", "tcp mtu 1500 +ping"]
+
+
+def test_runs_of_different_code_in_one_row_warn() -> None:
+    old, new = doc("v", 10.0), doc("v", 11.0, repeat=1)
+    old["metadata"]["git_sha"], new["metadata"]["git_sha"] = "aaa111", "bbb222"
+    text = report.markdown(recs(old, new))
+    assert "v: its runs come from different code (aaa111, bbb222)" in text
+    new["metadata"]["git_sha"] = "aaa111"
+    assert "different code" not in report.markdown(recs(old, new))
+
+
+def test_empty_results_render_in_every_format() -> None:
+    assert report.markdown([]) == "(no results)"
+    assert report.csv([]).strip().startswith("#,Variant")
+    assert json.loads(report.json_table([])) == []
 
 
 def test_percent_of_kernel_and_cpu_per_gbps() -> None:
