@@ -42,10 +42,16 @@ class ArgumentParser(argparse.ArgumentParser):
             raise ForwarderArgumentError(message)
         super().error(message)
 
+    def print_help(self, file: Any = None) -> None:
+        if self.raise_errors:  # validating a spec: --help would end the forwarder at once
+            raise ForwarderArgumentError("--help shows the options and exits; see tunbench list")
+        super().print_help(file)
+
 
 def base_parser(prog: str, description: str) -> ArgumentParser:
     """The arguments every forwarder takes (compatible with the Rust reference's flags)."""
-    p = ArgumentParser(prog=prog, description=description)
+    # No abbreviations: "--mt 9000" must not slip past the harness's reserved --mtu.
+    p = ArgumentParser(prog=prog, description=description, allow_abbrev=False)
     p.add_argument("--iface1", default="tun11")
     p.add_argument("--ip1", default="10.0.1.1")
     p.add_argument("--iface2", default="tun22")

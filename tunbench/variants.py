@@ -8,6 +8,7 @@ anything is created.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import shlex
 import shutil
@@ -256,20 +257,26 @@ def parse_spec(spec: str) -> CellSpec:
     )
 
 
-def validate_args(info: VariantInfo, args: tuple[str, ...]) -> None:
+RESERVED = ("--iface1", "--iface2", "--ip1", "--ip2", "--stats", "--mtu", "--configure")
+
+
+def validate_args(info: VariantInfo, args: tuple[str, ...]) -> argparse.Namespace:
     """Parse ``args`` with the variant's own parser; bad options raise UsageError."""
     from forwarders.common import ForwarderArgumentError
 
     module = importlib.import_module(info.module)
     parser = module.build_parser()
     parser.raise_errors = True
-    for reserved in ("--iface1", "--iface2", "--ip1", "--ip2", "--stats", "--mtu"):
+    for reserved in RESERVED:
         if any(a == reserved or a.startswith(reserved + "=") for a in args):
-            raise UsageError(f"{info.name}: {reserved} is set by the harness, not in the spec")
+            raise UsageError(f"{info.name}: {reserved} belongs to the harness, not to a spec")
     try:
-        parser.parse_args(list(args))
+        ns: argparse.Namespace = parser.parse_args(list(args))
     except ForwarderArgumentError as exc:
         raise UsageError(f"{info.name}: {exc}") from exc
+    except SystemExit:  # an action that exits (e.g. --version) would end the forwarder
+        raise UsageError(f"{info.name}: {' '.join(args)} would end the forwarder at once") from None
+    return ns
 
 
 def describe(cell: CellSpec) -> dict[str, str]:
@@ -281,26 +288,17 @@ def describe(cell: CellSpec) -> dict[str, str]:
     if cell.kind == "external":
         return {"mode": "external", "offload": "?", "channel": "?"}
     assert cell.info is not None
-    args = list(cell.args)
+    ns = validate_args(cell.info, cell.args)  # the values the forwarder will really use
     offload = "none"
     if cell.info.gso:
-        offload = "gso-split" if _opt(args, "--gso") == "split" else "gso-passthrough"
+        offload = "gso-split" if ns.gso == "split" else "gso-passthrough"
     channel = cell.info.channel
     if channel in ("queue", "channel"):
-        channel = f"{channel}({_opt(args, '--depth') or 1024})"
+        channel = f"{channel}({ns.depth})"
     elif channel == "pool":
-        channel = f"pool({_opt(args, '--pool') or 256})"
+        channel = f"pool({ns.pool})"
     mode = cell.info.mode
-    threads = _opt(args, "--thread")
-    if threads and threads != "1":
-        mode += f" x{threads}" + (" mq" if "--multiqueue" in args else "")
+    threads = getattr(ns, "thread", 1)
+    if threads != 1:
+        mode += f" x{threads}" + (" mq" if ns.multiqueue else "")
     return {"mode": mode, "offload": offload, "channel": channel}
-
-
-def _opt(args: list[str], name: str) -> str | None:
-    for i, a in enumerate(args):
-        if a == name and i + 1 < len(args):
-            return args[i + 1]
-        if a.startswith(name + "="):
-            return a.split("=", 1)[1]
-    return None

@@ -13,8 +13,10 @@ from tunbench import cli
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     code = cli.main(list(argv))
-    err = capsys.readouterr().err.strip()
-    return code, err
+    captured = capsys.readouterr()
+    if code != 0:
+        assert captured.out == "", "an error must not print anything else (e.g. a help text)"
+    return code, captured.err.strip()
 
 
 @pytest.mark.parametrize(
@@ -27,6 +29,12 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
         (["run", "sync-gso", "--mtu", "100"], "576..65535"),
         (["run", "sync-gso", "--mtu", "70000"], "576..65535"),
         (["frobnicate"], "invalid choice"),
+        (["run", "sync-gso --mt 9000"], "unrecognized arguments: --mt 9000"),  # no abbrevs
+        (["run", "sync-gso --stat /tmp/x"], "unrecognized arguments: --stat"),
+        (["run", "sync-gso --mtu 9000"], "--mtu belongs to the harness"),
+        (["run", "sync-gso --configure"], "--configure belongs to the harness"),
+        (["run", "sync-gso --help"], "--help shows the options and exits"),
+        (["matrix", "sync-normal", "async-gso -h"], "--help shows the options and exits"),
     ],
 )
 def test_bad_input_one_line_exit_2(

@@ -14,6 +14,14 @@ def test_spec_with_arguments() -> None:
     assert describe(cell) == {"mode": "sync x2", "offload": "gso-passthrough", "channel": "-"}
 
 
+def test_description_uses_the_values_the_forwarder_will_parse() -> None:
+    # the last of a repeated option wins, "=" forms count, defaults are filled in
+    assert describe(parse_spec("sync-gso --thread 2 --thread 1"))["mode"] == "sync"
+    cell = parse_spec("sync-gso-channel --gso=split --depth=64 --thread=2 --multiqueue")
+    assert describe(cell) == {"mode": "sync x2 mq", "offload": "gso-split", "channel": "queue(64)"}
+    assert describe(parse_spec("async-gso-channel-pool"))["channel"] == "pool(256)"
+
+
 def test_split_mode_and_channel_are_described() -> None:
     cell = parse_spec("sync-gso-channel --gso split --depth 64")
     assert describe(cell) == {"mode": "sync", "offload": "gso-split", "channel": "queue(64)"}
@@ -35,7 +43,7 @@ def test_unknown_variant_lists_known_ones() -> None:
         ("sync-gso --thread 0", "--thread"),
         ("sync-gso --gso bogus", "--gso"),
         ("sync-normal --nonsense", "unrecognized"),
-        ("sync-normal --iface1 x", "set by the harness"),
+        ("sync-normal --iface1 x", "belongs to the harness"),
         ("kernel-veth --thread 2", "takes no arguments"),
         ("", "empty spec"),
         ("'unbalanced", "cannot parse"),
