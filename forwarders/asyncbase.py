@@ -252,18 +252,18 @@ async def _pooled(
     fwd.extra.setdefault("pools", {})[direction] = stats
 
     async def reader() -> None:
-        n = 0
+        reads = 0
         while True:
-            n += 1
-            if n % YIELD_EVERY == 0:
+            reads += 1
+            if reads % YIELD_EVERY == 0:
                 await trio.lowlevel.checkpoint()
             try:
                 i = free_recv.receive_nowait()
             except trio.WouldBlock:
                 stats["exhausted_waits"] += 1
                 i = await free_recv.receive()
-            n = await readinto_nb(src, buffers[i], c)
-            full_send.send_nowait((i, n))  # cannot block: at most pool entries in flight
+            size = await readinto_nb(src, buffers[i], c)
+            full_send.send_nowait((i, size))  # cannot block: at most pool entries in flight
 
     async def writer() -> None:
         async for i, n in full_recv:
