@@ -17,6 +17,7 @@ import ipaddress
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pyroute2 import IPRoute, netns
 
@@ -90,8 +91,9 @@ class Topology:
                 raise TopologyError(f"cannot create namespace {name}: {exc}") from exc
             with IPRoute(netns=name) as ipr:
                 ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-            write_sysctl(name, "net.ipv6.conf.all.disable_ipv6", "1")
-            write_sysctl(name, "net.ipv6.conf.default.disable_ipv6", "1")
+            if Path("/proc/sys/net/ipv6").is_dir():  # absent when booted with ipv6.disable=1
+                write_sysctl(name, "net.ipv6.conf.all.disable_ipv6", "1")
+                write_sysctl(name, "net.ipv6.conf.default.disable_ipv6", "1")
 
     def remove(self) -> list[str]:
         """Remove every namespace this topology created; returns the ones that failed."""
