@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from hashlib import sha1
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,16 @@ def plan(cells: list[CellSpec], repeat: int) -> list[tuple[int, int, CellSpec]]:
     return [(r, i, cell) for r in range(repeat) for i, cell in enumerate(cells)]
 
 
+def flamegraph_names(specs: list[str]) -> dict[str, str]:
+    """A file name per spec: its slug, plus a short hash where two specs share a slug
+    (``--thread 2`` and ``--thread=2``), so no profile overwrites another."""
+    slugs = [results.slug(s) for s in specs]
+    return {
+        spec: name if slugs.count(name) == 1 else f"{name}-{sha1(spec.encode()).hexdigest()[:6]}"
+        for spec, name in zip(specs, slugs, strict=True)
+    }
+
+
 def run_matrix(
     cells: list[CellSpec],
     opts: CellOptions,
@@ -111,9 +122,10 @@ def run_matrix(
     profiles: dict[str, dict[str, Any]] = {}
     recs: list[dict[str, Any]] = []
     with bar.running():
+        names = flamegraph_names([c.spec for c in profiled])
         for cell in profiled:
             bar.start(f"profile {cell.spec}")
-            svg = mopts.flamegraph_dir / f"{results.slug(cell.spec)}.svg"
+            svg = mopts.flamegraph_dir / f"{names[cell.spec]}.svg"
             profiles[cell.spec] = profile_cell(cell, opts, svg, mopts.native)
             bar.advance()
         for r, i, cell in order:

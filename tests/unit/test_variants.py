@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tunbench.errors import UsageError
+from tunbench.matrix import flamegraph_names
 from tunbench.variants import BASELINES, VARIANTS, default_matrix, describe, parse_spec
 
 
@@ -92,3 +93,10 @@ def test_default_matrix_parses_and_has_every_variant_and_baseline() -> None:
     assert {c.spec for c in cells if c.kind == "python"} >= set(VARIANTS)
     assert [c.spec for c in cells if c.kind == "baseline"] == list(BASELINES)
     assert any("--gso split" in s for s in specs)
+
+
+def test_flamegraph_names_never_collide() -> None:
+    names = flamegraph_names(["sync-gso --thread 2", "sync-gso --thread=2", "sync-normal"])
+    assert names["sync-normal"] == "sync-normal"
+    assert len(set(names.values())) == 3
+    assert all(n.startswith("sync-gso_--thread_2-") for n in list(names.values())[:2])
