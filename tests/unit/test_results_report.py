@@ -74,3 +74,11 @@ def test_slug_is_file_name_safe() -> None:
     assert results.slug("/usr/bin/x {iface1}") == "usr_bin_x__iface1"
     assert results.slug("///") == "cell"
     assert len(results.slug("a" * 200)) == 60
+
+
+def test_schema_doc_names_every_flat_key() -> None:
+    """docs/results-schema.md must list every key `run --json` prints."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "results-schema.md").read_text()
+    flat_doc = text[text.index("`tunbench run --json` prints a flat record") :]
+    missing = [k for k in results.flat(make_doc()) if f"`{k}`" not in flat_doc]
+    assert missing == []
