@@ -22,6 +22,24 @@ def tunbench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
     )
 
 
+def matrix_argv(*specs: str, results: Path, flamegraphs: Path, repeat: int = 1) -> list[str]:
+    """A short matrix: 2 s cells, no warm-up, outputs in the given directories."""
+    return [
+        "matrix",
+        *specs,
+        "--repeat",
+        str(repeat),
+        "--duration",
+        "2",
+        "--omit",
+        "0",
+        "--results-dir",
+        str(results),
+        "--flamegraph-dir",
+        str(flamegraphs),
+    ]
+
+
 def run_json(spec: str, results_dir: Path, *extra: str) -> dict[str, Any]:
     proc = tunbench(
         "run",

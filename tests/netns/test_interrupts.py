@@ -11,7 +11,7 @@ import pytest
 
 from tunbench import results
 
-from helpers import REPO, TUNBENCH, tb_namespaces
+from helpers import REPO, TUNBENCH, matrix_argv, tb_namespaces
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
@@ -67,21 +67,7 @@ def test_run_interrupted_at_each_phase(
 
 @pytest.mark.parametrize("phase", ["profile sync-normal", "round 1/1"])
 def test_matrix_interrupted_keeps_finished_cells(phase: str, tmp_path: Path) -> None:
-    args = [
-        "matrix",
-        "kernel-veth",
-        "sync-normal",
-        "--repeat",
-        "1",
-        "--duration",
-        "2",
-        "--omit",
-        "0",
-        "--results-dir",
-        str(tmp_path),
-        "--flamegraph-dir",
-        str(tmp_path / "fg"),
-    ]
+    args = matrix_argv("kernel-veth", "sync-normal", results=tmp_path, flamegraphs=tmp_path / "fg")
     if phase == "round 1/1":
         # wait until the second cell starts: the first one's file must survive intact
         phase = "sync-normal (round 1/1)"

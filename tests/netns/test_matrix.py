@@ -10,30 +10,17 @@ import pytest
 
 from tunbench import results
 
-from helpers import run_json, tunbench
+from helpers import matrix_argv, run_json, tunbench
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]
 
 
 def test_short_matrix_interleaves_profiles_and_records(tmp_path: Path) -> None:
     res, fg = tmp_path / "results", tmp_path / "flamegraph"
-    proc = tunbench(
-        "matrix",
-        "kernel-veth",
-        "kernel-router",
-        "sync-gso",
-        "--repeat",
-        "2",
-        "--duration",
-        "2",
-        "--omit",
-        "0",
-        "--results-dir",
-        str(res),
-        "--flamegraph-dir",
-        str(fg),
-        timeout=170,
+    argv = matrix_argv(
+        "kernel-veth", "kernel-router", "sync-gso", results=res, flamegraphs=fg, repeat=2
     )
+    proc = tunbench(*argv, timeout=170)
     assert proc.returncode == 0, proc.stderr
     docs = results.load_dir(res)
     order = [(d["matrix"]["repeat"], d["cell"]["variant"]) for d in docs]
@@ -67,21 +54,7 @@ def test_native_forwarder_is_profiled_with_perf(tmp_path: Path) -> None:
             pytest.fail(why)
         pytest.skip(why)
     res, fg = tmp_path / "results", tmp_path / "flamegraph"
-    proc = tunbench(
-        "matrix",
-        "peer-socat",
-        "--repeat",
-        "1",
-        "--duration",
-        "2",
-        "--omit",
-        "0",
-        "--results-dir",
-        str(res),
-        "--flamegraph-dir",
-        str(fg),
-        timeout=170,
-    )
+    proc = tunbench(*matrix_argv("peer-socat", results=res, flamegraphs=fg), timeout=170)
     assert proc.returncode == 0, proc.stderr
     (doc,) = results.load_dir(res)
     prof = doc["profile"]
