@@ -79,10 +79,14 @@ def test_udp_workload_reports_loss_and_packet_rate(tmp_path: Path) -> None:
 def test_udp_throughput_is_what_arrived_not_what_was_sent(tmp_path: Path) -> None:
     # Unlimited UDP overruns a Python forwarder: much is lost, and the row must show it.
     rec = run_json("sync-normal", tmp_path, "--udp")
-    r = results.load(Path(rec["result_file"]))["results"]
+    doc = results.load(Path(rec["result_file"]))
+    r = doc["results"]
     assert r["lost_percent"] > 5, "expected an unlimited UDP sender to lose datagrams"
+    assert r["bps"] == doc["iperf3"]["end"]["sum_received"]["bits_per_second"]
+    assert r["sent_bps"] == doc["iperf3"]["end"]["sum_sent"]["bits_per_second"]
+    # the receiver's interval may run a little longer than the sender's
     arrived = r["sent_bps"] * (1 - r["lost_percent"] / 100)
-    assert r["bps"] == pytest.approx(arrived, rel=0.05)
+    assert r["bps"] == pytest.approx(arrived, rel=0.2)
     assert r["bps"] < r["sent_bps"]
     assert r["pps"] * r["duration_s"] == pytest.approx(r["udp_packets"], rel=0.05)
 
