@@ -51,7 +51,11 @@ def write_html(records: list[dict[str, Any]], out: Path) -> Path:
             seen = f" ({gbps:.2f} Gbps under the profiler)" if gbps else ""
             flames.append(f'<li><a href="{html.escape(rel)}">{name}</a>{seen}</li>')
         else:
-            why = row.get("profile_error") or "none captured"
+            why = row.get("profile_error") or (
+                "none captured (kernel: no forwarder process)"
+                if row.get("Mode") == "kernel"
+                else "none captured (no profiling pass: --no-profile or a single run)"
+            )
             flames.append(f"<li>{name}: {html.escape(str(why))}</li>")
     first = records[0] if records else {}
     machine = html.escape(f"kernel {first.get('kernel')}, {first.get('cpu_model')}")
