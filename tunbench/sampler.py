@@ -154,22 +154,22 @@ def summarize(samples: list[Sample], start: float, end: float) -> Summary:
 
 def peak_cpu(samples: list[Sample], window: float = PEAK_WINDOW_S) -> float:
     """Highest time-weighted CPU over any run of consecutive samples lasting >= ``window``
-    (the whole list's average if it is shorter)."""
-    best: float | None = None
-    left = 0
-    used = span = 0.0
+    (the whole list is such a run, so this is never below the average; a list shorter than
+    ``window`` gives its average)."""
+    if not samples:
+        return 0.0
+    used, span = [0.0], [0.0]  # prefix sums of CPU-seconds and seconds
     for s in samples:
-        used += s.cpu_pct * s.dt
-        span += s.dt
-        while span - samples[left].dt >= window:  # drop the oldest while still long enough
-            used -= samples[left].cpu_pct * samples[left].dt
-            span -= samples[left].dt
-            left += 1
-        if span >= window - 1e-9:
-            best = used / span if best is None else max(best, used / span)
-    if best is None:
-        return used / span if span else 0.0
-    return best
+        used.append(used[-1] + s.cpu_pct * s.dt)
+        span.append(span[-1] + s.dt)
+    if span[-1] < window:
+        return used[-1] / span[-1] if span[-1] else 0.0
+    return max(
+        (used[j] - used[i]) / (span[j] - span[i])
+        for j in range(1, len(span))
+        for i in range(j)
+        if span[j] - span[i] >= window - 1e-9
+    )
 
 
 def samples_to_json(samples: list[Sample]) -> list[dict[str, Any]]:

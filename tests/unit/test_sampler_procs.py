@@ -32,6 +32,13 @@ def test_peak_is_over_one_second_so_tick_jitter_cancels() -> None:
     # a real burst of one second still shows
     burst = jitter[:10] + [s(2.0 + i / 10, 0.1, 190.0) for i in range(1, 11)] + jitter[20:]
     assert summarize(burst, 0.9, 4.0).cpu_max > 180.0
+    # longer runs count too: [100, 0, 100] at 0.6 s each peaks over all three (66.7), not
+    # over any two (50); and the peak is never below the average
+    uneven = [s(1.6, 0.6, 100.0), s(2.2, 0.6, 0.0), s(2.8, 0.6, 100.0)]
+    assert summarize(uneven, 0.9, 3.0).cpu_max == pytest.approx(200 / 3)
+    for samples in (jitter, burst, uneven):
+        summ = summarize(samples, 0.0, 10.0)
+        assert summ.cpu_max >= summ.cpu_avg - 1e-9
     # a window shorter than a second: its average
     assert summarize(jitter[:3], 0.9, 1.3).cpu_max == pytest.approx((90.0 + 110.0 + 90.0) / 3)
 
