@@ -47,6 +47,11 @@ class ArgumentParser(argparse.ArgumentParser):
             raise ForwarderArgumentError("--help shows the options and exits; see tunbench list")
         super().print_help(file)
 
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if self.raise_errors:  # any other action that would end the forwarder at once
+            raise ForwarderArgumentError(message or f"an option would exit with status {status}")
+        super().exit(status, message)
+
 
 def base_parser(prog: str, description: str) -> ArgumentParser:
     """The arguments every forwarder takes (compatible with the Rust reference's flags)."""

@@ -164,6 +164,8 @@ class CellSpec:
     args: tuple[str, ...] = ()
     info: VariantInfo | None = field(default=None, compare=False)
     peer: Peer | None = field(default=None, compare=False)
+    # python variants: ``args`` as the variant's own parser reads them (defaults filled in)
+    options: argparse.Namespace | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:
@@ -236,8 +238,7 @@ def parse_spec(spec: str) -> CellSpec:
     name, args = words[0], tuple(words[1:])
     if name in VARIANTS:
         info = VARIANTS[name]
-        validate_args(info, args)
-        return CellSpec(spec, "python", name, args, info)
+        return CellSpec(spec, "python", name, args, info, options=validate_args(info, args))
     if name in PEERS:
         if args:
             raise UsageError(f"{name} takes no arguments, got {' '.join(args)!r}")
@@ -274,8 +275,6 @@ def validate_args(info: VariantInfo, args: tuple[str, ...]) -> argparse.Namespac
         ns: argparse.Namespace = parser.parse_args(list(args))
     except ForwarderArgumentError as exc:
         raise UsageError(f"{info.name}: {exc}") from exc
-    except SystemExit:  # an action that exits (e.g. --version) would end the forwarder
-        raise UsageError(f"{info.name}: {' '.join(args)} would end the forwarder at once") from None
     return ns
 
 
@@ -287,8 +286,8 @@ def describe(cell: CellSpec) -> dict[str, str]:
         return {"mode": cell.peer.mode, "offload": cell.peer.offload, "channel": cell.peer.channel}
     if cell.kind == "external":
         return {"mode": "external", "offload": "?", "channel": "?"}
-    assert cell.info is not None
-    ns = validate_args(cell.info, cell.args)  # the values the forwarder will really use
+    assert cell.info is not None and cell.options is not None
+    ns = cell.options  # the values the forwarder will really use
     offload = "none"
     if cell.info.gso:
         offload = "gso-split" if ns.gso == "split" else "gso-passthrough"
