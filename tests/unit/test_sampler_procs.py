@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 import signal
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import time
 import pytest
 
 from tunbench.procs import Child, spawn, stop
-from tunbench.sampler import Sample, Sampler, summarize
+from tunbench.sampler import Sample, Sampler, peak_cpu, summarize
 
 
 def s(t: float, dt: float, cpu: float, rss: int = 1000) -> Sample:
@@ -41,6 +42,29 @@ def test_peak_is_over_one_second_so_tick_jitter_cancels() -> None:
         assert summ.cpu_max >= summ.cpu_avg - 1e-9
     # a window shorter than a second: its average
     assert summarize(jitter[:3], 0.9, 1.3).cpu_max == pytest.approx((90.0 + 110.0 + 90.0) / 3)
+
+
+def test_peak_equals_the_maximum_over_every_run_of_a_second() -> None:
+    """peak_cpu only looks at runs shorter than 2 s + the longest dt; check it against all."""
+
+    def every_run(samples: list[Sample]) -> float:
+        best = None
+        for i in range(len(samples)):
+            for j in range(i + 1, len(samples) + 1):
+                run = samples[i:j]
+                span = sum(x.dt for x in run)
+                if span >= 1.0 - 1e-9:
+                    avg = sum(x.cpu_pct * x.dt for x in run) / span
+                    best = avg if best is None else max(best, avg)
+        assert best is not None
+        return best
+
+    rng = random.Random(7)
+    for _ in range(300):
+        n = rng.randint(2, 30)
+        samples = [s(0.0, rng.choice([0.1, 0.12, 0.6, 1.3]), rng.uniform(0, 200)) for _ in range(n)]
+        if sum(x.dt for x in samples) >= 1.0:
+            assert peak_cpu(samples) == pytest.approx(every_run(samples))
 
 
 def test_empty_window() -> None:
