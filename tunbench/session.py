@@ -34,7 +34,7 @@ from tunbench.runners import perf, ping
 from tunbench.runstate import current as current_state
 from tunbench.sampler import Sampler, samples_to_json, summarize
 from tunbench.signals import checkpoint
-from tunbench.topology import Topology, write_sysctl
+from tunbench.topology import Topology, disable_offloads, write_sysctl
 from tunbench.variants import CellSpec, describe
 
 Phase = Callable[[str], None]
@@ -203,6 +203,9 @@ class Cell:
         t.configure(t.ns_a, f"{p}-a0", o.ip1, o.ip2, o.mtu, gateway=gw_a)
         t.configure(t.ns_b, f"{p}-b0", o.ip2, o.ip1, o.mtu, gateway=gw_b)
         write_sysctl(t.ns_fwd, "net.ipv4.ip_forward", "1")
+        if "--no-offload" in self.cell.args:
+            for ns, dev in ((t.ns_a, "a0"), (t.ns_fwd, "a1"), (t.ns_fwd, "b1"), (t.ns_b, "b0")):
+                disable_offloads(ns, f"{p}-{dev}")
 
     def wait_child(self, child: Child, deadline: float, what: str) -> None:
         """Wait for ``child`` to exit, watching the forwarder; kill it past ``deadline``."""

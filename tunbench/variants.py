@@ -124,8 +124,10 @@ VARIANTS: dict[str, VariantInfo] = {
 
 BASELINES: dict[str, str] = {
     "kernel-veth": "a veth pair between the two namespaces, no forwarder (the ceiling)",
-    "kernel-router": "veth a<->fwd<->b with IP forwarding in the forwarder namespace",
+    "kernel-router": "veth a<->fwd<->b with IP forwarding in the forwarder namespace "
+    "[--no-offload: TSO/GSO/GRO off on its veths, the per-packet ceiling]",
 }
+BASELINE_MODES = ("kernel-router --no-offload",)
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,7 @@ DEFAULT_MODES = (
 def default_matrix() -> list[str]:
     """What ``tunbench matrix`` runs without arguments: baselines, peers, every variant,
     then the offload and threading modes of ``DEFAULT_MODES``."""
-    return [*BASELINES, *PEERS, *VARIANTS, *DEFAULT_MODES]
+    return [*BASELINES, *BASELINE_MODES, *PEERS, *VARIANTS, *DEFAULT_MODES]
 
 
 def known_names() -> list[str]:
@@ -247,9 +249,11 @@ def parse_spec(spec: str) -> CellSpec:
             raise UsageError(f"{name} needs {peer.argv[0]}, which is not installed")
         return CellSpec(spec, "external", peer.argv[0], peer.argv[1:], peer=peer)
     if name in BASELINES:
-        if args:
-            raise UsageError(f"{name} takes no arguments, got {' '.join(args)!r}")
-        return CellSpec(spec, "baseline", name)
+        allowed = [m.split(None, 1)[1] for m in BASELINE_MODES if m.split()[0] == name]
+        if args and " ".join(args) not in allowed:
+            what = f"only {' or '.join(allowed)}" if allowed else "no arguments"
+            raise UsageError(f"{name} takes {what}, got {' '.join(args)!r}")
+        return CellSpec(spec, "baseline", name, args)
     if ("/" in name and Path(name).is_file()) or ("/" not in name and shutil.which(name)):
         return CellSpec(spec, "external", name, args)
     raise UsageError(
