@@ -200,7 +200,8 @@ def cmd_verify(a: argparse.Namespace) -> int:
 
 
 def cmd_list(a: argparse.Namespace) -> int:
-    from tunbench.variants import BASELINES, DEFAULT_MODES, PEERS, VARIANTS
+    from tunbench.peers.registry import CRYPTO_MODES
+    from tunbench.variants import BASELINE_MODES, BASELINES, DEFAULT_MODES, PEERS, VARIANTS
 
     for info in VARIANTS.values():
         mod = __import__(info.module, fromlist=["build_parser"])
@@ -225,7 +226,9 @@ def cmd_list(a: argparse.Namespace) -> int:
         print(f"{name:28} {summary}")
     for name, peer in PEERS.items():
         print(f"{name:28} {peer.summary}")
-    print("default matrix also runs: " + ", ".join(repr(m) for m in DEFAULT_MODES))
+    also = (*BASELINE_MODES, *DEFAULT_MODES)
+    print("default matrix also runs: " + ", ".join(repr(m) for m in also))
+    print("opt-in (encrypted peers): " + ", ".join(repr(m) for m in CRYPTO_MODES))
     return 0
 
 

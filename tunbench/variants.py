@@ -13,10 +13,12 @@ import importlib
 import shlex
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunbench.errors import UsageError
+from tunbench.peers import registry as launchers
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ class Peer:
     mode: str
     offload: str = "none"
     channel: str = "-"
+    launcher: bool = False  # a tunbench/peers launcher: its daemons are sampled, not it
 
 
 # Placeholders {iface1} {ip1} {iface2} {ip2} {mtu} are filled in by the harness.
@@ -153,6 +156,16 @@ PEERS: dict[str, Peer] = {
         "socat between the two TUN devices (a C reference forwarder)",
         "peer (socat)",
     ),
+    # VPN daemons, two instances each, started by a launcher in tunbench/peers/
+    **{
+        name: Peer(
+            launcher.argv(),
+            f"{launcher.summary}  {launchers.usage(name)}",
+            f"peer ({launcher.program})",
+            launcher=True,
+        )
+        for name, launcher in launchers.LAUNCHERS.items()
+    },
 }
 
 
@@ -200,6 +213,9 @@ class CellSpec:
             return argv + list(self.args)
         if self.kind == "external":
             subs = {"iface1": iface1, "ip1": ip1, "iface2": iface2, "ip2": ip2, "mtu": str(mtu)}
+            # {stats}: a file for what the forwarder reports; {workdir}: the cell's temp dir
+            subs["stats"] = str(stats) if stats else ""
+            subs["workdir"] = str(stats.parent) if stats else tempfile.gettempdir()
             words = [self.name, *self.args]
             if any("{" in w for w in words):
                 try:
@@ -241,6 +257,14 @@ def parse_spec(spec: str) -> CellSpec:
     if name in VARIANTS:
         info = VARIANTS[name]
         return CellSpec(spec, "python", name, args, info, options=validate_args(info, args))
+    if name in launchers.LAUNCHERS:  # a missing daemon fails its own row, not the parse
+        peer = PEERS[name]
+        try:
+            ns = launchers.parse(name, args)
+        except launchers.PeerArgumentError as exc:
+            raise UsageError(f"{name}: {exc}") from exc
+        argv = (*peer.argv[1:], *args)
+        return CellSpec(spec, "external", peer.argv[0], argv, peer=peer, options=ns)
     if name in PEERS:
         if args:
             raise UsageError(f"{name} takes no arguments, got {' '.join(args)!r}")
@@ -285,9 +309,13 @@ def validate_args(info: VariantInfo, args: tuple[str, ...]) -> argparse.Namespac
 def describe(cell: CellSpec) -> dict[str, str]:
     """Mode / Offload / Channel columns for the table."""
     if cell.kind == "baseline":
-        return {"mode": "kernel", "offload": "kernel", "channel": "-"}
+        offload = "none" if "--no-offload" in cell.args else "kernel"
+        return {"mode": "kernel", "offload": offload, "channel": "-"}
     if cell.peer is not None:
-        return {"mode": cell.peer.mode, "offload": cell.peer.offload, "channel": cell.peer.channel}
+        channel = cell.peer.channel
+        if cell.label in launchers.LAUNCHERS and cell.options is not None:
+            channel = launchers.channel(cell.label, cell.options)
+        return {"mode": cell.peer.mode, "offload": cell.peer.offload, "channel": channel}
     if cell.kind == "external":
         return {"mode": "external", "offload": "?", "channel": "?"}
     assert cell.info is not None and cell.options is not None

@@ -74,9 +74,14 @@ class _Parser(argparse.ArgumentParser):
             raise PeerArgumentError(message)
         super().error(message)
 
+    def print_help(self, file: Any = None) -> None:
+        if self.raise_errors:  # validating a spec: --help would end the launcher at once
+            raise PeerArgumentError("--help shows the options and exits; see tunbench list")
+        super().print_help(file)
+
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if self.raise_errors:  # --help, or anything else that would end the launcher
-            raise PeerArgumentError(message or "that option would make the launcher exit")
+        if self.raise_errors:  # anything else that would end the launcher at once
+            raise PeerArgumentError(message or f"an option would exit with status {status}")
         super().exit(status, message)
 
 
