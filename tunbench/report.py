@@ -1,8 +1,8 @@
 """Summary tables from result records: pandas groups and aggregates, tabulate renders.
 
 Records of the same spec, workload and MTU form one row (repeats of a matrix cell):
-median, min and max Gbps, medians of the rest, ``% of kernel`` against the
-``kernel-veth`` row with the same workload, and CPU per Gbit/s. Records with different
+median, min and max Gbps, medians of the rest, ``% of kernel`` against the kernel row
+:func:`kernel_reference` picks (same workload), and CPU per Gbit/s. Records with different
 workloads are never merged; different kernels or CPU models in one report are warned
 about. Numbers stay floats in SI units until :func:`formatted`.
 """
@@ -33,6 +33,22 @@ BASE_COLUMNS = [
 ]
 COLUMNS = [*BASE_COLUMNS, "Min", "Max", "n", "% of kernel", "CPU/Gbps"]
 KERNEL_REF = "kernel-veth"
+ROUTER_REF = "kernel-router"
+ROUTER_NO_OFFLOAD_REF = "kernel-router --no-offload"
+KERNEL_ROWS = (KERNEL_REF, ROUTER_REF, ROUTER_NO_OFFLOAD_REF)
+
+
+def kernel_reference(mode: str, offload: str) -> tuple[str, ...]:
+    """The kernel rows a row's ``% of kernel`` may divide by, the first one measured wins.
+
+    A forwarder without offload moves one MTU-sized packet per syscall: it is held against
+    the router whose veths have TSO/GSO/GRO off. Offload forwarders, unknown external
+    ones and the kernel rows themselves are held against the router with offloads on.
+    ``kernel-veth`` stands in where no router row was measured (older result sets).
+    """
+    if offload == "none" and mode != "kernel":
+        return (ROUTER_NO_OFFLOAD_REF, ROUTER_REF, KERNEL_REF)
+    return (ROUTER_REF, KERNEL_REF)
 
 
 def spread(values: Sequence[float]) -> float:
@@ -124,10 +140,16 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=[*COLUMNS, "failed", "spread", "workload_key", "Workload"])
-    ref = {r["workload_key"]: r["Gbps"] for r in rows if r["Variant"] == KERNEL_REF and r["Gbps"]}
+    ids = list(zip(df["Variant"], df["workload_key"], strict=True))
+    kernel = {i: g for i, g in zip(ids, df["Gbps"], strict=True) if i[0] in KERNEL_ROWS and g}
+    refs = [
+        next((ref for ref in kernel_reference(m, o) if (ref, w) in kernel), None)
+        for m, o, (_, w) in zip(df["Mode"], df["Offload"], ids, strict=True)
+    ]
+    df["kernel_ref"] = refs
     df["% of kernel"] = [
-        100.0 * g / ref[w] if g is not None and w in ref else None
-        for g, w in zip(df["Gbps"], df["workload_key"], strict=True)
+        100.0 * g / kernel[(ref, w)] if g is not None and ref is not None else None
+        for g, ref, (_, w) in zip(df["Gbps"], refs, ids, strict=True)
     ]
     df["CPU/Gbps"] = [
         c / g if c is not None and g else None
@@ -159,6 +181,10 @@ def warnings(df: pd.DataFrame) -> list[str]:
             out.append(f"warning: results from different {what}: {', '.join(seen)}")
     if "Workload" in df and df["Workload"].nunique() > 1:
         out.append("note: rows have different workloads (see the Workload column)")
+    used = df.dropna(subset=["% of kernel"]) if "kernel_ref" in df else df.iloc[0:0]
+    for ref, rows in used.groupby("kernel_ref", sort=False)["#"]:
+        numbers = ", ".join(str(n) for n in rows)
+        out.append(f"note: % of kernel for rows {numbers} is relative to {ref}")
     return out
 
 
