@@ -11,7 +11,6 @@ indices of preallocated buffers filled with ``readv``: no per-packet allocation)
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,56 +25,13 @@ from forwarders.common import (
     Forwarder,
     add_gso_options,
     base_parser,
-    check_fatal,
     configure_devices,
 )
+from forwarders.framed import Framed, TunCodec
 from forwarders.gsopath import SplitRelay
+from forwarders.nbio import YIELD_EVERY, read_nb, readinto_nb, write_nb
 from tunbench.argtypes import positive_int
 from tunbench.tun import MAX_FRAME, open_tun
-
-YIELD_EVERY = 64  # packets a task may move before it lets other tasks run
-
-
-async def read_nb(fd: int, size: int, c: Counters) -> bytes:
-    """Read one frame, waiting for readability only when the ring is empty."""
-    while True:
-        try:
-            return os.read(fd, size)
-        except BlockingIOError:
-            await trio.lowlevel.wait_readable(fd)
-        except OSError as exc:
-            check_fatal(exc)
-            c.read_errors += 1
-
-
-async def readinto_nb(fd: int, buf: bytearray, c: Counters) -> int:
-    """Like :func:`read_nb` into a preallocated buffer; returns the length."""
-    while True:
-        try:
-            return os.readv(fd, [buf])
-        except BlockingIOError:
-            await trio.lowlevel.wait_readable(fd)
-        except OSError as exc:
-            check_fatal(exc)
-            c.read_errors += 1
-
-
-async def write_nb(fd: int, data: bytes | memoryview, c: Counters) -> None:
-    """Write one frame; EAGAIN waits for writability, other errors are counted drops."""
-    while True:
-        try:
-            os.write(fd, data)
-        except BlockingIOError:
-            await trio.lowlevel.wait_writable(fd)
-            continue
-        except OSError as exc:
-            check_fatal(exc)
-            c.write_error(exc.errno or 0)
-            return
-        c.packets += 1
-        c.bytes += len(data)
-        return
-
 
 Pump = Callable[[int, int, Counters], Awaitable[None]]
 
@@ -164,8 +120,6 @@ class AsyncVariant:
     ) -> None:
         c = fwd.counters(direction)
         if self.framed:
-            from forwarders.framed import Framed, TunCodec
-
             codec = TunCodec(self.gso, split)
             await Framed(src, codec, c).forward_to(Framed(dst, codec, c))
         elif self.pool:

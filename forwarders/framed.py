@@ -13,9 +13,9 @@ from collections import deque
 
 import trio
 
-from forwarders.asyncbase import YIELD_EVERY, read_nb, write_nb
 from forwarders.common import Counters
 from forwarders.gsopath import SplitRelay
+from forwarders.nbio import YIELD_EVERY, read_nb, write_nb
 from tunbench.tun import MAX_FRAME
 
 
