@@ -120,7 +120,7 @@ class AsyncVariant:
     ) -> None:
         c = fwd.counters(direction)
         if self.framed:
-            codec = TunCodec(self.gso, split)
+            codec = TunCodec(split)
             await Framed(src, codec, c).forward_to(Framed(dst, codec, c))
         elif self.pool:
             await _pooled(fwd, args, direction, src, dst, split, c)

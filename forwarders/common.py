@@ -24,9 +24,6 @@ from typing import Any, NoReturn
 from tunbench.argtypes import mtu, positive_int
 from tunbench.tun import TunDevice, offload_names, set_mtu
 
-# Write errors that mean "this packet is dropped", not "stop forwarding" (KERNEL-NOTES §2.6).
-DROP_ERRNOS = frozenset({errno.EIO, errno.EINVAL, errno.EAGAIN, errno.ENOBUFS, errno.EMSGSIZE})
-
 
 class ForwarderArgumentError(Exception):
     """Raised instead of exiting when the harness validates arguments."""

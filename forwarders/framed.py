@@ -20,10 +20,9 @@ from tunbench.tun import MAX_FRAME
 
 
 class TunCodec:
-    """Frames <-> packets for one kind of device."""
+    """Frames <-> packets: split/coalesce with a :class:`SplitRelay`, else pass through."""
 
-    def __init__(self, vnet: bool, split: SplitRelay | None) -> None:
-        self.vnet = vnet
+    def __init__(self, split: SplitRelay | None) -> None:
         self.split = split
 
     def decode(self, frame: bytes, c: Counters) -> list[bytes]:
