@@ -30,8 +30,8 @@ from forwarders.common import (
 from forwarders.framed import Framed, TunCodec
 from forwarders.gsopath import SplitRelay
 from forwarders.nbio import YIELD_EVERY, read_nb, readinto_nb, write_nb
-from tunbench.argtypes import positive_int
-from tunbench.tun import MAX_FRAME, open_tun
+from tunio.argtypes import positive_int
+from tunio.tun import MAX_FRAME, open_tun
 
 Pump = Callable[[int, int, Counters], Awaitable[None]]
 

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tunbench.argtypes import mtu, positive_int
-from tunbench.tun import TunDevice, offload_names, set_mtu
+from tunio.argtypes import mtu, positive_int
+from tunio.tun import TunDevice, offload_names, set_mtu
 
 
 class ForwarderArgumentError(Exception):

@@ -16,7 +16,7 @@ import trio
 from forwarders.common import Counters
 from forwarders.gsopath import SplitRelay
 from forwarders.nbio import YIELD_EVERY, read_nb, write_nb
-from tunbench.tun import MAX_FRAME
+from tunio.tun import MAX_FRAME
 
 
 class TunCodec:

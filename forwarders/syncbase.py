@@ -27,8 +27,8 @@ from forwarders.common import (
     write_frame,
 )
 from forwarders.gsopath import SplitRelay
-from tunbench.argtypes import positive_int
-from tunbench.tun import MAX_FRAME, TunDevice, open_tun
+from tunio.argtypes import positive_int
+from tunio.tun import MAX_FRAME, TunDevice, open_tun
 
 ReadFn = Callable[[], bytes]
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from tunbench import report, results, signals
-from tunbench.argtypes import mtu, nonneg_int, positive_int
 from tunbench.errors import Interrupted, PrerequisiteError, TunbenchError, UsageError
 from tunbench.session import CellOptions
+from tunio.argtypes import mtu, nonneg_int, positive_int
 
 
 class _Parser(argparse.ArgumentParser):

@@ -12,7 +12,7 @@ import pytest
 
 from forwarders.common import Counters
 from forwarders.gsopath import SplitRelay
-from tunbench.offload import (
+from tunio.offload import (
     VIRTIO_NET_HDR_F_NEEDS_CSUM,
     VIRTIO_NET_HDR_GSO_TCPV4,
     VirtioNetHdr,

@@ -1,4 +1,4 @@
-"""Tests for tunbench.offload: header codec, checksums, GSO split and GRO coalescing.
+"""Tests for tunio.offload: header codec, checksums, GSO split and GRO coalescing.
 
 Packets are built here from scratch and checked with a deliberately naive word-by-word
 checksum, so the module's fast arithmetic is never used to check itself.
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tunbench.offload import (
+from tunio.offload import (
     MAX_SEGMENTS,
     VIRTIO_NET_HDR_F_DATA_VALID,
     VIRTIO_NET_HDR_F_NEEDS_CSUM,
