@@ -21,7 +21,7 @@ from pyroute2 import netns
 from tunbench.runners import ping
 from tunbench.session import Cell, CellOptions
 from tunbench.variants import VARIANTS, parse_spec
-from tunio.offload import VirtioNetHdr
+from tunio.vnethdr import VirtioNetHdr
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
 
