@@ -221,6 +221,17 @@ def write(record: dict[str, Any], directory: Path, stem: str) -> Path:
     return path
 
 
+def save(doc: dict[str, Any], directory: Path) -> Path:
+    """Write a cell's document as ``<directory>/<YYYYmmdd-HHMMSS>-<spec>-<run id>.json``.
+
+    Like :func:`load`, it records the path in ``doc["_path"]`` (not in the file).
+    """
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(doc['cell']['spec'])}-{doc['run_id']}"
+    path = write(doc, directory, stem)
+    doc["_path"] = str(path)
+    return path
+
+
 def load(path: Path) -> dict[str, Any]:
     """Read and check one result file."""
     try:

@@ -336,8 +336,7 @@ def run_cell(
         results.record_failure(doc, exc)
         m = None
     results.fill(doc, c.command, counters, m, c.forwarder is not None)
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{results.slug(cell.spec)}-{c.run_id}"
-    doc["_path"] = str(results.write(doc, opts.results_dir, stem))
+    results.save(doc, opts.results_dir)
     return doc
 
 
