@@ -1,12 +1,13 @@
 """One benchmark cell: bring up the topology, start the forwarder, measure, tear down.
 
 :meth:`Cell.up` brings the cell up and yields; teardown runs in reverse order of creation
-through an ExitStack on success, error, Ctrl-C and SIGTERM: iperf3 and other peers, the
-forwarder (stop ladder, reaped), namespaces, the cell's temporary directory.
-SIGINT/SIGTERM are held back while teardown runs and delivered right after, so a second
-Ctrl-C cannot leave half a topology behind. What runs while the cell is up is a
-measurement (:func:`run_cell`), a profiling pass (:func:`profile_cell`) or a correctness
-check (:mod:`tunbench.verify`).
+through an ExitStack on success, error, Ctrl-C and SIGTERM: the traffic peers (iperf3,
+ping, verify's streams) and the profiler, the forwarder (stop ladder, reaped), namespaces,
+the cell's temporary directory. SIGINT/SIGTERM are held back while teardown runs and
+delivered right after, so a second Ctrl-C cannot leave half a topology behind. What runs
+while the cell is up is a measurement (:func:`run_cell`), a profiling pass
+(:func:`profile_cell`) or a correctness check (:mod:`tunbench.verify`). What a result file
+holds is :mod:`tunbench.results`' business.
 """
 
 from __future__ import annotations
@@ -217,7 +218,11 @@ class Cell:
         self.check_forwarder(f"while {what} ran")
 
     def measure(self, profile_svg: Path | None = None, native: bool = False) -> results.Measurement:
-        """One iperf3 run through the cell, sampled; optionally under py-spy."""
+        """One iperf3 run through the cell, sampled.
+
+        With ``profile_svg``, under a profiler that draws it: py-spy on a Python forwarder,
+        perf on a native one.
+        """
         o, t = self.opts, self.topo
         self.phase("iperf3 server")
         server = self.spawn(
@@ -233,7 +238,7 @@ class Cell:
             raise MeasurementError(
                 f"iperf3 server did not start listening: {server.stderr_tail(2) or 'no output'}"
             )
-        spy = self._start_profiler(profile_svg, native) if profile_svg else None
+        profiler = self._start_profiler(profile_svg, native) if profile_svg else None
         sampler = Sampler(self.forwarder.pid if self.forwarder else None).start()
         self.phase("measure")
         out = self.workdir / "iperf3-client.json"
@@ -268,8 +273,8 @@ class Cell:
         if pinger is not None:
             self.wait_child(pinger, 5.0, "ping")
             m["ping"] = ping.parse(self.workdir / "ping.json")
-        if spy is not None:
-            stop(spy)
+        if profiler is not None:
+            stop(profiler)
             if self.cell.kind != "python":
                 self._draw_perf(profile_svg)
         return m
@@ -343,7 +348,9 @@ def run_cell(
 def profile_cell(
     cell: CellSpec, opts: CellOptions, svg: Path, native: bool = False, phase: Phase | None = None
 ) -> dict[str, Any]:
-    """A separate, unmeasured pass under py-spy: ``{"svg", "gbps", "error"}``, no result file.
+    """A separate, unmeasured pass under a profiler: py-spy on a Python forwarder, perf on a
+    native one. Returns ``{"svg", "gbps", "native", "error"}`` (no ``native`` when the pass
+    could not run); writes no result file.
 
     The throughput seen under the profiler is kept so its overhead is visible.
     """
@@ -359,9 +366,12 @@ def profile_cell(
     except CELL_FAILURES as exc:
         return {"svg": None, "gbps": None, "error": str(exc)}
     ok = svg.exists() and svg.stat().st_size > 0
+    error = None
+    if not ok:  # say which profiler came back empty
+        error = "py-spy wrote no flamegraph" if cell.kind == "python" else "perf recorded no stacks"
     return {
         "svg": str(svg) if ok else None,
         "gbps": m["iperf"].bps / 1e9,
         "native": native,
-        "error": None if ok else "py-spy wrote no flamegraph",
+        "error": error,
     }
