@@ -14,8 +14,8 @@ Schema (``docs/results-schema.md`` has the field by field description)::
 
 This module is the one answer to "what is in a result file": :func:`skeleton`,
 :func:`record_failure` and :func:`fill` assemble a document while its cell runs
-(:mod:`tunbench.session` only supplies the facts), :func:`write` stores it, :func:`load`
-checks it and :func:`flat` reduces it to the record tables are built from.
+(:mod:`tunbench.session` only supplies the facts), :func:`save` names and stores it,
+:func:`load` checks it and :func:`flat` reduces it to the record tables are built from.
 
 Files are written atomically (temporary ``.tb-*`` file in the same directory, then
 rename), so an interrupted run never leaves half a file.
@@ -39,7 +39,7 @@ from tunbench.errors import ForwarderError, ResultFileError, UsageError
 from tunbench.sampler import samples_to_json
 from tunbench.variants import CellSpec, describe
 
-if TYPE_CHECKING:  # session builds documents with these; importing it here would be a cycle
+if TYPE_CHECKING:  # annotations only; session imports this module, so it cannot go the other way
     from tunbench.runners.iperf3 import Iperf3Result
     from tunbench.runners.ping import PingResult
     from tunbench.sampler import Sample, Summary
