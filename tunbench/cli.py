@@ -289,8 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("specs", nargs="*", help="specs to run (default: all registered)")
     _add_workload(m)
     m.add_argument("--repeat", type=positive_int, default=3, help="runs per cell (3)")
-    m.add_argument("--no-profile", action="store_true", help="skip the py-spy passes")
-    m.add_argument("--native", action="store_true", help="py-spy --native stacks")
+    m.add_argument(
+        "--no-profile", action="store_true", help="skip the profiling passes (py-spy, perf)"
+    )
+    m.add_argument("--native", action="store_true", help="Python variants: py-spy --native stacks")
     m.add_argument("--flamegraph-dir", type=Path, default=Path("flamegraph"))
     m.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     v = sub.add_parser("verify", help="check a forwarder delivers TCP/UDP/ICMP byte for byte")
