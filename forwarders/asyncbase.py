@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import trio
 
@@ -23,6 +24,7 @@ from forwarders.common import (
     Counters,
     DeviceGone,
     Forwarder,
+    Variant,
     add_gso_options,
     base_parser,
     configure_devices,
@@ -37,33 +39,42 @@ Pump = Callable[[int, int, Counters], Awaitable[None]]
 
 
 @dataclass(frozen=True)
-class AsyncVariant:
+class AsyncVariant(Variant):
     """An async variant: its registry name and which features it uses."""
 
-    name: str
-    description: str
-    gso: bool
-    channel: bool = False
-    pool: bool = False
-    framed: bool = False
+    channel: bool = False  # reader task -> memory channel -> writer task
+    pool: bool = False  # a channel of indices of preallocated buffers
+    framed: bool = False  # the device as a framed packet stream
+
+    mode: ClassVar[str] = "async"
+
+    @property
+    def channel_kind(self) -> str:
+        if self.framed:
+            return "framed"
+        if self.pool:
+            return "pool"
+        return "channel" if self.channel else "-"
 
     def build_parser(self) -> ArgumentParser:
         p = base_parser(self.name, self.description)
         if self.gso:
             add_gso_options(p)
         if self.channel:
-            p.add_argument(
+            p.add_option(
                 "--depth",
                 type=positive_int,
                 default=1024,
-                help="memory channel depth per direction (default 1024)",
+                metavar="N",
+                help="memory channel depth per direction",
             )
         if self.pool:
-            p.add_argument(
+            p.add_option(
                 "--pool",
                 type=positive_int,
                 default=256,
-                help="preallocated buffers per direction (default 256)",
+                metavar="N",
+                help="preallocated buffers per direction",
             )
         return p
 
