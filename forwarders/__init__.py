@@ -1,5 +1,6 @@
 """Forwarder variants: each module opens two TUN devices and shuttles packets both ways.
 
-Every module exposes ``build_parser()`` (its arguments, for validation by the harness) and
-``main(argv)``; :mod:`tunbench.variants` is the registry that names them.
+A variant is one module that declares ``VARIANT`` (a :class:`forwarders.common.Variant`:
+its name, summary, features and options) and runs as ``python -m forwarders.<module>``;
+the harness's registry, :mod:`tunbench.variants`, finds every such module here.
 """

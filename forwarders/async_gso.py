@@ -7,7 +7,6 @@ import sys
 from forwarders.asyncbase import AsyncVariant
 
 VARIANT = AsyncVariant("async-gso", __doc__ or "", gso=True)
-build_parser = VARIANT.build_parser
 main = VARIANT.main
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import sys
 from forwarders.asyncbase import AsyncVariant
 
 VARIANT = AsyncVariant("async-gso-framed", __doc__ or "", gso=True, framed=True)
-build_parser = VARIANT.build_parser
 main = VARIANT.main
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ indices of preallocated buffers filled with ``readv``: no per-packet allocation)
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import trio
 
@@ -24,90 +24,57 @@ from forwarders.common import (
     Counters,
     DeviceGone,
     Forwarder,
+    Variant,
     add_gso_options,
     base_parser,
-    check_fatal,
     configure_devices,
 )
+from forwarders.framed import Framed, TunCodec
 from forwarders.gsopath import SplitRelay
-from tunbench.argtypes import positive_int
-from tunbench.tun import MAX_FRAME, open_tun
-
-YIELD_EVERY = 64  # packets a task may move before it lets other tasks run
-
-
-async def read_nb(fd: int, size: int, c: Counters) -> bytes:
-    """Read one frame, waiting for readability only when the ring is empty."""
-    while True:
-        try:
-            return os.read(fd, size)
-        except BlockingIOError:
-            await trio.lowlevel.wait_readable(fd)
-        except OSError as exc:
-            check_fatal(exc)
-            c.read_errors += 1
-
-
-async def readinto_nb(fd: int, buf: bytearray, c: Counters) -> int:
-    """Like :func:`read_nb` into a preallocated buffer; returns the length."""
-    while True:
-        try:
-            return os.readv(fd, [buf])
-        except BlockingIOError:
-            await trio.lowlevel.wait_readable(fd)
-        except OSError as exc:
-            check_fatal(exc)
-            c.read_errors += 1
-
-
-async def write_nb(fd: int, data: bytes | memoryview, c: Counters) -> None:
-    """Write one frame; EAGAIN waits for writability, other errors are counted drops."""
-    while True:
-        try:
-            os.write(fd, data)
-        except BlockingIOError:
-            await trio.lowlevel.wait_writable(fd)
-            continue
-        except OSError as exc:
-            check_fatal(exc)
-            c.write_error(exc.errno or 0)
-            return
-        c.packets += 1
-        c.bytes += len(data)
-        return
-
+from forwarders.nbio import YIELD_EVERY, read_nb, readinto_nb, write_nb
+from tunio.argtypes import positive_int
+from tunio.tun import MAX_FRAME, open_tun
 
 Pump = Callable[[int, int, Counters], Awaitable[None]]
 
 
 @dataclass(frozen=True)
-class AsyncVariant:
+class AsyncVariant(Variant):
     """An async variant: its registry name and which features it uses."""
 
-    name: str
-    description: str
-    gso: bool
-    channel: bool = False
-    pool: bool = False
-    framed: bool = False
+    channel: bool = False  # reader task -> memory channel -> writer task
+    pool: bool = False  # a channel of indices of preallocated buffers
+    framed: bool = False  # the device as a framed packet stream
+
+    mode: ClassVar[str] = "async"
+
+    @property
+    def channel_kind(self) -> str:
+        if self.framed:
+            return "framed"
+        if self.pool:
+            return "pool"
+        return "channel" if self.channel else "-"
 
     def build_parser(self) -> ArgumentParser:
         p = base_parser(self.name, self.description)
         if self.gso:
             add_gso_options(p)
         if self.channel:
-            p.add_argument(
+            p.add_option(
                 "--depth",
                 type=positive_int,
                 default=1024,
-                help="memory channel depth per direction (default 1024)",
+                metavar="N",
+                help="memory channel depth per direction",
             )
         if self.pool:
-            p.add_argument(
+            p.add_option(
                 "--pool",
                 type=positive_int,
                 default=256,
-                help="preallocated buffers per direction (default 256)",
+                metavar="N",
+                help="preallocated buffers per direction",
             )
         return p
 
@@ -164,9 +131,7 @@ class AsyncVariant:
     ) -> None:
         c = fwd.counters(direction)
         if self.framed:
-            from forwarders.framed import Framed, TunCodec
-
-            codec = TunCodec(self.gso, split)
+            codec = TunCodec(split)
             await Framed(src, codec, c).forward_to(Framed(dst, codec, c))
         elif self.pool:
             await _pooled(fwd, args, direction, src, dst, split, c)

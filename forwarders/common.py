@@ -16,26 +16,63 @@ import os
 import signal
 import sys
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
-from tunbench.argtypes import mtu, positive_int
-from tunbench.tun import TunDevice, offload_names, set_mtu
-
-# Write errors that mean "this packet is dropped", not "stop forwarding" (KERNEL-NOTES §2.6).
-DROP_ERRNOS = frozenset({errno.EIO, errno.EINVAL, errno.EAGAIN, errno.ENOBUFS, errno.EMSGSIZE})
+from tunio.argtypes import mtu, positive_int
+from tunio.tun import TunDevice, offload_names, set_mtu
 
 
 class ForwarderArgumentError(Exception):
     """Raised instead of exiting when the harness validates arguments."""
 
 
+@dataclass(frozen=True)
+class Option:
+    """An option a spec may give a variant, as ``tunbench list`` shows it."""
+
+    flag: str
+    metavar: str  # what follows the flag: "N", "passthrough|split", or "" for a switch
+    help: str
+    default: Any
+
+    @property
+    def usage(self) -> str:
+        return f"{self.flag} {self.metavar}" if self.metavar else self.flag
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises :class:`ForwarderArgumentError` when ``raise_errors`` is set."""
+    """argparse that raises :class:`ForwarderArgumentError` when ``raise_errors`` is set,
+    and that knows which of its options belong to the harness and which to the variant."""
 
     raise_errors = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.harness_flags: list[str] = []
+        self.options: list[Option] = []
+
+    def add_harness_argument(self, flag: str, **kwargs: Any) -> None:
+        """An argument the harness always passes itself; a spec must not give it."""
+        self.add_argument(flag, **kwargs)
+        self.harness_flags.append(flag)
+
+    def add_option(self, flag: str, **kwargs: Any) -> None:
+        """A variant option: a spec may give it, ``tunbench list`` shows it. A default
+        other than None is appended to its help."""
+        action = self.add_argument(flag, **kwargs)
+        metavar = ""  # a switch takes no value
+        if action.nargs != 0:
+            if action.default is not None:
+                action.help = f"{action.help} (default {action.default})"
+            if action.choices is not None:
+                metavar = "|".join(str(c) for c in action.choices)
+            else:
+                metavar = str(action.metavar or action.dest.upper())
+        self.options.append(Option(flag, metavar, action.help or "", action.default))
 
     def error(self, message: str) -> NoReturn:
         if self.raise_errors:
@@ -57,13 +94,13 @@ def base_parser(prog: str, description: str) -> ArgumentParser:
     """The arguments every forwarder takes (compatible with the Rust reference's flags)."""
     # No abbreviations: "--mt 9000" must not slip past the harness's reserved --mtu.
     p = ArgumentParser(prog=prog, description=description, allow_abbrev=False)
-    p.add_argument("--iface1", default="tun11")
-    p.add_argument("--ip1", default="10.0.1.1")
-    p.add_argument("--iface2", default="tun22")
-    p.add_argument("--ip2", default="10.0.2.1")
-    p.add_argument("--mtu", type=mtu, default=1500)
-    p.add_argument("--stats", type=Path, default=None, help="write counters here on exit")
-    p.add_argument(
+    p.add_harness_argument("--iface1", default="tun11")
+    p.add_harness_argument("--ip1", default="10.0.1.1")
+    p.add_harness_argument("--iface2", default="tun22")
+    p.add_harness_argument("--ip2", default="10.0.2.1")
+    p.add_harness_argument("--mtu", type=mtu, default=1500)
+    p.add_harness_argument("--stats", type=Path, default=None, help="write counters here on exit")
+    p.add_harness_argument(
         "--configure",
         action="store_true",
         help="standalone use: set MTU, address /24 and up on both devices",
@@ -71,25 +108,72 @@ def base_parser(prog: str, description: str) -> ArgumentParser:
     return p
 
 
-def add_thread_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--thread", type=positive_int, default=1, help="threads per direction (default 1)"
+def add_thread_options(p: ArgumentParser) -> None:
+    p.add_option(
+        "--thread",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="threads per direction",
     )
-    p.add_argument(
+    p.add_option(
         "--multiqueue",
         action="store_true",
         help="give each thread its own queue fd (IFF_MULTI_QUEUE)",
     )
 
 
-def add_gso_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+def add_gso_options(p: ArgumentParser) -> None:
+    p.add_option(
         "--gso",
         choices=["passthrough", "split"],
         default="passthrough",
         help="passthrough: relay super-packets and their header; split: segment "
         "and coalesce again (what a VPN does)",
     )
+
+
+@dataclass(frozen=True)
+class Variant(ABC):
+    """What a forwarder module declares as ``VARIANT``: the one description of a variant.
+
+    The harness's registry (:mod:`tunbench.variants`) finds every module of this package
+    that declares one and reads everything it shows from it: the name, the summary, the
+    table's Mode/Offload/Channel columns and the options a spec may give.
+    """
+
+    name: str
+    description: str  # the module docstring: "`name`: one-line summary"
+    gso: bool  # IFF_VNET_HDR + offload, ``--gso passthrough|split``
+    mode: ClassVar[str]  # the table's Mode column: "sync" or "async"
+
+    @property
+    @abstractmethod
+    def channel_kind(self) -> str:
+        """What sits between reader and writer (the table's Channel column), "-" if none."""
+
+    @abstractmethod
+    def build_parser(self) -> ArgumentParser:
+        """The variant's whole command line: harness arguments and its own options."""
+
+    @abstractmethod
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        """Run the forwarder until SIGINT/SIGTERM; the exit status."""
+
+    @property
+    def module(self) -> str:
+        """The module that declares this variant, run as ``python -m <module>``."""
+        return "forwarders." + self.name.replace("-", "_")
+
+    @property
+    def summary(self) -> str:
+        """The description's first line without its "`name`: " prefix."""
+        lines = self.description.strip().splitlines()
+        return lines[0].removeprefix(f"`{self.name}`: ").removesuffix(".") if lines else ""
+
+    def options(self) -> list[Option]:
+        """The options a spec may give this variant, in the order ``--help`` lists them."""
+        return self.build_parser().options
 
 
 @dataclass

@@ -13,17 +13,16 @@ from collections import deque
 
 import trio
 
-from forwarders.asyncbase import YIELD_EVERY, read_nb, write_nb
 from forwarders.common import Counters
 from forwarders.gsopath import SplitRelay
-from tunbench.tun import MAX_FRAME
+from forwarders.nbio import YIELD_EVERY, read_nb, write_nb
+from tunio.tun import MAX_FRAME
 
 
 class TunCodec:
-    """Frames <-> packets for one kind of device."""
+    """Frames <-> packets: split/coalesce with a :class:`SplitRelay`, else pass through."""
 
-    def __init__(self, vnet: bool, split: SplitRelay | None) -> None:
-        self.vnet = vnet
+    def __init__(self, split: SplitRelay | None) -> None:
         self.split = split
 
     def decode(self, frame: bytes, c: Counters) -> list[bytes]:

@@ -1,14 +1,16 @@
 """The ``--gso split`` data path: split each super-packet, coalesce again, write the frames.
 
 This is what a VPN must do (it needs plain IP packets to encrypt); the pure work is in
-:mod:`tunbench.offload`; this module only moves frames and counts.
+:mod:`tunio.gsosplit` and :mod:`tunio.grocoalesce`; this module only moves frames and counts.
 """
 
 from __future__ import annotations
 
 from forwarders.common import Counters, read_frame, write_frame
-from tunbench.offload import OffloadError, VirtioNetHdr, gro_coalesce, gso_split
-from tunbench.tun import MAX_FRAME, VNET_HDR_LEN
+from tunio.grocoalesce import gro_coalesce
+from tunio.gsosplit import gso_split
+from tunio.tun import MAX_FRAME
+from tunio.vnethdr import VNET_HDR_LEN, OffloadError, VirtioNetHdr
 
 
 class SplitRelay:

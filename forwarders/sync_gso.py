@@ -6,10 +6,7 @@ import sys
 
 from forwarders.syncbase import SyncVariant
 
-VARIANT = SyncVariant(
-    "sync-gso", "blocking, IFF_VNET_HDR + TSO/USO offload", gso=True, channel=False
-)
-build_parser = VARIANT.build_parser
+VARIANT = SyncVariant("sync-gso", __doc__ or "", gso=True)
 main = VARIANT.main
 
 if __name__ == "__main__":

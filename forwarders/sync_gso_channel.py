@@ -6,10 +6,7 @@ import sys
 
 from forwarders.syncbase import SyncVariant
 
-VARIANT = SyncVariant(
-    "sync-gso-channel", "vnet/offload reader -> bounded queue -> writer", gso=True, channel=True
-)
-build_parser = VARIANT.build_parser
+VARIANT = SyncVariant("sync-gso-channel", __doc__ or "", gso=True, channel=True)
 main = VARIANT.main
 
 if __name__ == "__main__":

@@ -6,10 +6,7 @@ import sys
 
 from forwarders.syncbase import SyncVariant
 
-VARIANT = SyncVariant(
-    "sync-normal", "blocking read/write, one thread per direction", gso=False, channel=False
-)
-build_parser = VARIANT.build_parser
+VARIANT = SyncVariant("sync-normal", __doc__ or "", gso=False)
 main = VARIANT.main
 
 if __name__ == "__main__":

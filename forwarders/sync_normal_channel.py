@@ -6,10 +6,7 @@ import sys
 
 from forwarders.syncbase import SyncVariant
 
-VARIANT = SyncVariant(
-    "sync-normal-channel", "blocking reader -> bounded queue -> writer", gso=False, channel=True
-)
-build_parser = VARIANT.build_parser
+VARIANT = SyncVariant("sync-normal-channel", __doc__ or "", gso=False, channel=True)
 main = VARIANT.main
 
 if __name__ == "__main__":

@@ -13,11 +13,13 @@ import argparse
 import queue
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from forwarders.common import (
     ArgumentParser,
     Counters,
     Forwarder,
+    Variant,
     add_gso_options,
     add_thread_options,
     base_parser,
@@ -27,20 +29,23 @@ from forwarders.common import (
     write_frame,
 )
 from forwarders.gsopath import SplitRelay
-from tunbench.argtypes import positive_int
-from tunbench.tun import MAX_FRAME, TunDevice, open_tun
+from tunio.argtypes import positive_int
+from tunio.tun import MAX_FRAME, TunDevice, open_tun
 
 ReadFn = Callable[[], bytes]
 
 
 @dataclass(frozen=True)
-class SyncVariant:
+class SyncVariant(Variant):
     """A blocking variant: its registry name and which features it uses."""
 
-    name: str
-    description: str
-    gso: bool
-    channel: bool = False
+    channel: bool = False  # reader thread -> bounded queue -> writer thread
+
+    mode: ClassVar[str] = "sync"
+
+    @property
+    def channel_kind(self) -> str:
+        return "queue" if self.channel else "-"
 
     def build_parser(self) -> ArgumentParser:
         p = base_parser(self.name, self.description)
@@ -48,11 +53,12 @@ class SyncVariant:
         if self.gso:
             add_gso_options(p)
         if self.channel:
-            p.add_argument(
+            p.add_option(
                 "--depth",
                 type=positive_int,
                 default=1024,
-                help="bounded queue depth per direction (default 1024)",
+                metavar="N",
+                help="bounded queue depth per direction",
             )
         return p
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what tunbench needs, idempotently: Debian iperf3/libiperf0/socat/perf, a venv with
-# the package and its test dependencies. Sourced by bench.sh and test.sh.
+# the package and its test dependencies. Run by bench.sh and test.sh (and on its own).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"

@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TB_WITH_BROWSER=1 "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
-"$ROOT/.venv/bin/ruff" check tunbench forwarders tests
-"$ROOT/.venv/bin/ruff" format --check tunbench forwarders tests
+"$ROOT/.venv/bin/ruff" check tunbench tunio forwarders tests
+"$ROOT/.venv/bin/ruff" format --check tunbench tunio forwarders tests
 "$ROOT/.venv/bin/mypy"
 exec "$ROOT/.venv/bin/pytest" "$@"

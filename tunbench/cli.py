@@ -12,14 +12,15 @@ import json
 import os
 import signal
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 from tunbench import report, results, signals
-from tunbench.argtypes import mtu, nonneg_int, positive_int
 from tunbench.errors import Interrupted, PrerequisiteError, TunbenchError, UsageError
 from tunbench.session import CellOptions
+from tunio.argtypes import mtu, nonneg_int, positive_int
 
 
 class _Parser(argparse.ArgumentParser):
@@ -203,29 +204,23 @@ def cmd_list(a: argparse.Namespace) -> int:
     from tunbench.peers.registry import CRYPTO_MODES
     from tunbench.variants import BASELINE_MODES, BASELINES, DEFAULT_MODES, PEERS, VARIANTS
 
-    for info in VARIANTS.values():
-        mod = __import__(info.module, fromlist=["build_parser"])
-        opts = [
-            act.option_strings[0]
-            for act in mod.build_parser()._actions
-            if act.option_strings
-            and act.option_strings[0]
-            not in (
-                "-h",
-                "--iface1",
-                "--ip1",
-                "--iface2",
-                "--ip2",
-                "--mtu",
-                "--stats",
-                "--configure",
-            )
-        ]
-        print(f"{info.name:28} {info.summary}  [{' '.join(opts)}]")
+    print('variants (options after the name, e.g. "sync-gso --thread 2"):')
+    helps: dict[tuple[str, str], None] = {}  # (usage, help) in order of appearance
+    for variant in VARIANTS.values():
+        options = variant.options()
+        print(f"  {variant.name:26} {variant.summary}")
+        if options:
+            print(f"  {'':26} {' '.join(f'[{o.usage}]' for o in options)}")
+        helps.update(((o.usage, o.help), None) for o in options)
+    print("options:")
+    for usage, text in helps:
+        print(textwrap.fill(text, 100, initial_indent=f"  {usage:26} ", subsequent_indent=" " * 29))
+    print("baselines:")
     for name, summary in BASELINES.items():
-        print(f"{name:28} {summary}")
+        print(f"  {name:26} {summary}")
+    print("peers:")
     for name, peer in PEERS.items():
-        print(f"{name:28} {peer.summary}")
+        print(f"  {name:26} {peer.summary}")
     also = (*BASELINE_MODES, *DEFAULT_MODES)
     print("default matrix also runs: " + ", ".join(repr(m) for m in also))
     print("opt-in (encrypted peers): " + ", ".join(repr(m) for m in CRYPTO_MODES))
@@ -297,8 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("specs", nargs="*", help="specs to run (default: all registered)")
     _add_workload(m)
     m.add_argument("--repeat", type=positive_int, default=3, help="runs per cell (3)")
-    m.add_argument("--no-profile", action="store_true", help="skip the py-spy passes")
-    m.add_argument("--native", action="store_true", help="py-spy --native stacks")
+    m.add_argument(
+        "--no-profile", action="store_true", help="skip the profiling passes (py-spy, perf)"
+    )
+    m.add_argument("--native", action="store_true", help="Python variants: py-spy --native stacks")
     m.add_argument("--flamegraph-dir", type=Path, default=Path("flamegraph"))
     m.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     v = sub.add_parser("verify", help="check a forwarder delivers TCP/UDP/ICMP byte for byte")

@@ -28,8 +28,8 @@ th {{ background: #eee; }} td:nth-child(2) {{ text-align: left; }}
 <h2>Throughput</h2>
 <img id="chart" src="{chart}" alt="throughput chart" width="760">
 <h2>Flamegraphs</h2>
-<p>From a separate profiling pass (py-spy), not the measured runs; the Gbps seen under the
-profiler shows its cost.</p>
+<p>From a separate profiling pass (py-spy for Python variants, perf for external and peer
+forwarders), not the measured runs; the Gbps seen under the profiler shows its cost.</p>
 <ul id="flamegraphs">{flames}</ul>
 </body></html>
 """

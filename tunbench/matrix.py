@@ -1,9 +1,10 @@
 """``tunbench matrix``: many cells, repeated and interleaved, with profiling passes.
 
-Order: first one profiling pass per Python variant (py-spy, not measured; its SVG goes
-to ``flamegraph/<variant>.svg``), then ``repeat`` rounds of every cell in the same order
-(A B C A B C ...) so that drift over time hits every cell alike. A failed cell is
-recorded and the matrix goes on. Each result file carries its position
+Order: first one profiling pass per forwarder, not measured (py-spy for a Python variant,
+``perf record -g`` for an external or peer one; a kernel baseline has no forwarder process
+and gets none), its SVG in ``flamegraph/<spec>.svg``; then ``repeat`` rounds of every cell
+in the same order (A B C A B C ...) so that drift over time hits every cell alike. A
+failed cell is recorded and the matrix goes on. Each result file carries its position
 (``matrix.id/repeat/repeats/order``) and the profile of its spec.
 """
 

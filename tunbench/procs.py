@@ -125,9 +125,8 @@ def stop(child: Child, ladder: Sequence[tuple[signal.Signals, float]] = STOP_LAD
     return proc.poll()
 
 
-def wait_until(predicate: object, timeout: float, interval: float = 0.02) -> bool:
-    """Poll ``predicate()`` until it is true or ``timeout`` seconds pass; returns the last value."""
-    assert callable(predicate)
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
+    """Poll ``predicate()`` until it is true (True) or ``timeout`` seconds pass (False)."""
     deadline = time.monotonic() + timeout
     while True:
         checkpoint()

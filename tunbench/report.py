@@ -64,11 +64,6 @@ def exceeds(values: Sequence[float], tolerance: float = SPREAD_WARN) -> bool:
     return spread(values) > tolerance
 
 
-def _median(values: Iterable[Any]) -> float | None:
-    vals = [float(v) for v in values if v is not None]
-    return statistics.median(vals) if vals else None
-
-
 def _workload_text(key: str) -> str:
     try:
         w = json.loads(key)
@@ -90,79 +85,110 @@ def _workload_text(key: str) -> str:
     return " ".join(parts)
 
 
+# Table column <- record key, the median over a row's successful runs.
+MEDIANS = {
+    "Retr": "retransmits",
+    "CPU Avg": "cpu_avg",
+    "CPU Max": "cpu_max",
+    "Mem Avg": "mem_avg_mb",
+    "Mem Max": "mem_max_mb",
+}
+DESCRIPTORS = ("Mode", "Offload", "Channel")  # from a row's first record
+MACHINE = ("kernel", "cpu_model", "git_sha")  # every distinct value of a row, for warnings
+
+
+def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per record: its group key, and numbers only where the run succeeded."""
+    ok = [r.get("status") == "ok" and r.get("gbps") is not None for r in recs]
+
+    def measured(key: str) -> list[float]:
+        return [
+            float(r[key]) if good and r.get(key) is not None else math.nan
+            for r, good in zip(recs, ok, strict=True)
+        ]
+
+    return pd.DataFrame(
+        {
+            "Variant": [str(r.get("spec") or r["variant"]) for r in recs],
+            "workload_key": [str(r.get("workload_key") or "") for r in recs],
+            **{col: [r.get(col.lower()) or "" for r in recs] for col in DESCRIPTORS},
+            "ok": ok,
+            "gbps": measured("gbps"),
+            **{key: measured(key) for key in MEDIANS.values()},
+            "error": [str(r.get("error")) if r.get("status") != "ok" else None for r in recs],
+            "profile": [r.get("profile") or None for r in recs],
+            **{key: [str(r.get(key)) for r in recs] for key in MACHINE},
+        }
+    )
+
+
+def _present(values: pd.Series) -> list[Any]:
+    return list(values.dropna())
+
+
+def _distinct(values: pd.Series) -> list[str]:
+    return sorted(set(_present(values)))
+
+
+def _first(values: pd.Series) -> Any:
+    present = _present(values)
+    return present[0] if present else None
+
+
 def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per (spec, workload) in order of first appearance, raw numbers."""
+    """One row per (spec, workload) in order of first appearance, raw numbers.
+
+    ``gbps_runs`` keeps the row's per-run Gbps (successful runs) for :func:`warnings`.
+    """
     recs = list(records)
-    keys: list[tuple[str, str]] = []
-    members: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in recs:
-        key = (str(r.get("spec") or r["variant"]), str(r.get("workload_key") or ""))
-        if key not in members:
-            keys.append(key)
-            members[key] = []
-        members[key].append(r)
-    rows = []
-    for i, key in enumerate(keys, 1):
-        rs = members[key]
-        ok = [r for r in rs if r.get("status") == "ok" and r.get("gbps") is not None]
-        gbps = [float(r["gbps"]) for r in ok]
-        first = rs[0]
-        prof = next((r["profile"] for r in rs if r.get("profile")), None)
-        rows.append(
-            {
-                "#": i,
-                "Variant": key[0],
-                "Mode": first.get("mode") or "",
-                "Offload": first.get("offload") or "",
-                "Channel": first.get("channel") or "",
-                "Gbps": statistics.median(gbps) if gbps else None,
-                "Retr": _median(r.get("retransmits") for r in ok),
-                "CPU Avg": _median(r.get("cpu_avg") for r in ok),
-                "CPU Max": _median(r.get("cpu_max") for r in ok),
-                "Mem Avg": _median(r.get("mem_avg_mb") for r in ok),
-                "Mem Max": _median(r.get("mem_max_mb") for r in ok),
-                "Min": min(gbps) if gbps else None,
-                "Max": max(gbps) if gbps else None,
-                "n": len(ok),
-                "failed": len(rs) - len(ok),
-                "spread": spread(gbps),
-                "workload_key": key[1],
-                "Workload": _workload_text(key[1]),
-                "errors": sorted({str(r.get("error")) for r in rs if r.get("status") != "ok"}),
-                "profile_svg": prof.get("svg") if prof else None,
-                "profile_gbps": prof.get("gbps") if prof else None,
-                "profile_error": prof.get("error") if prof else None,
-                "kernel": sorted({str(r.get("kernel")) for r in rs}),
-                "cpu_model": sorted({str(r.get("cpu_model")) for r in rs}),
-                "git_sha": sorted({str(r.get("git_sha")) for r in rs}),
-            }
-        )
-    df = pd.DataFrame(rows)
-    if df.empty:
+    if not recs:
         return pd.DataFrame(columns=[*COLUMNS, "failed", "spread", "workload_key", "Workload"])
-    ids = list(zip(df["Variant"], df["workload_key"], strict=True))
-    kernel = {i: g for i, g in zip(ids, df["Gbps"], strict=True) if i[0] in KERNEL_ROWS and g}
+    df = (
+        _runs(recs)
+        .groupby(["Variant", "workload_key"], sort=False)
+        .agg(
+            **{col: (col, "first") for col in DESCRIPTORS},
+            Gbps=("gbps", "median"),
+            **{col: (key, "median") for col, key in MEDIANS.items()},
+            Min=("gbps", "min"),
+            Max=("gbps", "max"),
+            n=("ok", "sum"),
+            records=("ok", "size"),
+            gbps_runs=("gbps", _present),
+            errors=("error", _distinct),
+            profile=("profile", _first),
+            **{key: (key, _distinct) for key in MACHINE},
+        )
+        .reset_index()
+    )
+    df.insert(0, "#", range(1, len(df) + 1))
+    df["failed"] = df["records"] - df["n"]
+    df["spread"] = [spread(g) for g in df["gbps_runs"]]
+    df["Workload"] = [_workload_text(k) for k in df["workload_key"]]
+    for part in ("svg", "gbps", "error"):
+        df[f"profile_{part}"] = [p.get(part) if p else None for p in df["profile"]]
+    kernel = df[df["Variant"].isin(KERNEL_ROWS) & (df["Gbps"] > 0)]
+    gbps_of = kernel.set_index(["Variant", "workload_key"])["Gbps"].to_dict()
     refs = [
-        next((ref for ref in kernel_reference(m, o) if (ref, w) in kernel), None)
-        for m, o, (_, w) in zip(df["Mode"], df["Offload"], ids, strict=True)
+        next((ref for ref in kernel_reference(m, o) if (ref, w) in gbps_of), None)
+        for m, o, w in zip(df["Mode"], df["Offload"], df["workload_key"], strict=True)
     ]
-    df["kernel_ref"] = refs
+    df["kernel_ref"] = pd.Series(refs, index=df.index, dtype=object)
     df["% of kernel"] = [
-        100.0 * g / kernel[(ref, w)] if g is not None and ref is not None else None
-        for g, ref, (_, w) in zip(df["Gbps"], refs, ids, strict=True)
+        100.0 * g / gbps_of[(ref, w)] if ref is not None else math.nan
+        for g, ref, w in zip(df["Gbps"], refs, df["workload_key"], strict=True)
     ]
-    df["CPU/Gbps"] = [
-        c / g if c is not None and g else None
-        for c, g in zip(df["CPU Avg"], df["Gbps"], strict=True)
-    ]
-    return df
+    df["CPU/Gbps"] = df["CPU Avg"] / df["Gbps"].where(df["Gbps"] != 0)
+    extra = ["failed", "spread", "gbps_runs", "workload_key", "Workload", "errors", "kernel_ref"]
+    profile = ["profile_svg", "profile_gbps", "profile_error"]
+    return df[[*COLUMNS[:-2], *extra, *profile, *MACHINE, *COLUMNS[-2:]]]
 
 
 def warnings(df: pd.DataFrame) -> list[str]:
     """Spread above 10 %, failed runs, and machines that differ within one report."""
     out = []
     for _, row in df.iterrows():
-        if row["n"] >= 2 and row["spread"] > SPREAD_WARN:
+        if exceeds(row["gbps_runs"]):
             out.append(
                 f"warning: {row['Variant']}: spread {100 * row['spread']:.0f}% of the "
                 f"median over {row['n']} runs (> {100 * SPREAD_WARN:.0f}%)"

@@ -12,6 +12,11 @@ Schema (``docs/results-schema.md`` has the field by field description)::
      "samples": [{"t", "dt", "cpu_pct", "rss_bytes", "system_busy_pct", "threads"}],
      "iperf3": {...raw iperf3 JSON...} | null}
 
+This module is the one answer to "what is in a result file": :func:`skeleton`,
+:func:`record_failure` and :func:`fill` assemble a document while its cell runs
+(:mod:`tunbench.session` only supplies the facts), :func:`save` names and stores it,
+:func:`load` checks it and :func:`flat` reduces it to the record tables are built from.
+
 Files are written atomically (temporary ``.tb-*`` file in the same directory, then
 rename), so an interrupted run never leaves half a file.
 """
@@ -21,17 +26,29 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
-from tunbench.errors import ResultFileError, UsageError
+from tunbench import metadata
+from tunbench.errors import ForwarderError, ResultFileError, UsageError
+from tunbench.sampler import samples_to_json
+from tunbench.variants import CellSpec, describe
+
+if TYPE_CHECKING:  # annotations only; session imports this module, so it cannot go the other way
+    from tunbench.runners.iperf3 import Iperf3Result
+    from tunbench.runners.ping import PingResult
+    from tunbench.sampler import Sample, Summary
+    from tunbench.session import CellOptions
 
 SCHEMA = "tunbench.result"
 VERSION = 1
 MB = 1_000_000
 
-# The flat record printed by ``--json`` and used for tables: these keys always exist.
 # Numbers copied from ``results`` into the flat record.
 RESULT_KEYS = (
     "gbps",
@@ -50,6 +67,123 @@ RESULT_KEYS = (
 )
 # The flat record printed by ``--json`` and used for tables: these keys always exist.
 FLAT_KEYS = ("variant", "args", "status", *RESULT_KEYS, "result_file")
+
+
+class Measurement(TypedDict):
+    """What one measurement of a cell hands to :func:`fill`."""
+
+    iperf: Iperf3Result
+    samples: list[Sample]
+    window: dict[str, float]  # "start", "end": Unix seconds
+    summary: Summary
+    sampler_error: str | None
+    ping: NotRequired[PingResult]  # only with the latency probe
+
+
+def skeleton(
+    cell: CellSpec, opts: CellOptions, run_id: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A result document without measurements, as the cell starts.
+
+    ``extra`` keys (matrix position, profile) are stored as they are.
+    """
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "run_id": run_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cell": {
+            "spec": cell.spec,
+            "kind": cell.kind,
+            "variant": cell.label,
+            "args": list(cell.args),
+            **describe(cell),
+        },
+        "status": "ok",
+        "error": None,
+        "metadata": {
+            **metadata.collect(),
+            "mtu": opts.mtu,
+            "workload": asdict(opts.iperf),
+            "latency_probe": opts.latency,
+            "cpus": {"forwarder": list(opts.fwd_cpus), "load": list(opts.load_cpus)},
+            "devices": {
+                "iface1": opts.iface1,
+                "ip1": opts.ip1,
+                "iface2": opts.iface2,
+                "ip2": opts.ip2,
+            },
+        },
+        "window": None,
+        "results": {},
+        "forwarder": None,
+        "samples": [],
+        "iperf3": None,
+    }
+    doc.update(extra or {})
+    return doc
+
+
+def record_failure(doc: dict[str, Any], exc: Exception) -> None:
+    """Mark ``doc`` failed with a one-line error; a dead forwarder adds ``forwarder_exit``."""
+    doc["status"] = "failed"
+    doc["error"] = str(exc)
+    if isinstance(exc, ForwarderError):
+        doc["forwarder_exit"] = {
+            "status": exc.returncode,
+            "stderr_tail": exc.stderr_tail,
+            "detected_at": exc.detected_at,
+        }
+        if exc.stderr_tail:
+            doc["error"] += f" — {exc.stderr_tail.splitlines()[-1]}"
+
+
+def fill(
+    doc: dict[str, Any],
+    command: Sequence[str],
+    counters: dict[str, Any] | None,
+    m: Measurement | None,
+    has_forwarder: bool,
+) -> None:
+    """Put what the cell produced into ``doc`` once it is torn down.
+
+    ``command`` started the forwarder (empty for baselines), ``counters`` are the
+    forwarder's own (None if it wrote none), ``m`` is the measurement (None if the cell
+    failed first). Numbers are SI units; MB = 10^6 bytes.
+    """
+    doc["forwarder"] = counters
+    doc["metadata"]["forwarder_command"] = shlex.join(command) if command else None
+    if m is None:
+        return
+    res = m["iperf"]
+    s = m["summary"]
+    doc["window"] = m["window"]
+    doc["samples"] = samples_to_json(m["samples"])
+    doc["iperf3"] = res.raw
+    fwd = doc.get("forwarder") or {}
+    doc["metadata"]["offload_flags"] = fwd.get("offload")
+    pr = m.get("ping")
+    doc["results"] = {
+        "gbps": res.bps / 1e9,
+        "bps": res.bps,
+        "sent_bps": res.sent_bps,
+        "retransmits": res.retransmits,
+        "cpu_avg": s.cpu_avg if has_forwarder else None,
+        "cpu_max": s.cpu_max if has_forwarder else None,
+        "mem_avg_mb": s.mem_avg_bytes / MB if has_forwarder else None,
+        "mem_max_mb": s.mem_max_bytes / MB if has_forwarder else None,
+        "system_busy_avg": s.system_busy_avg,
+        "duration_s": m["window"]["end"] - m["window"]["start"],
+        "samples": s.n,
+        "sampler_error": m["sampler_error"],
+        "lost_percent": res.lost_percent,
+        "jitter_ms": res.jitter_ms,
+        "udp_packets": res.packets,
+        "pps": res.pps,
+        "rtt_p50_ms": pr.percentile(50) if pr else None,
+        "rtt_p99_ms": pr.percentile(99) if pr else None,
+        "ping_loss": (pr.sent - pr.received) / pr.sent if pr and pr.sent else None,
+    }
 
 
 def slug(spec: str, limit: int = 60) -> str:
@@ -84,6 +218,17 @@ def write(record: dict[str, Any], directory: Path, stem: str) -> Path:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    return path
+
+
+def save(doc: dict[str, Any], directory: Path) -> Path:
+    """Write a cell's document as ``<directory>/<YYYYmmdd-HHMMSS>-<spec>-<run id>.json``.
+
+    Like :func:`load`, it records the path in ``doc["_path"]`` (not in the file).
+    """
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(doc['cell']['spec'])}-{doc['run_id']}"
+    path = write(doc, directory, stem)
+    doc["_path"] = str(path)
     return path
 
 

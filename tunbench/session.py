@@ -1,12 +1,13 @@
 """One benchmark cell: bring up the topology, start the forwarder, measure, tear down.
 
 :meth:`Cell.up` brings the cell up and yields; teardown runs in reverse order of creation
-through an ExitStack on success, error, Ctrl-C and SIGTERM: iperf3 and other peers, the
-forwarder (stop ladder, reaped), namespaces, the cell's temporary directory.
-SIGINT/SIGTERM are held back while teardown runs and delivered right after, so a second
-Ctrl-C cannot leave half a topology behind. What runs while the cell is up is a
-measurement (:func:`run_cell`), a profiling pass (:func:`profile_cell`) or a correctness
-check (:mod:`tunbench.verify`).
+through an ExitStack on success, error, Ctrl-C and SIGTERM: the traffic peers (iperf3,
+ping, verify's streams) and the profiler, the forwarder (stop ladder, reaped), namespaces,
+the cell's temporary directory. SIGINT/SIGTERM are held back while teardown runs and
+delivered right after, so a second Ctrl-C cannot leave half a topology behind. What runs
+while the cell is up is a measurement (:func:`run_cell`), a profiling pass
+(:func:`profile_cell`) or a correctness check (:mod:`tunbench.verify`). What a result file
+holds is :mod:`tunbench.results`' business.
 """
 
 from __future__ import annotations
@@ -15,29 +16,28 @@ import contextlib
 import json
 import os
 import secrets
-import shlex
 import shutil
 import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import psutil
 
-from tunbench import metadata, results
+from tunbench import results
 from tunbench.errors import ForwarderError, MeasurementError, TopologyError
 from tunbench.procs import Child, spawn, stop, wait_until
 from tunbench.runners import iperf3 as iperf
 from tunbench.runners import perf, ping
 from tunbench.runstate import current as current_state
-from tunbench.sampler import Sampler, samples_to_json, summarize
+from tunbench.sampler import Sampler, summarize
 from tunbench.signals import checkpoint
 from tunbench.topology import Topology, disable_offloads, write_sysctl
-from tunbench.variants import CellSpec, describe
+from tunbench.variants import CellSpec
 
 Phase = Callable[[str], None]
 CELL_FAILURES = (ForwarderError, MeasurementError, TopologyError)
@@ -253,8 +253,12 @@ class Cell:
                 child.popen.wait(timeout=0.1)
         self.check_forwarder(f"while {what} ran")
 
-    def measure(self, profile_svg: Path | None = None, native: bool = False) -> dict[str, Any]:
-        """One iperf3 run through the cell, sampled; optionally under py-spy."""
+    def measure(self, profile_svg: Path | None = None, native: bool = False) -> results.Measurement:
+        """One iperf3 run through the cell, sampled.
+
+        With ``profile_svg``, under a profiler that draws it: py-spy on a Python forwarder,
+        perf on a native one.
+        """
         o, t = self.opts, self.topo
         self.phase("iperf3 server")
         server = self.spawn(
@@ -270,7 +274,7 @@ class Cell:
             raise MeasurementError(
                 f"iperf3 server did not start listening: {server.stderr_tail(2) or 'no output'}"
             )
-        spy = self._start_profiler(profile_svg, native) if profile_svg else None
+        profiler = self._start_profiler(profile_svg, native) if profile_svg else None
         launcher = self.cell.peer is not None and self.cell.peer.launcher
         sampler = Sampler(
             self.forwarder.pid if self.forwarder else None, include_root=not launcher
@@ -298,7 +302,7 @@ class Cell:
         res = iperf.parse(out)
         end = res.t_end
         start = max(res.t_start + o.iperf.omit, end - o.iperf.duration)
-        m: dict[str, Any] = {
+        m: results.Measurement = {
             "iperf": res,
             "samples": samples,
             "window": {"start": start, "end": end},
@@ -308,8 +312,8 @@ class Cell:
         if pinger is not None:
             self.wait_child(pinger, 5.0, "ping")
             m["ping"] = ping.parse(self.workdir / "ping.json")
-        if spy is not None:
-            stop(spy)
+        if profiler is not None:
+            stop(profiler)
             if self.cell.kind != "python":
                 self._draw_perf(profile_svg)
         return m
@@ -352,89 +356,6 @@ def _router_ip(ip: str) -> str:
     return ".".join([*ip.split(".")[:3], "254"])
 
 
-def skeleton(cell: CellSpec, opts: CellOptions, run_id: str) -> dict[str, Any]:
-    """A result document without measurements."""
-    return {
-        "schema": results.SCHEMA,
-        "version": results.VERSION,
-        "run_id": run_id,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "cell": {
-            "spec": cell.spec,
-            "kind": cell.kind,
-            "variant": cell.label,
-            "args": list(cell.args),
-            **describe(cell),
-        },
-        "status": "ok",
-        "error": None,
-        "metadata": {
-            **metadata.collect(),
-            "mtu": opts.mtu,
-            "workload": asdict(opts.iperf),
-            "latency_probe": opts.latency,
-            "cpus": {"forwarder": list(opts.fwd_cpus), "load": list(opts.load_cpus)},
-            "devices": {
-                "iface1": opts.iface1,
-                "ip1": opts.ip1,
-                "iface2": opts.iface2,
-                "ip2": opts.ip2,
-            },
-        },
-        "window": None,
-        "results": {},
-        "forwarder": None,
-        "samples": [],
-        "iperf3": None,
-    }
-
-
-def record_failure(doc: dict[str, Any], exc: Exception) -> None:
-    doc["status"] = "failed"
-    doc["error"] = str(exc)
-    if isinstance(exc, ForwarderError):
-        doc["forwarder_exit"] = {
-            "status": exc.returncode,
-            "stderr_tail": exc.stderr_tail,
-            "detected_at": exc.detected_at,
-        }
-        if exc.stderr_tail:
-            doc["error"] += f" — {exc.stderr_tail.splitlines()[-1]}"
-
-
-def fill(doc: dict[str, Any], m: dict[str, Any], has_forwarder: bool) -> None:
-    """Put one measurement's numbers into ``doc`` (SI units; MB = 10^6 bytes)."""
-    res: iperf.Iperf3Result = m["iperf"]
-    s = m["summary"]
-    doc["window"] = m["window"]
-    doc["samples"] = samples_to_json(m["samples"])
-    doc["iperf3"] = res.raw
-    fwd = doc.get("forwarder") or {}
-    doc["metadata"]["offload_flags"] = fwd.get("offload")
-    pr: ping.PingResult | None = m.get("ping")
-    doc["results"] = {
-        "gbps": res.bps / 1e9,
-        "bps": res.bps,
-        "sent_bps": res.sent_bps,
-        "retransmits": res.retransmits,
-        "cpu_avg": s.cpu_avg if has_forwarder else None,
-        "cpu_max": s.cpu_max if has_forwarder else None,
-        "mem_avg_mb": s.mem_avg_bytes / results.MB if has_forwarder else None,
-        "mem_max_mb": s.mem_max_bytes / results.MB if has_forwarder else None,
-        "system_busy_avg": s.system_busy_avg,
-        "duration_s": m["window"]["end"] - m["window"]["start"],
-        "samples": s.n,
-        "sampler_error": m["sampler_error"],
-        "lost_percent": res.lost_percent,
-        "jitter_ms": res.jitter_ms,
-        "udp_packets": res.packets,
-        "pps": res.pps,
-        "rtt_p50_ms": pr.percentile(50) if pr else None,
-        "rtt_p99_ms": pr.percentile(99) if pr else None,
-        "ping_loss": (pr.sent - pr.received) / pr.sent if pr and pr.sent else None,
-    }
-
-
 def run_cell(
     cell: CellSpec,
     opts: CellOptions,
@@ -445,31 +366,31 @@ def run_cell(
 
     A failure of the forwarder, iperf3 or the topology gives a document with
     ``status: failed`` (also written); interruptions propagate after teardown.
-    ``extra`` keys (matrix position, profile) are stored in the document as they are.
+    ``extra`` keys (matrix position, profile) are stored in the document as they are;
+    :mod:`tunbench.results` assembles the document.
     """
     c = Cell(cell, opts, phase)
-    doc = skeleton(cell, opts, c.run_id)
-    doc.update(extra or {})
-    m = None
+    doc = results.skeleton(cell, opts, c.run_id, extra)
+    m: results.Measurement | None = None
+    counters = None
     try:
         with c.up():
             m = c.measure()
-            doc["forwarder"] = c.forwarder_stats()
+            counters = c.forwarder_stats()
     except CELL_FAILURES as exc:
-        record_failure(doc, exc)
+        results.record_failure(doc, exc)
         m = None
-    doc["metadata"]["forwarder_command"] = shlex.join(c.command) if c.command else None
-    if m is not None:
-        fill(doc, m, c.forwarder is not None)
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{results.slug(cell.spec)}-{c.run_id}"
-    doc["_path"] = str(results.write(doc, opts.results_dir, stem))
+    results.fill(doc, c.command, counters, m, c.forwarder is not None)
+    results.save(doc, opts.results_dir)
     return doc
 
 
 def profile_cell(
     cell: CellSpec, opts: CellOptions, svg: Path, native: bool = False, phase: Phase | None = None
 ) -> dict[str, Any]:
-    """A separate, unmeasured pass under py-spy: ``{"svg", "gbps", "error"}``, no result file.
+    """A separate, unmeasured pass under a profiler: py-spy on a Python forwarder, perf on a
+    native one. Returns ``{"svg", "gbps", "native", "error"}`` (no ``native`` when the pass
+    could not run); writes no result file.
 
     The throughput seen under the profiler is kept so its overhead is visible.
     """
@@ -485,9 +406,12 @@ def profile_cell(
     except CELL_FAILURES as exc:
         return {"svg": None, "gbps": None, "error": str(exc)}
     ok = svg.exists() and svg.stat().st_size > 0
+    error = None
+    if not ok:  # say which profiler came back empty
+        error = "py-spy wrote no flamegraph" if cell.kind == "python" else "perf recorded no stacks"
     return {
         "svg": str(svg) if ok else None,
         "gbps": m["iperf"].bps / 1e9,
         "native": native,
-        "error": None if ok else "py-spy wrote no flamegraph",
+        "error": error,
     }

@@ -1,128 +1,86 @@
 """The registry of forwarder variants, baselines and external commands; spec parsing.
 
 A spec is what the user types: ``"sync-gso --thread 2"``. Its first word names a
-registered variant (a module in ``forwarders/``), a kernel baseline, or else an external
-forwarder command. Variant arguments are validated with the variant's own parser before
-anything is created.
+registered variant, a kernel baseline, or else an external forwarder command. Variant
+arguments are validated with the variant's own parser before anything is created.
+
+The variants are not listed here: every module of ``forwarders/`` that declares a
+``VARIANT`` (a :class:`forwarders.common.Variant`) is one, and its name, summary, mode,
+offload, channel and options are read from that object only.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import shlex
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
+from forwarders.common import ForwarderArgumentError, Variant
 from tunbench.errors import UsageError
 from tunbench.peers import registry as launchers
 
-
-@dataclass(frozen=True)
-class VariantInfo:
-    """One registered Python forwarder."""
-
-    name: str
-    module: str
-    mode: str  # sync | async
-    gso: bool
-    channel: str  # "-" or what sits between reader and writer
-    summary: str
+# Registry order (the order of ``tunbench list`` and the default matrix): simplest first.
+MODE_ORDER = ("sync", "async")
+CHANNEL_ORDER = ("-", "queue", "channel", "pool", "framed")
 
 
-VARIANTS: dict[str, VariantInfo] = {
-    "sync-normal": VariantInfo(
-        "sync-normal",
-        "forwarders.sync_normal",
-        "sync",
-        False,
-        "-",
-        "blocking read/write, one thread per direction",
-    ),
-    "sync-gso": VariantInfo(
-        "sync-gso",
-        "forwarders.sync_gso",
-        "sync",
-        True,
-        "-",
-        "blocking, IFF_VNET_HDR + TSO/USO offload",
-    ),
-    "sync-normal-channel": VariantInfo(
-        "sync-normal-channel",
-        "forwarders.sync_normal_channel",
-        "sync",
-        False,
-        "queue",
-        "blocking reader -> bounded queue -> writer",
-    ),
-    "sync-gso-channel": VariantInfo(
-        "sync-gso-channel",
-        "forwarders.sync_gso_channel",
-        "sync",
-        True,
-        "queue",
-        "vnet/offload reader -> queue -> writer",
-    ),
-    "async-normal": VariantInfo(
-        "async-normal",
-        "forwarders.async_normal",
-        "async",
-        False,
-        "-",
-        "trio, non-blocking fds, one task per direction",
-    ),
-    "async-gso": VariantInfo(
-        "async-gso",
-        "forwarders.async_gso",
-        "async",
-        True,
-        "-",
-        "trio, IFF_VNET_HDR + TSO/USO offload",
-    ),
-    "async-normal-channel": VariantInfo(
-        "async-normal-channel",
-        "forwarders.async_normal_channel",
-        "async",
-        False,
-        "channel",
-        "trio reader -> memory channel -> writer",
-    ),
-    "async-gso-channel": VariantInfo(
-        "async-gso-channel",
-        "forwarders.async_gso_channel",
-        "async",
-        True,
-        "channel",
-        "trio vnet reader -> memory channel -> writer",
-    ),
-    "async-gso-channel-pool": VariantInfo(
-        "async-gso-channel-pool",
-        "forwarders.async_gso_channel_pool",
-        "async",
-        True,
-        "pool",
-        "as async-gso-channel, preallocated buffers (readv)",
-    ),
-    "async-framed": VariantInfo(
-        "async-framed",
-        "forwarders.async_framed",
-        "async",
-        False,
-        "framed",
-        "trio, the device as a framed packet stream",
-    ),
-    "async-gso-framed": VariantInfo(
-        "async-gso-framed",
-        "forwarders.async_gso_framed",
-        "async",
-        True,
-        "framed",
-        "framed stream whose codec owns the vnet header",
-    ),
-}
+class RegistryError(Exception):
+    """A forwarder module declares a VARIANT the registry cannot use (a bug, not input)."""
+
+
+def discover() -> dict[str, Variant]:
+    """Every ``VARIANT`` declared by a module of ``forwarders/``, by name.
+
+    Sync before async, then by what sits between reader and writer (none, queue or
+    channel, pool, framed), plain before GSO; a mode or channel kind not listed above
+    comes after the known ones.
+    """
+    import forwarders
+
+    found: list[Variant] = []
+    for mod in pkgutil.iter_modules(forwarders.__path__, "forwarders."):
+        variant = getattr(importlib.import_module(mod.name), "VARIANT", None)
+        if variant is None:
+            continue  # shared code, not a variant
+        if not isinstance(variant, Variant) or variant.module != mod.name:
+            raise RegistryError(
+                f"{mod.name}.VARIANT must be a Variant named after its module, got {variant!r}"
+            )
+        found.append(variant)
+
+    def rank(order: tuple[str, ...], value: str) -> int:
+        return order.index(value) if value in order else len(order)
+
+    found.sort(key=lambda v: (rank(MODE_ORDER, v.mode), rank(CHANNEL_ORDER, v.channel_kind), v.gso))
+    return {v.name: v for v in found}
+
+
+class _Registry(Mapping[str, Variant]):
+    """The registered variants, discovered on first use (importing them loads trio)."""
+
+    @cached_property
+    def _found(self) -> dict[str, Variant]:
+        return discover()
+
+    def __getitem__(self, name: str) -> Variant:
+        return self._found[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._found)
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+
+VARIANTS: Mapping[str, Variant] = _Registry()
 
 BASELINES: dict[str, str] = {
     "kernel-veth": "a veth pair between the two namespaces, no forwarder (the ceiling)",
@@ -144,7 +102,8 @@ class Peer:
     launcher: bool = False  # a tunbench/peers launcher: its daemons are sampled, not it
 
 
-# Placeholders {iface1} {ip1} {iface2} {ip2} {mtu} are filled in by the harness.
+# Placeholders {iface1} {ip1} {iface2} {ip2} {mtu} {stats} {workdir} are filled in by the
+# harness.
 PEERS: dict[str, Peer] = {
     "peer-socat": Peer(
         (
@@ -177,7 +136,7 @@ class CellSpec:
     kind: str  # python | baseline | external
     name: str
     args: tuple[str, ...] = ()
-    info: VariantInfo | None = field(default=None, compare=False)
+    info: Variant | None = field(default=None, compare=False)
     peer: Peer | None = field(default=None, compare=False)
     # python variants: ``args`` as the variant's own parser reads them (defaults filled in)
     options: argparse.Namespace | None = field(default=None, compare=False)
@@ -286,17 +245,11 @@ def parse_spec(spec: str) -> CellSpec:
     )
 
 
-RESERVED = ("--iface1", "--iface2", "--ip1", "--ip2", "--stats", "--mtu", "--configure")
-
-
-def validate_args(info: VariantInfo, args: tuple[str, ...]) -> argparse.Namespace:
+def validate_args(info: Variant, args: tuple[str, ...]) -> argparse.Namespace:
     """Parse ``args`` with the variant's own parser; bad options raise UsageError."""
-    from forwarders.common import ForwarderArgumentError
-
-    module = importlib.import_module(info.module)
-    parser = module.build_parser()
+    parser = info.build_parser()
     parser.raise_errors = True
-    for reserved in RESERVED:
+    for reserved in parser.harness_flags:
         if any(a == reserved or a.startswith(reserved + "=") for a in args):
             raise UsageError(f"{info.name}: {reserved} belongs to the harness, not to a spec")
     try:
@@ -323,7 +276,7 @@ def describe(cell: CellSpec) -> dict[str, str]:
     offload = "none"
     if cell.info.gso:
         offload = "gso-split" if ns.gso == "split" else "gso-passthrough"
-    channel = cell.info.channel
+    channel = cell.info.channel_kind
     if channel in ("queue", "channel"):
         channel = f"{channel}({ns.depth})"
     elif channel == "pool":

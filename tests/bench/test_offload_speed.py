@@ -12,15 +12,10 @@ import pytest
 
 from forwarders.common import Counters
 from forwarders.gsopath import SplitRelay
-from tunbench.offload import (
-    VIRTIO_NET_HDR_F_NEEDS_CSUM,
-    VIRTIO_NET_HDR_GSO_TCPV4,
-    VirtioNetHdr,
-    checksum,
-    gro_coalesce,
-    gso_split,
-    pseudo_header_sum,
-)
+from tunio.csum import checksum, pseudo_header_sum
+from tunio.grocoalesce import gro_coalesce
+from tunio.gsosplit import gso_split
+from tunio.vnethdr import VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, VirtioNetHdr
 
 MSS, SEGMENTS = 1448, 44  # what the kernel hands a TUN reader at MTU 1500
 

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from tunbench.tun import MAX_FRAME, open_tun
+from tunio.tun import MAX_FRAME, open_tun
 
 
 def main() -> int:

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from pyroute2 import netns
 
-from tunbench.offload import VirtioNetHdr
 from tunbench.runners import ping
 from tunbench.session import Cell, CellOptions
 from tunbench.variants import VARIANTS, parse_spec
+from tunio.vnethdr import VirtioNetHdr
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
 

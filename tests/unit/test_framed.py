@@ -22,8 +22,8 @@ def test_framed_round_trip_keeps_packet_boundaries_and_order() -> None:
     counters = Counters()
 
     async def main() -> None:
-        src = Framed(b.fileno(), TunCodec(False, None), counters)
-        dst = Framed(c.fileno(), TunCodec(False, None), counters)
+        src = Framed(b.fileno(), TunCodec(None), counters)
+        dst = Framed(c.fileno(), TunCodec(None), counters)
         with trio.move_on_after(2):
             await src.forward_to(dst)
 

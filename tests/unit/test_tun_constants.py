@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tunbench import tun
+from tunio import tun
 
 _IOC_WRITE, _IOC_READ = 1, 2
 

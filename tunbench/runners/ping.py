@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunbench.errors import MeasurementError
-from tunbench.offload import checksum
+from tunio.csum import checksum
 
 
 @dataclass(frozen=True)

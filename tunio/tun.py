@@ -1,7 +1,7 @@
 """Open TUN devices through /dev/net/tun ioctls: flags, offload mask, vnet header size, MTU.
 
 Values follow ../shared/KERNEL-NOTES.md §2.1-2.3 (checked on 6.18). The virtio_net_hdr codec
-itself lives in :mod:`tunbench.offload` (pure code, no I/O) and is re-exported here.
+itself lives in :mod:`tunio.vnethdr` (pure code, no I/O) and is re-exported here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 
-from tunbench.offload import VNET_HDR_LEN, VirtioNetHdr
+from tunio.vnethdr import VNET_HDR_LEN, VirtioNetHdr
 
 __all__ = [
     "VNET_HDR_LEN",

@@ -1,0 +1,111 @@
+"""The document results.py assembles: its keys are the ones docs/results-schema.md lists."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tunbench import metadata, results
+from tunbench.errors import ForwarderError
+from tunbench.runners import iperf3
+from tunbench.runners.iperf3 import Iperf3Result
+from tunbench.runners.ping import PingResult
+from tunbench.sampler import Sample, summarize
+from tunbench.session import CellOptions
+from tunbench.variants import CellSpec
+
+SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "results-schema.md"
+KERNEL = CellSpec("kernel-veth", "baseline", "kernel-veth")
+
+
+@pytest.fixture(autouse=True)
+def _no_libiperf(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """metadata.collect asks libiperf for its version; these tests need no iperf3."""
+    monkeypatch.setattr(iperf3, "check_available", lambda: "3.test")
+    metadata._static.cache_clear()
+    yield
+    metadata._static.cache_clear()
+
+
+def measurement(with_ping: bool) -> results.Measurement:
+    samples = [Sample(10.0 + 0.1 * i, 0.1, 50.0, 10_000_000, 25.0, 3) for i in range(1, 31)]
+    res = Iperf3Result(2e9, 2.1e9, 4, 10.0, 13.0, {"end": {}})
+    m: results.Measurement = {
+        "iperf": res,
+        "samples": samples,
+        "window": {"start": 10.0, "end": 13.0},
+        "summary": summarize(samples, 10.0, 13.0),
+        "sampler_error": None,
+    }
+    if with_ping:
+        m["ping"] = PingResult(30, 29, [0.1] * 29)
+    return m
+
+
+def keys_with_parents(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """(parent, key) for every top-level key and every key one level inside the objects
+    the harness assembles; the forwarder's own counters and raw iperf3 JSON are not."""
+    out = [("", k) for k in doc if not k.startswith("_")]
+    for parent in ("cell", "metadata", "results", "window", "forwarder_exit"):
+        out += [(parent, k) for k in doc.get(parent) or {}]
+    out += [("samples", k) for sample in doc["samples"][:1] for k in sample]
+    return out
+
+
+def documented(text: str, parent: str, key: str) -> bool:
+    """A row is about ``parent.key`` (or a top-level ``key``), or a row about ``parent``
+    names ``key`` (``| `metadata.kernel`, `cpu_model` |``, ``forwarder_exit``'s fields)."""
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| `")]
+    name = f"{parent}.{key}" if parent else key
+    if any(f"`{name}`" in row[1] or f"`{name}." in row[1] for row in rows):
+        return True
+    about = [row for row in rows if parent and f"`{parent}" in row[1]]
+    return any(f"`{key}`" in cell for row in about for cell in row)
+
+
+def test_every_assembled_key_is_in_the_schema_doc() -> None:
+    ok = results.skeleton(KERNEL, CellOptions(latency=True), "abc123")
+    results.fill(ok, [], None, measurement(with_ping=True), has_forwarder=False)
+    failed = results.skeleton(KERNEL, CellOptions(), "abc123")
+    results.record_failure(failed, ForwarderError("forwarder exited", 3, "boom\nlast line"))
+    results.fill(failed, ["fwd", "--x"], None, None, has_forwarder=True)
+    text = SCHEMA_DOC.read_text()
+    missing = {
+        f"{p}.{k}" if p else k
+        for doc in (ok, failed)
+        for p, k in keys_with_parents(doc)
+        if not documented(text, p, k)
+    }
+    assert missing == set()
+
+
+def test_assembly_as_run_cell_does_it(tmp_path: Path) -> None:
+    doc = results.skeleton(KERNEL, CellOptions(), "abc123", {"matrix": {"id": "m"}})
+    assert list(doc)[-1] == "matrix"  # extra keys come after the schema's own
+    results.record_failure(doc, ForwarderError("forwarder exited with status 3", 3, "a\nb"))
+    counters = {"offload": {"tun11": ["TUN_F_CSUM"]}}
+    results.fill(doc, ["fwd", "--mtu", "1500"], counters, measurement(False), has_forwarder=True)
+    assert doc["status"] == "failed" and doc["error"] == "forwarder exited with status 3 — b"
+    assert doc["forwarder_exit"]["status"] == 3
+    assert doc["forwarder"] is counters
+    assert doc["metadata"]["forwarder_command"] == "fwd --mtu 1500"
+    assert doc["metadata"]["offload_flags"] == counters["offload"]
+    assert doc["results"]["gbps"] == pytest.approx(2.0)
+    assert doc["results"]["cpu_avg"] == pytest.approx(50.0)
+    assert doc["results"]["rtt_p50_ms"] is None
+    path = results.save(doc, tmp_path)
+    assert path.name.endswith("-kernel-veth-abc123.json") and doc["_path"] == str(path)
+    assert "_path" not in json.loads(path.read_text())
+    assert results.load(path)["results"] == doc["results"]
+
+
+def test_no_measurement_leaves_the_numbers_out() -> None:
+    doc = results.skeleton(KERNEL, CellOptions(), "abc123")
+    results.fill(doc, [], None, None, has_forwarder=False)
+    assert doc["results"] == {} and doc["window"] is None and doc["iperf3"] is None
+    assert doc["metadata"]["forwarder_command"] is None
+    assert "offload_flags" not in doc["metadata"]

@@ -1,0 +1,230 @@
+"""GSO split: one super-packet read from an IFF_VNET_HDR TUN -> plain IP packets.
+
+:func:`gso_split` is the pure-Python engine (no I/O): the receive half of ``--gso split``
+in :mod:`forwarders.gsopath`. Its docstring is the contract another engine must keep.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from tunio.csum import checksum, pseudo_addr_sum
+from tunio.vnethdr import (
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    MAX_SEGMENTS,
+    TCP_CSUM_OFFSET,
+    TCP_CWR,
+    TCP_FIN,
+    TCP_PSH,
+    UDP_CSUM_OFFSET,
+    VIRTIO_NET_HDR_F_NEEDS_CSUM,
+    VIRTIO_NET_HDR_GSO_ECN,
+    VIRTIO_NET_HDR_GSO_NONE,
+    VIRTIO_NET_HDR_GSO_TCPV4,
+    VIRTIO_NET_HDR_GSO_TCPV6,
+    VIRTIO_NET_HDR_GSO_UDP_L4,
+    BytesLike,
+    OffloadError,
+    VirtioNetHdr,
+)
+
+__all__ = ["gso_split"]
+
+# IPv6 extension headers gso_split walks over: hop-by-hop, routing, destination options.
+_IPV6_EXT = frozenset((0, 43, 60))
+_IPV6_ROUTING = 43
+
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_U16x2 = struct.Struct(">HH")
+
+
+def _complete_csum(frame: memoryview, hdr: VirtioNetHdr) -> bytes:
+    """GSO_NONE with NEEDS_CSUM: finish the checksum the kernel left partial."""
+    start, field = hdr.csum_start, hdr.csum_start + hdr.csum_offset
+    if field + 2 > len(frame):
+        raise OffloadError(f"checksum field at {field} outside {len(frame)}-byte packet")
+    pkt = bytearray(frame)
+    initial = _U16.unpack_from(pkt, field)[0]
+    pkt[field : field + 2] = b"\0\0"
+    csum = checksum(memoryview(pkt)[start:], initial)
+    if csum == 0 and hdr.csum_offset == UDP_CSUM_OFFSET:
+        csum = 0xFFFF  # UDP: 0 means "no checksum"; 0xFFFF is the same value in 1's complement
+    _U16.pack_into(pkt, field, csum)
+    return bytes(pkt)
+
+
+def _l4_offset_v4(frame: memoryview) -> tuple[int, int]:
+    """(L4 protocol, L4 offset) of an IPv4 packet; validates IHL and fragmentation."""
+    n = len(frame)
+    if n < 20:
+        raise OffloadError(f"truncated IPv4 header ({n} bytes)")
+    ihl = (frame[0] & 0x0F) * 4
+    if ihl < 20 or ihl > n:
+        raise OffloadError(f"bad IPv4 header length {ihl} in {n}-byte packet")
+    if (frame[6] << 8 | frame[7]) & 0x3FFF:
+        raise OffloadError("IPv4 fragment cannot carry GSO")
+    return frame[9], ihl
+
+
+def _l4_offset_v6(frame: memoryview) -> tuple[int, int]:
+    """(L4 protocol, L4 offset) of an IPv6 packet, walking hop-by-hop/routing/dest-opt headers."""
+    n = len(frame)
+    if n < 40:
+        raise OffloadError(f"truncated IPv6 header ({n} bytes)")
+    nh, off = frame[6], 40
+    for _ in range(8):
+        if nh not in _IPV6_EXT:
+            return nh, off
+        if off + 8 > n:
+            raise OffloadError("truncated IPv6 extension header")
+        if nh == _IPV6_ROUTING and frame[off + 3]:
+            # The pseudo header would need the final destination from the routing header.
+            raise OffloadError("IPv6 routing header with segments left is not supported")
+        nh, off = frame[off], off + (frame[off + 1] + 1) * 8
+    raise OffloadError("too many IPv6 extension headers")
+
+
+def gso_split(frame: BytesLike, hdr: VirtioNetHdr, mtu: int = 1500) -> list[bytes]:
+    """Split one read from an IFF_VNET_HDR TUN into plain IP packets with valid checksums.
+
+    ``hdr`` is the decoded virtio_net_hdr and ``frame`` the IP packet that followed it.
+
+    * GSO_NONE: with NEEDS_CSUM the partial L4 checksum is completed; returns ``[packet]``.
+    * TCPV4 / TCPV6 / UDP_L4: the payload is cut into ``gso_size`` pieces (the last may be
+      shorter), each with a copy of the headers: IPv4 total length, ID + i and header
+      checksum; IPv6 payload length; TCP sequence number + i * gso_size, FIN and PSH only on
+      the last segment, CWR only on the first; UDP length; a full L4 checksum.
+
+    The L4 offset comes from the IP header (``hdr.hdr_len`` is only a hint and is ignored);
+    with NEEDS_CSUM, ``csum_start``/``csum_offset`` must agree with it. ``mtu`` is the largest
+    segment (IP packet) the caller can send on; larger segments raise (a GSO_NONE packet is
+    returned whatever its size).
+
+    Contract for any engine: ``frame`` may be bytes, bytearray or a memoryview (e.g. the read
+    buffer past the header) and is not modified; the result is a new list of at least one new
+    ``bytes`` object, in payload order. Nothing is counted here: the caller counts segments,
+    malformed frames and drops.
+
+    The only exception is OffloadError, raised for: empty or truncated packets, IP version
+    not matching gso_type, IPv4 IHL < 5, IPv4 fragments, L4 protocol not matching gso_type,
+    TCP data offset outside 20..60, inconsistent csum_start/csum_offset, unknown or
+    legacy-UFO gso_type, the ECN bit, gso_size 0 or 0xFFFF, more than MAX_SEGMENTS segments,
+    segments above ``mtu``.
+    """
+    mv = memoryview(frame).cast("B") if isinstance(frame, memoryview) else memoryview(frame)
+    n = len(mv)
+    if n == 0:
+        raise OffloadError("empty packet")
+    gso_type = hdr.gso_type
+    needs_csum = bool(hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+    if gso_type == VIRTIO_NET_HDR_GSO_NONE:
+        return [_complete_csum(mv, hdr)] if needs_csum else [bytes(mv)]
+    if gso_type & VIRTIO_NET_HDR_GSO_ECN:
+        raise OffloadError(f"gso_type {gso_type:#x}: ECN bit not supported")
+    version = mv[0] >> 4
+    if gso_type == VIRTIO_NET_HDR_GSO_TCPV4:
+        ok_version, tcp = version == 4, True
+    elif gso_type == VIRTIO_NET_HDR_GSO_TCPV6:
+        ok_version, tcp = version == 6, True
+    elif gso_type == VIRTIO_NET_HDR_GSO_UDP_L4:
+        ok_version, tcp = version in (4, 6), False
+    else:
+        raise OffloadError(f"unsupported gso_type {gso_type}")
+    if not ok_version:
+        raise OffloadError(f"gso_type {gso_type} on an IPv{version} packet")
+    gso_size = hdr.gso_size
+    if gso_size == 0 or gso_size >= 0xFFFF:
+        raise OffloadError(f"bad gso_size {gso_size}")
+
+    v4 = version == 4
+    proto, l4 = _l4_offset_v4(mv) if v4 else _l4_offset_v6(mv)
+    if proto != (IPPROTO_TCP if tcp else IPPROTO_UDP):
+        raise OffloadError(f"gso_type {gso_type} but L4 protocol {proto}")
+    if tcp:
+        if l4 + 20 > n:
+            raise OffloadError("truncated TCP header")
+        l4_hlen = (mv[l4 + 12] >> 4) * 4
+        if l4_hlen < 20 or l4_hlen > 60:
+            raise OffloadError(f"bad TCP data offset {l4_hlen}")
+        csum_off = TCP_CSUM_OFFSET
+    else:
+        l4_hlen, csum_off = 8, UDP_CSUM_OFFSET
+    hlen = l4 + l4_hlen
+    if hlen > n:
+        raise OffloadError(f"truncated L4 header ({n} < {hlen} bytes)")
+    if needs_csum and (hdr.csum_start != l4 or hdr.csum_offset != csum_off):
+        raise OffloadError(f"csum_start/offset {hdr.csum_start}/{hdr.csum_offset}, L4 at {l4}")
+    payload = n - hlen
+    nseg = max(1, -(-payload // gso_size))
+    if nseg > MAX_SEGMENTS:
+        raise OffloadError(f"{nseg} segments exceed {MAX_SEGMENTS}")
+    if (biggest := hlen + min(gso_size, payload)) > mtu:
+        raise OffloadError(f"segment of {biggest} bytes exceeds mtu {mtu}")
+
+    # Header template with the per-segment fields zeroed; their sums are added back below.
+    tmpl = bytearray(mv[:hlen])
+    cfield = l4 + csum_off
+    tmpl[cfield : cfield + 2] = b"\0\0"
+    if v4:
+        ip_id = _U16.unpack_from(tmpl, 4)[0]
+        tmpl[2:6] = b"\0\0\0\0"
+        tmpl[10:12] = b"\0\0"
+    else:
+        ip_id = 0
+    pbase = pseudo_addr_sum(mv[12:20] if v4 else mv[8:40], proto)
+    if tcp:
+        seq0 = _U32.unpack_from(tmpl, l4 + 4)[0]
+        tflags = tmpl[l4 + 13]
+        tmpl[l4 + 4 : l4 + 8] = b"\0\0\0\0"
+        tmpl[l4 + 13] = 0
+    else:
+        seq0 = tflags = 0
+        tmpl[l4 + 4 : l4 + 6] = b"\0\0"
+    # Constant parts of the sums, reduced modulo 0xFFFF (see fold16); all are non-zero, so a
+    # residue r of a segment's sum stands for the folded sum (r or 0xFFFF) and the checksum
+    # ~fold & 0xFFFF is 0xFFFF - r, or 0 when r == 0.
+    ip_sum = int.from_bytes(tmpl[:l4], "big") % 0xFFFF
+    l4_sum = (pbase + int.from_bytes(tmpl[l4:], "big")) % 0xFFFF
+
+    out: list[bytes] = []
+    last = nseg - 1
+    pack16 = _U16.pack_into
+    join = b"".join
+    from_bytes = int.from_bytes
+    for i in range(nseg):
+        start = hlen + i * gso_size
+        data = mv[start : start + gso_size]
+        plen = len(data)
+        seglen = hlen + plen
+        l4len = seglen - l4
+        h = tmpl.copy()
+        if v4:
+            ident = (ip_id + i) & 0xFFFF
+            _U16x2.pack_into(h, 2, seglen, ident)
+            r = (ip_sum + seglen + ident) % 0xFFFF
+            pack16(h, 10, 0xFFFF - r if r else 0)
+        else:
+            pack16(h, 4, seglen - 40)
+        r = from_bytes(data, "big") % 0xFFFF
+        if plen & 1:
+            r <<= 8  # the odd byte is padded on the right
+        r += l4_sum + l4len
+        if tcp:
+            seq = (seq0 + i * gso_size) & 0xFFFFFFFF
+            flags = tflags
+            if i != last:
+                flags &= ~(TCP_FIN | TCP_PSH)
+            if i:
+                flags &= ~TCP_CWR
+            _U32.pack_into(h, l4 + 4, seq)
+            h[l4 + 13] = flags
+            r = (r + (seq >> 16) + (seq & 0xFFFF) + flags) % 0xFFFF
+            pack16(h, cfield, 0xFFFF - r if r else 0)
+        else:
+            pack16(h, l4 + 4, l4len)
+            r = (r + l4len) % 0xFFFF
+            pack16(h, cfield, 0xFFFF - r if r else 0xFFFF)  # UDP sends 0 as 0xFFFF
+        out.append(join((h, data)))
+    return out
