@@ -209,8 +209,8 @@ def warnings(df: pd.DataFrame) -> list[str]:
         out.append("note: rows have different workloads (see the Workload column)")
     used = df.dropna(subset=["% of kernel"]) if "kernel_ref" in df else df.iloc[0:0]
     for ref, rows in used.groupby("kernel_ref", sort=False)["#"]:
-        numbers = ", ".join(str(n) for n in rows)
-        out.append(f"note: % of kernel for rows {numbers} is relative to {ref}")
+        which = ("rows " if len(rows) > 1 else "row ") + ", ".join(str(n) for n in rows)
+        out.append(f"note: % of kernel for {which} is relative to {ref}")
     return out
 
 
