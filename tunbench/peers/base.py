@@ -85,6 +85,11 @@ class _Parser(argparse.ArgumentParser):
         super().exit(status, message)
 
 
+def _path(text: str) -> Path | None:
+    """An empty value (a placeholder the harness had nothing for) means: not given."""
+    return Path(text) if text else None
+
+
 def _mtu(text: str) -> int:
     value = int(text)
     if not 576 <= value <= 65535:
@@ -212,9 +217,9 @@ def build_parser(peer: type[Peer]) -> _Parser:
     p.add_argument("--iface2", default="tun22")
     p.add_argument("--ip2", default="10.0.2.1")
     p.add_argument("--mtu", type=_mtu, default=1500)
-    p.add_argument("--stats", type=Path, default=None, help="write what runs here (JSON)")
+    p.add_argument("--stats", type=_path, default=None, help="write what runs here (JSON)")
     p.add_argument(
-        "--workdir", type=Path, default=None, help="parent of the private directory (/tmp)"
+        "--workdir", type=_path, default=None, help="parent of the private directory (/tmp)"
     )
     return p
 

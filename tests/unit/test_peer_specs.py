@@ -89,6 +89,12 @@ def test_missing_daemon_fails_the_row_with_the_package_to_install(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_empty_placeholders_mean_not_given() -> None:
+    argv = parse_spec("peer-tinc").forwarder_argv("a", "10.0.1.1", "b", "10.0.2.1", 1500, None)
+    ns = base.build_parser(LAUNCHERS["peer-tinc"]).parse_args(argv[3:])
+    assert ns.stats is None and ns.workdir is not None and ns.workdir.is_dir()
+
+
 def test_free_ports_are_two_different_ports() -> None:
     a, b = base.free_ports()
     assert a != b and 0 < a < 65536 and 0 < b < 65536
