@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from tunbench.boundby import summarize_row
+
 SPREAD_WARN = 0.10  # (max - min) / median above this gets a warning
 BASE_COLUMNS = [
     "#",
@@ -32,6 +34,7 @@ BASE_COLUMNS = [
     "Mem Max",
 ]
 COLUMNS = [*BASE_COLUMNS, "Min", "Max", "n", "% of kernel", "CPU/Gbps"]
+EXPLAIN = ["Bound by"]  # after the numbers: what limited the row (tunbench.boundby)
 KERNEL_REF = "kernel-veth"
 
 
@@ -100,6 +103,9 @@ def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
             "gbps": measured("gbps"),
             **{key: measured(key) for key in MEDIANS.values()},
             "error": [str(r.get("error")) if r.get("status") != "ok" else None for r in recs],
+            "bound_by": [
+                r.get("bound_by") if good else None for r, good in zip(recs, ok, strict=True)
+            ],
             "profile": [r.get("profile") or None for r in recs],
             **{key: [str(r.get(key)) for r in recs] for key in MACHINE},
         }
@@ -126,7 +132,9 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """
     recs = list(records)
     if not recs:
-        return pd.DataFrame(columns=[*COLUMNS, "failed", "spread", "workload_key", "Workload"])
+        return pd.DataFrame(
+            columns=[*COLUMNS, *EXPLAIN, "failed", "spread", "workload_key", "Workload"]
+        )
     df = (
         _runs(recs)
         .groupby(["Variant", "workload_key"], sort=False)
@@ -141,6 +149,7 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             gbps_runs=("gbps", _present),
             errors=("error", _distinct),
             profile=("profile", _first),
+            **{"Bound by": ("bound_by", lambda v: summarize_row(_present(v)))},
             **{key: (key, _distinct) for key in MACHINE},
         )
         .reset_index()
@@ -157,32 +166,37 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df["CPU/Gbps"] = df["CPU Avg"] / df["Gbps"].where(df["Gbps"] != 0)
     extra = ["failed", "spread", "gbps_runs", "workload_key", "Workload", "errors"]
     profile = ["profile_svg", "profile_gbps", "profile_error"]
-    return df[[*COLUMNS[:-2], *extra, *profile, *MACHINE, *COLUMNS[-2:]]]
+    return df[[*COLUMNS[:-2], *extra, *profile, *MACHINE, *COLUMNS[-2:], *EXPLAIN]]
 
 
 def warnings(df: pd.DataFrame) -> list[str]:
     """Spread above 10 %, failed runs, and machines that differ within one report."""
-    out = []
-    for _, row in df.iterrows():
-        if exceeds(row["gbps_runs"]):
-            out.append(
-                f"warning: {row['Variant']}: spread {100 * row['spread']:.0f}% of the "
-                f"median over {row['n']} runs (> {100 * SPREAD_WARN:.0f}%)"
-            )
-        for err in row.get("errors") or []:
-            out.append(f"failed: {row['Variant']}: {err}")
-        shas = row.get("git_sha") or []
-        if len(shas) > 1:
-            out.append(
-                f"warning: {row['Variant']}: its runs come from different code "
-                f"({', '.join(shas)}); compare them with tunbench compare instead"
-            )
+    out = [note for _, row in df.iterrows() for note in row_warnings(row)]
     for col, what in (("kernel", "kernels"), ("cpu_model", "CPU models")):
         seen = sorted({v for values in df.get(col, []) for v in values})
         if len(seen) > 1:
             out.append(f"warning: results from different {what}: {', '.join(seen)}")
     if "Workload" in df and df["Workload"].nunique() > 1:
         out.append("note: rows have different workloads (see the Workload column)")
+    return out
+
+
+def row_warnings(row: pd.Series) -> list[str]:
+    """The warnings about one row of :func:`grouped` (the HTML page shows them in the row)."""
+    out = []
+    if exceeds(row["gbps_runs"]):
+        out.append(
+            f"warning: {row['Variant']}: spread {100 * row['spread']:.0f}% of the "
+            f"median over {row['n']} runs (> {100 * SPREAD_WARN:.0f}%)"
+        )
+    for err in row.get("errors") or []:
+        out.append(f"failed: {row['Variant']}: {err}")
+    shas = row.get("git_sha") or []
+    if len(shas) > 1:
+        out.append(
+            f"warning: {row['Variant']}: its runs come from different code "
+            f"({', '.join(shas)}); compare them with tunbench compare instead"
+        )
     return out
 
 
@@ -215,6 +229,7 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
             ],
             "% of kernel": [_num(v, ".0f", "%") for v in df["% of kernel"]],
             "CPU/Gbps": [_num(v, ".1f", "%") for v in df["CPU/Gbps"]],
+            "Bound by": [v or "-" for v in df["Bound by"]],
         }
     )
     out.loc[df["n"] == 0, "Gbps"] = "FAILED"
@@ -234,7 +249,7 @@ def markdown(records: Iterable[dict[str, Any]]) -> str:
 
 
 def _export(df: pd.DataFrame) -> pd.DataFrame:
-    return df[[*COLUMNS, "failed", "Workload"]]
+    return df[[*COLUMNS, *EXPLAIN, "failed", "Workload"]]
 
 
 def csv(records: Iterable[dict[str, Any]]) -> str:

@@ -38,6 +38,9 @@ from tunbench.topology import Topology, write_sysctl
 from tunbench.variants import CellSpec
 
 Phase = Callable[[str], None]
+# The load generators are sampled less often than the forwarder: they only feed bound-by's
+# window averages, and every sampler costs CPU on the machine it measures.
+LOAD_INTERVAL = 0.2
 CELL_FAILURES = (ForwarderError, MeasurementError, TopologyError)
 
 
@@ -240,11 +243,13 @@ class Cell:
             )
         profiler = self._start_profiler(profile_svg, native) if profile_svg else None
         sampler = Sampler(self.forwarder.pid if self.forwarder else None).start()
+        load = {"iperf3-server": Sampler(server.pid, LOAD_INTERVAL).start()}  # for bound-by
         self.phase("measure")
         out = self.workdir / "iperf3-client.json"
         client = self.spawn(
             "iperf3-client", iperf.client_argv(o.ip2, o.iperf, out), t.ns_a, o.load_cpus
         )
+        load["iperf3-client"] = Sampler(client.pid, LOAD_INTERVAL).start()
         pinger = None
         if o.latency:
             count = int((o.iperf.duration + o.iperf.omit) / 0.1)
@@ -258,6 +263,7 @@ class Cell:
             self.wait_child(client, o.iperf.duration + o.iperf.omit + o.grace, "iperf3 client")
         finally:
             samples = sampler.stop()
+            load_samples = {name: s.stop() for name, s in load.items()}
         if not out.exists():
             raise MeasurementError(f"iperf3 client failed: {client.stderr_tail(3)}")
         res = iperf.parse(out)
@@ -269,6 +275,7 @@ class Cell:
             "window": {"start": start, "end": end},
             "summary": summarize(samples, start, end),
             "sampler_error": sampler.error,
+            "load_samples": load_samples,
         }
         if pinger is not None:
             self.wait_child(pinger, 5.0, "ping")
