@@ -14,8 +14,14 @@ busy. The verdict, first match wins:
    so without per-thread samples its total is held against one core.
 3. ``machine saturated``: the whole machine was >= 95 % busy: every core was taken, so no
    process could get a full one.
-4. ``not CPU-bound``: none of these; the limit is elsewhere (drops, retransmits, the
+4. ``forwarder busy, threads unknown``: the forwarder used >= 95 % of a core in total but
+   the samples carry no per-thread CPU, so a saturated thread can be neither seen nor
+   ruled out (rather than calling such a run not CPU-bound).
+5. ``not CPU-bound``: none of these; the limit is elsewhere (drops, retransmits, the
    protocol, a pacing rate), and the numbers say which of those were seen.
+
+Per-thread CPU comes from the window averages in ``results.cpu_threads`` (thread name or
+tid -> % of one core) when the file has them, else from the samples' ``cpu_threads``.
 
 Everything here reads plain dicts, so the report can decide for files written before this
 rule existed, and :mod:`tunbench.results` stores the same verdict when a cell is measured.
@@ -162,6 +168,8 @@ def decide(
             found.append(f"load generator saturated ({LOAD_NAMES.get(name, name)})")
     if system_busy_pct is not None and system_busy_pct >= SATURATED:
         found.append("machine saturated")
+    if not found and forwarder and forwarder.per_thread is None and forwarder.total >= SATURATED:
+        found.append("forwarder busy, threads unknown")
     if not found:
         return Bound("not CPU-bound", numbers)
     return Bound(found[0], numbers, tuple(found[1:]))
@@ -184,6 +192,9 @@ def from_doc(doc: Mapping[str, Any]) -> Bound | None:
     res = doc.get("results") or {}
     inside = in_window(doc.get("samples") or [], start, end)
     forwarder = process_cpu(inside) if doc.get("cell", {}).get("kind") != "baseline" else None
+    if forwarder is not None and isinstance(res.get("cpu_threads"), Mapping):
+        per = {str(k): float(v or 0.0) for k, v in res["cpu_threads"].items()}
+        forwarder = ProcessCPU(forwarder.total, forwarder.threads, per or None)
     load = {}
     for name, samples in (doc.get("load_samples") or {}).items():
         p = process_cpu(in_window(samples, start, end))

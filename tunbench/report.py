@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -84,6 +84,11 @@ DESCRIPTORS = ("Mode", "Offload", "Channel")  # from a row's first record
 MACHINE = ("kernel", "cpu_model", "git_sha")  # every distinct value of a row, for warnings
 
 
+def row_key(rec: Mapping[str, Any]) -> tuple[str, str]:
+    """What puts a record in a row: its spec (or variant) and its workload key."""
+    return str(rec.get("spec") or rec["variant"]), str(rec.get("workload_key") or "")
+
+
 def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per record: its group key, and numbers only where the run succeeded."""
     ok = [r.get("status") == "ok" and r.get("gbps") is not None for r in recs]
@@ -96,8 +101,8 @@ def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
 
     return pd.DataFrame(
         {
-            "Variant": [str(r.get("spec") or r["variant"]) for r in recs],
-            "workload_key": [str(r.get("workload_key") or "") for r in recs],
+            "Variant": [row_key(r)[0] for r in recs],
+            "workload_key": [row_key(r)[1] for r in recs],
             **{col: [r.get(col.lower()) or "" for r in recs] for col in DESCRIPTORS},
             "ok": ok,
             "gbps": measured("gbps"),

@@ -73,8 +73,10 @@ def test_without_per_thread_samples_a_single_thread_at_95_is_saturated() -> None
 
 
 def test_without_per_thread_samples_the_total_is_held_against_the_thread_count() -> None:
+    idle_two = boundby.from_doc(doc_with(samples(60.0, threads=2), QUIET))
+    assert idle_two is not None and idle_two.verdict == "not CPU-bound"
     busy_two = boundby.from_doc(doc_with(samples(150.0, threads=2), QUIET))
-    assert busy_two is not None and busy_two.verdict == "not CPU-bound"
+    assert busy_two is not None and busy_two.verdict == "forwarder busy, threads unknown"
     full_two = boundby.from_doc(doc_with(samples(192.0, busy=90.0, threads=2), QUIET))
     assert full_two is not None and full_two.verdict == "forwarder saturated"
 
@@ -137,3 +139,10 @@ def test_a_row_summary_names_disagreement() -> None:
     row = boundby.summarize_row(["not CPU-bound", "machine saturated", "machine saturated"])
     assert row == "machine saturated (2/3)"
     assert boundby.summarize_row([None, None]) is None
+
+
+def test_window_averages_per_thread_in_the_results_come_first() -> None:
+    d = doc_with(samples(150.0, threads=3, per_thread={"x": 50.0}), QUIET)
+    d["results"]["cpu_threads"] = {"fwd-1to2": 96.5, "12345": 50.0}
+    b = boundby.from_doc(d)
+    assert b is not None and b.verdict == "forwarder thread fwd-1to2 saturated"

@@ -142,7 +142,7 @@ def test_compare_errors(tmp_path: Path) -> None:
         compare.compare(tmp_path / "empty", tmp_path / "empty")
 
 
-def test_html_page_has_table_chart_and_flamegraph_links(tmp_path: Path) -> None:
+def test_html_page_has_table_chart_and_flamegraphs(tmp_path: Path) -> None:
     svg = tmp_path / "flamegraph" / "sync-gso.svg"
     svg.parent.mkdir()
     svg.write_text("<svg xmlns='http://www.w3.org/2000/svg'></svg>")
@@ -153,14 +153,15 @@ def test_html_page_has_table_chart_and_flamegraph_links(tmp_path: Path) -> None:
     page = write_html(recs(with_prof, without), tmp_path / "out" / "report.html")
     text = page.read_text()
     assert "<table" in text and "sync-gso" in text and "kernel-veth" in text
-    assert 'href="../flamegraph/sync-gso.svg"' in text and "6.50 Gbps under the profiler" in text
+    assert "data='../flamegraph/sync-gso.svg'" in text  # embedded, by a relative path
+    assert "6.50 Gbps under the profiler" in text
     assert "none captured (kernel baseline)" in text
     # rows without any profiling record still say why there is no flamegraph
     base, plain = doc("kernel-router", 19.0), doc("sync-normal", 2.0)
     base["cell"]["mode"] = "kernel"
     text = write_html(recs(base, plain), tmp_path / "o2" / "report.html").read_text()
-    assert "kernel-router: none captured (kernel: no forwarder process)" in text
-    assert "sync-normal: none captured (no profiling pass" in text
+    assert text.count("Flamegraph: none captured (kernel: no forwarder process)") == 1
+    assert "Flamegraph: none captured (no profiling pass" in text
     chart = tmp_path / "out" / "report-throughput.svg"
     assert chart.exists() and (tmp_path / "out" / "report-throughput.png").stat().st_size > 1000
-    assert 'src="report-throughput.svg"' in text
+    assert 'href="report-throughput.svg"' in text  # a static copy beside the plotly chart
