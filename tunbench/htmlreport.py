@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -103,8 +104,22 @@ def _bound_class(verdict: str) -> str:
     return "bound-saturated" if "saturated" in verdict else ""
 
 
+def _in_row(warning: str, variant: str) -> str:
+    """A row's warning without the variant name it repeats: ``warning: spread ...``."""
+    return warning.replace(f": {variant}: ", ": ", 1)
+
+
+def _numeric(value: Any) -> bool:
+    """Whether a table cell reads as a number (``14.2``, ``72%``, ``3 (1 failed)``)."""
+    return not isinstance(value, str) or value[:1].isdigit()
+
+
 def _table(df: pd.DataFrame, shown: pd.DataFrame, bounds: dict[int, list[Any]]) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in [*shown.columns, "Warnings"])
+    text = {c for c in shown.columns if not any(_numeric(v) for v in shown[c])}
+    head = "".join(
+        f'<th class="text">{_e(c)}</th>' if c in text else f"<th>{_e(c)}</th>"
+        for c in shown.columns
+    )
     body = []
     for (_, row), (_, cells) in zip(df.iterrows(), shown.iterrows(), strict=True):
         tds = []
@@ -118,15 +133,19 @@ def _table(df: pd.DataFrame, shown: pd.DataFrame, bounds: dict[int, list[Any]]) 
                 tds.append(
                     f'<td class="bound {_bound_class(str(val))}" title="{_e(why)}">{_e(val)}</td>'
                 )
-            elif isinstance(val, str) and not any(ch.isdigit() for ch in val[:1]) and val != "-":
+            elif col in text:
                 tds.append(f'<td class="text">{_e(val)}</td>')
             else:
                 tds.append(f"<td>{_e(val)}</td>")
-        warns = "<br>".join(_e(w) for w in report.row_warnings(row))
-        tds.append(f'<td class="warn">{warns}</td>')
-        body.append("<tr>" + "".join(tds) + "</tr>")
+        warns = "<br>".join(_e(_in_row(w, row["Variant"])) for w in report.row_warnings(row))
+        line = f'<tr class="warnrow"><td colspan="{len(tds)}">{warns}</td></tr>' if warns else ""
+        body.append(
+            f"<tbody{' class=warned' if warns else ''}><tr>{''.join(tds)}</tr>{line}</tbody>"
+        )
+    rows = "".join(body)
     return (
-        f'<table id="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+        f'<div class="table-box"><table id="results"><thead><tr>{head}</tr></thead>'
+        f"{rows}</table></div>"
     )
 
 
@@ -258,12 +277,14 @@ def _flamegraphs(row: pd.Series, out: Path, figs: Figures) -> str:
             )
         else:
             oid = f"flame-{n}-{i}"
+            size = _svg_size(path)
+            ratio = f" style='aspect-ratio: {size[0]:g} / {size[1]:g}'" if size else ""
             parts.append(
                 f"<div class='flame'><p class='why flame-tools' data-for='{oid}'>"
                 f"py-spy (Python frames): click a frame to zoom, Ctrl-F searches. Width: "
                 f"<button data-zoom='1.5'>+</button> <button data-zoom='0.67'>&minus;</button> "
                 f"<button data-zoom='1'>fit</button> <a href='{rel}'>open alone</a></p>"
-                f"<div class='flame-box'><object id='{oid}' class='flame-svg' "
+                f"<div class='flame-box'><object id='{oid}' class='flame-svg'{ratio} "
                 f"type='image/svg+xml' data='{rel}'>{rel}</object></div></div>"
             )
     return "".join(parts)
@@ -286,6 +307,23 @@ def _read_folded(path: Path) -> dict[str, int]:
         if stack and n.isdigit():
             stacks[stack] = stacks.get(stack, 0) + int(n)
     return stacks
+
+
+def _command(doc: Mapping[str, Any]) -> str:
+    """The forwarder's command line, its per-run temporary directory (``tb-<run id>-...``,
+    where ``--stats`` goes) written as ``tb-<run>`` so that runs of one row show one line."""
+    cmd = str((doc.get("metadata") or {}).get("forwarder_command"))
+    return re.sub(r"/tb-[0-9a-f]{6}-[^/\s]+/", "/tb-<run>/", cmd)
+
+
+def _svg_size(path: Path) -> tuple[float, float] | None:
+    """An SVG's own width and height (attributes of its root element), if it states them."""
+    head = path.read_text(errors="replace")[:4096]
+    root = re.search(r"<svg\b[^>]*>", head)
+    if not root:
+        return None
+    size = [re.search(rf'\b{k}="([0-9.]+)"', root.group(0)) for k in ("width", "height")]
+    return (float(size[0].group(1)), float(size[1].group(1))) if size[0] and size[1] else None
 
 
 def _drill(row: pd.Series, docs: Sequence[Any], out: Path, figs: Figures) -> str:
@@ -311,7 +349,7 @@ def _drill(row: pd.Series, docs: Sequence[Any], out: Path, figs: Figures) -> str
     charts.append(figs.add(f"all-{n}", figures.cpu_everywhere(runs) if runs else None))
     if not kernel:
         charts.append(figs.add(f"mem-{n}", figures.memory(runs) if runs else None))
-    commands = sorted({str((d.get("metadata") or {}).get("forwarder_command")) for d in ok})
+    commands = sorted({_command(d) for d in ok})
     cmd = (
         "".join(f"<pre class='cmd'>{_e(c)}</pre>" for c in commands if c != "None")
         or "<p>No forwarder process: the kernel forwards (see the metadata).</p>"
@@ -359,7 +397,8 @@ def write_html(records: list[dict[str, Any]], out: Path) -> Path:
     charts = figs.add("throughput", figures.throughput(df, shown), tall=True)
     charts += figs.add("efficiency", figures.efficiency(df), tall=True)
     drills = "".join(_drill(row, docs_of[row["#"]], out, figs) for _, row in df.iterrows())
-    notes = "".join(f"<li>{_e(n)}</li>" for n in report.warnings(df))
+    in_rows = {w for _, row in df.iterrows() for w in report.row_warnings(row)}
+    notes = "".join(f"<li>{_e(n)}</li>" for n in report.warnings(df) if n not in in_rows)
     first = records[0] if records else {}
     machine = f"kernel {first.get('kernel')}, {first.get('cpu_model')}"
     page = f"""<!doctype html>

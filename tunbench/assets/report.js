@@ -37,12 +37,14 @@
     var num = parseFloat(text.replace(/^[^0-9.+-]+/, ""));
     return {text: text, num: /^[-+]?[0-9.]/.test(text) && !isNaN(num) ? num : null};
   }
+  // Each row of the summary table is a <tbody> of its own (its warnings are a second line
+  // in it), so sorting moves the tbodies.
   function sortTable(table, col, dir) {
-    var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    var numeric = rows.some(function (r) { return cellValue(r.cells[col]).num !== null; });
-    rows.sort(function (a, b) {
-      var x = cellValue(a.cells[col]), y = cellValue(b.cells[col]);
+    var groups = Array.prototype.slice.call(table.tBodies);
+    var first = function (g) { return g.rows[0].cells[col]; };
+    var numeric = groups.some(function (g) { return cellValue(first(g)).num !== null; });
+    groups.sort(function (a, b) {
+      var x = cellValue(first(a)), y = cellValue(first(b));
       if (numeric) {
         if (x.num === null && y.num === null) { return 0; }
         if (x.num === null) { return 1; }
@@ -51,7 +53,7 @@
       }
       return dir * x.text.localeCompare(y.text);
     });
-    rows.forEach(function (r) { body.appendChild(r); });
+    groups.forEach(function (g) { table.appendChild(g); });
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
       th.className = i === col ? (dir > 0 ? "asc" : "desc") : "";
     });
@@ -62,7 +64,9 @@
     var col = ths.findIndex(function (th) { return th.textContent.trim() === name; });
     sortTable(table, col, dir);
     var vcol = ths.findIndex(function (th) { return th.textContent.trim() === "Variant"; });
-    return Array.prototype.map.call(table.tBodies[0].rows, function (r) { return r.cells[vcol].textContent.trim(); });
+    return Array.prototype.map.call(table.tBodies, function (g) {
+      return g.rows[0].cells[vcol].textContent.trim();
+    });
   };
 
   function selftest() {
@@ -102,12 +106,24 @@
       });
     });
     if (location.hash === "#tb-selftest") { selftest(); return; }
-    if (!("IntersectionObserver" in window)) { drawAll(); return; }
-    var seen = new IntersectionObserver(function (entries) {
-      entries.forEach(function (en) {
-        if (en.isIntersecting) { seen.unobserve(en.target); draw(en.target).catch(function (e) { report(e); }); }
-      });
-    }, {rootMargin: "800px"});
-    document.querySelectorAll(".tb-plot").forEach(function (d) { seen.observe(d); });
+    // Charts on screen first, then the rest one at a time in the background, so the first
+    // paint does not wait for ~80 charts and a long page still ends up fully drawn (for
+    // Ctrl-F, printing, screenshots).
+    var queue = Array.prototype.slice.call(document.querySelectorAll(".tb-plot"));
+    function fail(e) { report(e && e.message || e); }
+    if ("IntersectionObserver" in window) {
+      var seen = new IntersectionObserver(function (entries) {
+        entries.forEach(function (en) {
+          if (en.isIntersecting) { seen.unobserve(en.target); draw(en.target).catch(fail); }
+        });
+      }, {rootMargin: "400px"});
+      queue.forEach(function (d) { seen.observe(d); });
+    }
+    function next() {
+      var div = queue.shift();
+      if (!div) { return; }
+      draw(div).then(function () { setTimeout(next, 10); }, function (e) { fail(e); next(); });
+    }
+    setTimeout(next, 50);
   });
 })();
