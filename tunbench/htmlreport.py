@@ -291,13 +291,10 @@ def _flamegraphs(row: pd.Series, out: Path, figs: Figures) -> str:
 
 
 def _profile_files(row: pd.Series) -> list[Path]:
-    """The profile SVG, and a perf SVG of the same pass when one was drawn beside it."""
-    svg = Path(str(row["profile_svg"]))
-    files = [svg]
-    perf = svg.with_name(svg.stem + "-perf.svg")
-    if perf.exists():
-        files.append(perf)
-    return files
+    """The profile SVG, and perf's of the same pass beside py-spy's when it drew one."""
+    second = row.get("profile_perf_svg")
+    extra = [Path(str(second))] if second and Path(str(second)).exists() else []
+    return [Path(str(row["profile_svg"])), *extra]
 
 
 def _read_folded(path: Path) -> dict[str, int]:

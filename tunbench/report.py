@@ -163,14 +163,14 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df["failed"] = df["records"] - df["n"]
     df["spread"] = [spread(g) for g in df["gbps_runs"]]
     df["Workload"] = [_workload_text(k) for k in df["workload_key"]]
-    for part in ("svg", "gbps", "error"):
+    for part in ("svg", "gbps", "error", "perf_svg"):
         df[f"profile_{part}"] = [p.get(part) if p else None for p in df["profile"]]
     kernel = df[(df["Variant"] == KERNEL_REF) & (df["Gbps"] > 0)]
     ref = kernel.set_index("workload_key")["Gbps"]
     df["% of kernel"] = 100.0 * df["Gbps"] / df["workload_key"].map(ref)
     df["CPU/Gbps"] = df["CPU Avg"] / df["Gbps"].where(df["Gbps"] != 0)
     extra = ["failed", "spread", "gbps_runs", "workload_key", "Workload", "errors"]
-    profile = ["profile_svg", "profile_gbps", "profile_error"]
+    profile = ["profile_svg", "profile_gbps", "profile_error", "profile_perf_svg"]
     return df[[*COLUMNS[:-2], *extra, *profile, *MACHINE, *COLUMNS[-2:], *EXPLAIN]]
 
 
