@@ -77,6 +77,8 @@ class Bound:
                 parts.append(f"{n[key]} {what}")
         if self.also:
             parts.append("also: " + ", ".join(self.also))
+        if n.get("closest"):
+            parts.append(f"closest to a limit: {n['closest']}")
         return "; ".join(parts) + " (CPU in % of one core)"
 
     def to_json(self) -> dict[str, Any]:
@@ -171,8 +173,24 @@ def decide(
     if not found and forwarder and forwarder.per_thread is None and forwarder.total >= SATURATED:
         found.append("forwarder busy, threads unknown")
     if not found:
+        numbers["closest"] = _closest(forwarder, load, system_busy_pct)
         return Bound("not CPU-bound", numbers)
     return Bound(found[0], numbers, tuple(found[1:]))
+
+
+def _closest(
+    forwarder: ProcessCPU | None, load: Mapping[str, ProcessCPU], busy: float | None
+) -> str | None:
+    """What came nearest to its limit, for a run that hit none (``iperf3 client 93%``)."""
+    near: list[tuple[float, str]] = []
+    if forwarder is not None and (b := forwarder.busiest()) is not None:
+        near.append((b[1], f"forwarder thread {b[0]} {b[1]:.0f}% of a core"))
+    elif forwarder is not None and forwarder.threads == 1:
+        near.append((forwarder.total, f"forwarder {forwarder.total:.0f}% of a core"))
+    near += [(p.total, f"{LOAD_NAMES.get(n, n)} {p.total:.0f}% of a core") for n, p in load.items()]
+    if busy is not None:
+        near.append((busy, f"machine {busy:.0f}% busy"))
+    return max(near)[1] if near else None
 
 
 def _drops(counters: Mapping[str, Any] | None) -> int | None:

@@ -310,6 +310,8 @@ def flat(doc: dict[str, Any]) -> dict[str, Any]:
     }
     for key in RESULT_KEYS:
         out[key] = res.get(key)
-    bound = None if "bound_by" in res else boundby.from_doc(doc)  # files from before the rule
-    out["bound_by"] = res.get("bound_by") if bound is None else bound.verdict
+    # decided again from the samples, so that tables and the page agree with the rule as it
+    # is now, and files from before the rule get a verdict too
+    bound = boundby.from_doc(doc)
+    out["bound_by"] = bound.verdict if bound else res.get("bound_by")
     return out

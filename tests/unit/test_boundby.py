@@ -112,6 +112,14 @@ def test_not_cpu_bound_says_what_else_was_seen() -> None:
     assert b is not None and b.verdict == "not CPU-bound"
     assert b.numbers["drops"] == 7 and b.numbers["retransmits"] == 7
     assert "7 retransmits" in b.explain() and "7 forwarder drops" in b.explain()
+    assert b.numbers["closest"] == "machine 50% busy"  # nothing else came nearer to its limit
+
+
+def test_not_cpu_bound_names_what_came_closest() -> None:
+    load = {"iperf3-client": samples(93.0), "iperf3-server": samples(44.0)}
+    b = boundby.from_doc(doc_with(samples(0.0, busy=73.0), load, kind="baseline"))
+    assert b is not None and b.verdict == "not CPU-bound"
+    assert "closest to a limit: iperf3 client 93% of a core" in b.explain()
 
 
 def test_samples_outside_the_window_do_not_count() -> None:
@@ -127,11 +135,11 @@ def test_failed_runs_and_runs_without_a_window_have_no_verdict() -> None:
     assert boundby.from_doc(d) is None
 
 
-def test_flat_decides_for_old_files_and_keeps_a_stored_verdict() -> None:
+def test_flat_decides_from_the_samples_for_old_and_new_files() -> None:
     old = doc_with(samples(99.0), QUIET)
     assert results.flat(old)["bound_by"] == "forwarder thread main saturated"
-    old["results"]["bound_by"] = "machine saturated"
-    assert results.flat(old)["bound_by"] == "machine saturated"
+    old["results"]["bound_by"] = "machine saturated"  # stored by an older rule
+    assert results.flat(old)["bound_by"] == "forwarder thread main saturated"
 
 
 def test_a_row_summary_names_disagreement() -> None:
