@@ -248,7 +248,16 @@ def cmd_report(a: argparse.Namespace) -> int:
 def cmd_compare(a: argparse.Namespace) -> int:
     from tunbench import compare
 
-    print(compare.markdown(compare.compare(a.old, a.new)))
+    table = compare.compare(a.old, a.new)
+    print(compare.markdown(table))
+    if a.html:
+        from tunbench.htmlcompare import write_compare_html
+
+        try:
+            page = write_compare_html(a.old, a.new, table, a.html)
+        except OSError as exc:
+            raise UsageError(f"cannot write the page: {exc.strerror}: {exc.filename}") from exc
+        print(f"tunbench: wrote {page}", file=sys.stderr)
     return 0
 
 
@@ -313,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="change per variant between two result dirs")
     cmp.add_argument("old", type=Path)
     cmp.add_argument("new", type=Path)
+    cmp.add_argument(
+        "--html", type=Path, default=None, metavar="OUT", help="also write the comparison page"
+    )
     sub.add_parser("clean", help="remove leftovers of interrupted runs (tb- namespaces, PIDs)")
     return p
 

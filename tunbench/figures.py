@@ -397,3 +397,33 @@ def icicle(stacks: Mapping[str, int], title: str, min_share: float = 0.002) -> g
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return fig
+
+
+def distributions(old: pd.DataFrame, new: pd.DataFrame) -> go.Figure:
+    """Per-run Gbps of every row in two result sets, side by side (box and every point), for
+    ``tunbench compare --html``; rows are matched on spec and workload."""
+    several = pd.concat([old["Workload"], new["Workload"]]).nunique() > 1
+    fig = go.Figure()
+    for side, df, color in (("old", old, "#7f7f7f"), ("new", new, "#1f77b4")):
+        xs: list[str] = []
+        ys: list[float] = []
+        for _, row in df.iterrows():
+            label = f"{row['Variant']} ({row['Workload']})" if several else str(row["Variant"])
+            xs += [label] * len(row["gbps_runs"])
+            ys += [float(v) for v in row["gbps_runs"]]
+        fig.add_trace(
+            go.Box(
+                x=xs,
+                y=ys,
+                name=side,
+                marker_color=color,
+                boxpoints="all",
+                jitter=0.3,
+                pointpos=0,
+                hovertemplate="%{y:.2f} Gbps",
+            )
+        )
+    _layout(fig, "Per-run throughput, old and new", "Gbit/s")
+    fig.update_layout(boxmode="group", height=440, hovermode="closest")
+    fig.update_xaxes(tickangle=-35)
+    return fig

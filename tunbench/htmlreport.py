@@ -398,16 +398,7 @@ def write_html(records: list[dict[str, Any]], out: Path) -> Path:
     notes = "".join(f"<li>{_e(n)}</li>" for n in report.warnings(df) if n not in in_rows)
     first = records[0] if records else {}
     machine = f"kernel {first.get('kernel')}, {first.get('cpu_model')}"
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>tunbench report</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>{_asset("report.css")}</style>
-<script src="{PLOTLY_JS}"></script>
-</head>
-<body>
-<div id="tb-errors"></div>
-<h1>tunbench report</h1>
-<p class="sub">{_e(machine)} · {len(records)} result files · {len(df)} rows.
+    body = f"""<p class="sub">{_e(machine)} · {len(records)} result files · {len(df)} rows.
 Click a column header to sort, a variant to see its runs. CPU is in % of one core.</p>
 <h2>Table</h2>
 {_table(df, shown, bounds)}
@@ -424,11 +415,27 @@ forwarder is measured against). Static copies: <a href="{_e(static[0].name)}">PN
 <h2>Rows in detail</h2>
 <p class="why">Time runs from the start of the measured window; the grey band is the
 warm-up (<code>--omit</code>), not counted.</p>
-{drills}
+{drills}"""
+    out.write_text(page("tunbench report", body, figs))
+    return out
+
+
+def page(title: str, body: str, figs: Figures) -> str:
+    """A whole page around ``body``: style, plotly.min.js by a relative path (the caller
+    writes it with :func:`write_plotly_js`), the figures, the script, the error box and the
+    self-test's output element."""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>{_asset("report.css")}</style>
+<script src="{PLOTLY_JS}"></script>
+</head>
+<body>
+<div id="tb-errors"></div>
+<h1>{_e(title)}</h1>
+{body}
 <pre id="tb-selftest" hidden></pre>
 {figs.script_tags()}
 <script>{_asset("report.js")}</script>
 </body></html>
 """
-    out.write_text(page)
-    return out

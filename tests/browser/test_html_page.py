@@ -148,3 +148,25 @@ def test_report_page_draws_sorts_and_drills_down_offline(tmp_path: Path) -> None
         page.as_uri(),
     )
     assert shot.exists() and shot.stat().st_size > 50_000  # a rendered page, not a blank
+
+
+def test_compare_page_draws_offline(tmp_path: Path) -> None:
+    from tunbench import compare
+    from tunbench.htmlcompare import write_compare_html
+
+    exe = chromium()
+    old, new = tmp_path / "old", tmp_path / "new"
+    make_results(old)
+    new.mkdir()
+    for i, d in enumerate(results.load_dir(old)):
+        d["results"]["gbps"] *= 1.2
+        results.write({k: v for k, v in d.items() if k != "_path"}, new, f"r{i}")
+    page = write_compare_html(old, new, compare.compare(old, new), tmp_path / "cmp" / "c.html")
+    dom = run(
+        exe, tmp_path, "--virtual-time-budget=20000", "--dump-dom", page.as_uri() + "#tb-selftest"
+    )
+    found = re.search(r'<pre id="tb-selftest"[^>]*>(.*?)</pre>', dom, re.S)
+    assert found and found.group(1)
+    seen = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert seen["errors"] == [] and seen["plots"] >= seen["figures"] == 1
+    assert seen["sorted_desc"] == ["kernel-veth", "sync-gso", "sync-normal"]

@@ -165,3 +165,28 @@ def test_html_page_has_table_chart_and_flamegraphs(tmp_path: Path) -> None:
     chart = tmp_path / "out" / "report-throughput.svg"
     assert chart.exists() and (tmp_path / "out" / "report-throughput.png").stat().st_size > 1000
     assert 'href="report-throughput.svg"' in text  # a static copy beside the plotly chart
+
+
+def test_compare_page_shows_whatever_columns_compare_returns(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from tunbench import results as res
+    from tunbench.htmlcompare import write_compare_html
+
+    for side in ("old", "new"):
+        (tmp_path / side).mkdir()
+        res.write(doc("sync-gso", 12.0), tmp_path / side, "r0")
+    rows = pd.DataFrame(
+        {
+            "variant": ["sync-gso", "sync-normal"],
+            "old_gbps": [12.0, 2.0],
+            "new_gbps": [13.5, 1.5],
+            "p_value": [0.0123456, 0.5],
+            "verdict": ["faster", "no significant change"],
+        }
+    )
+    text = write_compare_html(tmp_path / "old", tmp_path / "new", rows, tmp_path / "c.html")
+    html = text.read_text()
+    assert '<tbody class="faster">' in html and '<td class="">0.0123</td>' in html
+    assert 'data-selftest-sort="new_gbps"' in html and ">p_value</th>" in html
+    assert (tmp_path / "plotly.min.js").exists()

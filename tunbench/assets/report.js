@@ -62,8 +62,9 @@
     var table = document.getElementById("results");
     var ths = Array.prototype.slice.call(table.tHead.rows[0].cells);
     var col = ths.findIndex(function (th) { return th.textContent.trim() === name; });
+    if (col < 0) { return null; }
     sortTable(table, col, dir);
-    var vcol = ths.findIndex(function (th) { return th.textContent.trim() === "Variant"; });
+    var vcol = ths.findIndex(function (th) { return th.textContent.trim().toLowerCase() === "variant"; });
     return Array.prototype.map.call(table.tBodies, function (g) {
       return g.rows[0].cells[vcol].textContent.trim();
     });
@@ -74,8 +75,9 @@
       var out = {errors: errors, plotly: !!window.Plotly};
       out.plots = document.querySelectorAll(".tb-plot .main-svg").length;
       out.figures = document.querySelectorAll(".tb-plot").length;
-      out.sorted_desc = window.tbSort("Gbps", -1);
-      out.sorted_asc = window.tbSort("Gbps", 1);
+      var by = document.getElementById("results").getAttribute("data-selftest-sort") || "Gbps";
+      out.sorted_desc = window.tbSort(by, -1);
+      out.sorted_asc = window.tbSort(by, 1);
       out.drill = Array.prototype.map.call(document.querySelectorAll("section.drill"), function (s) {
         return {id: s.id,
                 charts: Array.prototype.map.call(s.querySelectorAll(".tb-plot"), function (p) {
