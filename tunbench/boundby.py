@@ -67,7 +67,10 @@ class Bound:
         if n.get("busiest_thread"):
             parts.append(f"busiest forwarder thread {n['busiest_thread']} {n['busiest_pct']:.0f}%")
         if n.get("forwarder_pct") is not None:
-            parts.append(f"forwarder {n['forwarder_pct']:.0f}% ({n['forwarder_threads']} threads)")
+            threads = n["forwarder_threads"]
+            parts.append(
+                f"forwarder {n['forwarder_pct']:.0f}% ({threads} thread{'s' * (threads != 1)})"
+            )
         for name, pct in (n.get("load_pct") or {}).items():
             parts.append(f"{LOAD_NAMES.get(name, name)} {pct:.0f}%")
         if n.get("system_busy_pct") is not None:
