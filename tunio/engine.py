@@ -13,10 +13,10 @@ Besides the two contract functions an engine offers the two shapes the data path
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from tunio.grocoalesce import CoalesceStats, gro_coalesce
+from tunio.grocoalesce import gro_coalesce, gro_coalesce_frames
 from tunio.gsosplit import gso_split
 from tunio.vnethdr import VNET_HDR_LEN, VirtioNetHdr
 
@@ -52,29 +52,12 @@ class Engine:
     coalesce_frames: CoalesceFramesFn
 
 
-_ZERO = bytes(VNET_HDR_LEN)
-
-
 def _py_split_frame(raw: _Bytes, mtu: int) -> list[bytes]:
     hdr = VirtioNetHdr.unpack(raw)
     return gso_split(memoryview(raw)[VNET_HDR_LEN:], hdr, mtu)
 
 
-def _py_coalesce_frames(
-    packets: Sequence[bytes],
-    udp: bool = True,
-    max_size: int = 65535,
-    stats: CoalesceStats | None = None,
-    verify: bool = True,
-) -> list[bytes]:
-    # Merged frames always carry NEEDS_CSUM; every other frame has the all-zero header.
-    return [
-        (hdr.pack() if hdr.flags else _ZERO) + pkt
-        for hdr, pkt in gro_coalesce(list(packets), udp, max_size, stats, verify)
-    ]
-
-
-PYTHON = Engine("python", gso_split, gro_coalesce, _py_split_frame, _py_coalesce_frames)
+PYTHON = Engine("python", gso_split, gro_coalesce, _py_split_frame, gro_coalesce_frames)
 
 _native: Engine | None = None
 _native_error: str | None = None

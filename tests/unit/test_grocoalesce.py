@@ -223,6 +223,13 @@ def test_coalesce_max_size_and_segment_limit(engine: Engine) -> None:
     assert [len(f) for _, f in frames] == [40 + MAX_SEGMENTS, 40 + 5]
 
 
+def test_coalesce_refuses_max_size_above_65535(engine: Engine) -> None:
+    stats = CoalesceStats()
+    with pytest.raises(ValueError, match="65535"):
+        engine.gro_coalesce(seq_pkts([100] * 3), max_size=65536, stats=stats)
+    assert stats == CoalesceStats()
+
+
 def test_coalesce_non_candidate_keeps_flow_order(engine: Engine) -> None:
     a = seq_pkts([100] * 4)
     fin = make_pkt(b"", seq=1200, flags=ACK | FIN)
