@@ -13,6 +13,7 @@ Besides the two contract functions an engine offers the two shapes the data path
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,7 +21,14 @@ from tunio.grocoalesce import gro_coalesce, gro_coalesce_frames
 from tunio.gsosplit import gso_split
 from tunio.vnethdr import VNET_HDR_LEN, VirtioNetHdr
 
-__all__ = ["ENGINES", "Engine", "EngineUnavailable", "get_engine", "native_available"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "EngineUnavailable",
+    "engine_arg",
+    "get_engine",
+    "native_available",
+]
 
 ENGINES = ("python", "native")
 
@@ -102,3 +110,12 @@ def get_engine(name: str) -> Engine:
     if name == "native":
         return _load_native()
     raise EngineUnavailable(f"unknown offload engine {name!r} (choose from {', '.join(ENGINES)})")
+
+
+def engine_arg(text: str) -> str:
+    """argparse type of ``--engine``: a known engine that can run here, else one line why."""
+    try:
+        get_engine(text)
+    except EngineUnavailable as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
