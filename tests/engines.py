@@ -7,12 +7,13 @@ missing native module fails them instead, like the other prerequisites (see conf
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
-from tunio.engine import ENGINES, Engine, EngineUnavailable, get_engine
+from tunio.engine import ENGINES, Engine, EngineUnavailable, get_engine, native_available
 
-__all__ = ["ENGINES", "in_ci", "require_engine"]
+__all__ = ["ENGINES", "in_ci", "require_engine", "with_engine_marks"]
 
 
 def in_ci() -> bool:
@@ -27,3 +28,12 @@ def require_engine(name: str) -> Engine:
         if in_ci():
             pytest.fail(f"CI=true and the {name} engine is missing: {exc}")
         pytest.skip(str(exc))
+
+
+def with_engine_marks(specs: list[str]) -> list[Any]:
+    """pytest parameters for ``specs``: the ones that ask for ``--engine native`` skip when
+    the native module is not built here (and are left to fail under CI=true)."""
+    if native_available() or in_ci():
+        return list(specs)
+    skip = pytest.mark.skip(reason="the native offload engine is not built")
+    return [pytest.param(s, marks=skip) if "--engine native" in s else s for s in specs]
