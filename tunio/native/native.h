@@ -71,40 +71,24 @@ static inline uint32_t fold(uint64_t s)
     return (uint32_t)s;
 }
 
+/* Unfolded sum of the buffer's native-order 16-bit words (an odd last byte ignored); only
+ * its value modulo 0xFFFF and whether it is 0 mean anything. module.c; chosen at load time
+ * for the CPU (AVX2 or baseline). */
+uint64_t sum_words(const uint8_t *p, Py_ssize_t n);
+
 /* Folded one's-complement sum of data read as big-endian 16-bit words, an odd last byte
  * padded on the right. 0 only for all-zero (or empty) data. */
 static inline uint32_t sum_be(const uint8_t *p, Py_ssize_t n)
 {
-    uint64_t a = 0, b = 0, c = 0, d = 0;
-    Py_ssize_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        uint32_t w[4];
-        memcpy(w, p + i, 16);
-        a += w[0];
-        b += w[1];
-        c += w[2];
-        d += w[3];
-    }
-    uint64_t s = a + b + c + d; /* < 2^34 * 2^32 for any buffer this module sees */
-    for (; i + 4 <= n; i += 4) {
-        uint32_t w;
-        memcpy(&w, p + i, 4);
-        s += w;
-    }
-    if (i + 2 <= n) {
-        uint16_t w;
-        memcpy(&w, p + i, 2);
-        s += w;
-        i += 2;
-    }
+    uint64_t s = sum_words(p, n);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (i < n)
-        s += p[i]; /* low byte of a native word = the high (left) byte of the BE word */
+    if (n & 1)
+        s += p[n - 1]; /* low byte of a native word = the high (left) byte of the BE word */
     uint32_t f = fold(s);
     return ((f & 0xFF) << 8) | (f >> 8);
 #else
-    if (i < n)
-        s += (uint32_t)p[i] << 8;
+    if (n & 1)
+        s += (uint32_t)p[n - 1] << 8;
     return fold(s);
 #endif
 }
