@@ -5,7 +5,9 @@ Shared by every ``async-*`` variant; a variant module only states which it is:
 ``gso`` (IFF_VNET_HDR + offload, ``--gso passthrough|split``), ``channel`` (reader task ->
 ``trio.open_memory_channel(--depth)`` -> writer task), ``pool`` (the channel carries
 indices of preallocated buffers filled with ``readv``: no per-packet allocation) or
-``framed`` (see :mod:`forwarders.framed`). SIGINT/SIGTERM write the counters and exit 0.
+``framed`` (see :mod:`forwarders.framed`). With ``--gso split`` every pump hands the
+split path (:mod:`forwarders.gsopath`) all frames waiting (read, queued or filled) as one
+batch. SIGINT/SIGTERM write the counters and exit 0.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ Shared by every ``sync-*`` variant; a variant module only states which of these 
 thread feeding a bounded queue that a writer thread drains, ``--depth``).
 With ``--thread N`` each direction has N workers; ``--multiqueue`` gives each its own
 queue fd (IFF_MULTI_QUEUE), otherwise they share one fd (the Rust "concurrent" variant).
+With ``--gso split`` (:mod:`forwarders.gsopath`) a direct worker polls O_NONBLOCK fds and
+handles all frames waiting as one batch; a channel's writer batches what is queued.
 """
 
 from __future__ import annotations
