@@ -138,23 +138,23 @@ def add_gso_options(p: ArgumentParser) -> None:
         help="passthrough: relay super-packets and their header; split: segment "
         "and coalesce again (what a VPN does)",
     )
-    p.add_argument(
+    p.add_option(
         "--engine",
         type=engine_arg,
         default="python",
         metavar="python|native",
         help="with --gso split: who splits and coalesces, the pure-Python engine or the C "
-        "one (tunio._native, built by scripts/bootstrap.sh) (default python)",
+        "one (tunio._native, built by scripts/bootstrap.sh)",
     )
-    p.add_argument(
+    p.add_option(
         "--batch",
         type=positive_int,
         default=BATCH,
         metavar="N",
-        help="with --gso split: most frames read back to back before their segments are "
-        f"coalesced together (default {BATCH})",
+        help="with --gso split: most frames read back to back before their packets are "
+        "coalesced together",
     )
-    p.add_argument(
+    p.add_option(
         "--no-verify",
         dest="verify",
         action="store_false",
