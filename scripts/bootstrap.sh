@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install what tunbench needs, idempotently: Debian iperf3/libiperf0/socat/perf, a venv with
-# the package and its test dependencies. Run by bench.sh and test.sh (and on its own).
+# Install what tunbench needs, idempotently: Debian iperf3/libiperf0/socat/perf, the VPN
+# daemons of the peer rows, a venv with the package and its test dependencies. Run by bench.sh and test.sh (and on its own).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -30,7 +30,29 @@ if ((${#need_apt[@]})); then
     echo "bootstrap: installing ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    apt_updated=1
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# The peer rows' daemons (tunbench/peers/): program -> Debian package. Each one is optional:
+# one that cannot be installed fails only its own row ("install the Debian package X").
+peer_apt=()
+for pair in openvpn:openvpn openssl:openssl wireguard-go:wireguard-go wg:wireguard-tools \
+    tincd:tinc fastd:fastd quicktun:quicktun; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || peer_apt+=("${pair#*:}")
+done
+if ((${#peer_apt[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "bootstrap: not root, so the peer rows of ${peer_apt[*]} will fail" >&2
+    else
+        export DEBIAN_FRONTEND=noninteractive
+        [[ ${apt_updated:-0} == 1 ]] || apt-get update -qq || true
+        for pkg in "${peer_apt[@]}"; do
+            echo "bootstrap: installing $pkg (a peer row)" >&2
+            apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null ||
+                echo "bootstrap: could not install $pkg; its peer row will fail" >&2
+        done
+    fi
 fi
 
 stamp="$VENV/.tunbench-installed"

@@ -1,7 +1,8 @@
 """``tunbench clean``: remove what interrupted runs left behind, and nothing else.
 
-Only namespaces with the ``tb-`` prefix, and processes recorded in a run-state file whose
-owner is gone (matched by PID *and* start time) are touched. Idempotent.
+Only namespaces with the ``tb-`` prefix, control sockets named after ``tb-`` devices
+(wireguard-go's, left by a SIGKILLed peer daemon), and processes recorded in a run-state
+file whose owner is gone (matched by PID *and* start time) are touched. Idempotent.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from pyroute2 import netns
 from tunbench.procs import wait_until
 from tunbench.runstate import run_lock, stale_states
 from tunbench.topology import PREFIX
+
+# Where peer daemons put control sockets named after their (temporary, tb-) device
+SOCKET_DIRS = (Path("/var/run/wireguard"),)
 
 
 def _gone(proc: psutil.Process) -> bool:
@@ -70,6 +74,10 @@ def _clean(state_dir: Path | None) -> list[str]:
                 p.unlink()
             done.append(f"removed {p}")
         path.unlink(missing_ok=True)
+    for directory in SOCKET_DIRS:
+        for sock in sorted(directory.glob(f"{PREFIX}*.sock")):
+            sock.unlink(missing_ok=True)
+            done.append(f"removed {sock}")
     for name in sorted(netns.listnetns()):
         if name.startswith(PREFIX):
             try:

@@ -201,7 +201,8 @@ def cmd_verify(a: argparse.Namespace) -> int:
 
 
 def cmd_list(a: argparse.Namespace) -> int:
-    from tunbench.variants import BASELINES, DEFAULT_MODES, PEERS, VARIANTS
+    from tunbench.peers.registry import CRYPTO_MODES
+    from tunbench.variants import BASELINE_MODES, BASELINES, DEFAULT_MODES, PEERS, VARIANTS
     from tunio.engine import native_available
 
     print('variants (options after the name, e.g. "sync-gso --thread 2"):')
@@ -221,7 +222,9 @@ def cmd_list(a: argparse.Namespace) -> int:
     print("peers:")
     for name, peer in PEERS.items():
         print(f"  {name:26} {peer.summary}")
-    print("default matrix also runs: " + ", ".join(repr(m) for m in DEFAULT_MODES))
+    also = (*BASELINE_MODES, *DEFAULT_MODES)
+    print("default matrix also runs: " + ", ".join(repr(m) for m in also))
+    print("opt-in (encrypted peers): " + ", ".join(repr(m) for m in CRYPTO_MODES))
     if not native_available():
         print("(the native offload engine is not built here: its rows are left out)")
     return 0

@@ -8,6 +8,7 @@ started are ever signalled; nothing is looked up or killed by name.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from tunbench.signals import checkpoint
 
+PR_SET_PDEATHSIG = 1
 STOP_LADDER: tuple[tuple[signal.Signals, float], ...] = (
     (signal.SIGINT, 2.0),
     (signal.SIGTERM, 2.0),
@@ -70,11 +72,14 @@ def spawn(
     log_path: Path | None = None,
     env: dict[str, str] | None = None,
     cpus: Sequence[int] | None = None,
+    parent_death_signal: signal.Signals | None = None,
 ) -> Child:
     """Start ``argv`` (inside ``netns`` if given) in its own process group.
 
     Its own group keeps a terminal's Ctrl-C away from it, so the harness stops children in
-    order. Output goes to ``log_path`` (or /dev/null).
+    order. Output goes to ``log_path`` (or /dev/null). With ``parent_death_signal`` the
+    child gets that signal when its parent dies, even by SIGKILL (PR_SET_PDEATHSIG; only
+    for single-threaded parents: it fires when the forking *thread* ends).
     """
     full = nsexec_argv(netns, argv, cpus)
     out = open(log_path, "wb") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
@@ -86,11 +91,19 @@ def spawn(
             stderr=subprocess.STDOUT,
             process_group=0,
             env=env,
+            preexec_fn=_death_signal(parent_death_signal) if parent_death_signal else None,
         )
     finally:
         if log_path is not None and not isinstance(out, int):
             out.close()
     return Child(name=name, popen=popen, log_path=log_path, argv=full)
+
+
+def _death_signal(sig: signal.Signals) -> Callable[[], None]:
+    def set_it() -> None:  # runs in the child between fork and exec
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
+
+    return set_it
 
 
 def stop(child: Child, ladder: Sequence[tuple[signal.Signals, float]] = STOP_LADDER) -> int | None:

@@ -1,8 +1,8 @@
 """Summary tables from result records: pandas groups and aggregates, tabulate renders.
 
 Records of the same spec, workload and MTU form one row (repeats of a matrix cell):
-median, min and max Gbps, medians of the rest, ``% of kernel`` against the
-``kernel-veth`` row with the same workload, and CPU per Gbit/s. Records with different
+median, min and max Gbps, medians of the rest, ``% of kernel`` against the kernel row
+:func:`kernel_reference` picks (same workload), and CPU per Gbit/s. Records with different
 workloads are never merged; different kernels or CPU models in one report are warned
 about. Numbers stay floats in SI units until :func:`formatted`.
 """
@@ -36,6 +36,22 @@ BASE_COLUMNS = [
 COLUMNS = [*BASE_COLUMNS, "Min", "Max", "n", "% of kernel", "CPU/Gbps"]
 EXPLAIN = ["Bound by"]  # after the numbers: what limited the row (tunbench.boundby)
 KERNEL_REF = "kernel-veth"
+ROUTER_REF = "kernel-router"
+ROUTER_NO_OFFLOAD_REF = "kernel-router --no-offload"
+KERNEL_ROWS = (KERNEL_REF, ROUTER_REF, ROUTER_NO_OFFLOAD_REF)
+
+
+def kernel_reference(mode: str, offload: str) -> tuple[str, ...]:
+    """The kernel rows a row's ``% of kernel`` may divide by, the first one measured wins.
+
+    A forwarder without offload moves one MTU-sized packet per syscall: it is held against
+    the router whose veths have TSO/GSO/GRO off. Offload forwarders, unknown external
+    ones and the kernel rows themselves are held against the router with offloads on.
+    ``kernel-veth`` stands in where no router row was measured (older result sets).
+    """
+    if offload == "none" and mode != "kernel":
+        return (ROUTER_NO_OFFLOAD_REF, ROUTER_REF, KERNEL_REF)
+    return (ROUTER_REF, KERNEL_REF)
 
 
 def spread(values: Sequence[float]) -> float:
@@ -165,11 +181,19 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df["Workload"] = [_workload_text(k) for k in df["workload_key"]]
     for part in ("svg", "gbps", "error", "perf_svg"):
         df[f"profile_{part}"] = [p.get(part) if p else None for p in df["profile"]]
-    kernel = df[(df["Variant"] == KERNEL_REF) & (df["Gbps"] > 0)]
-    ref = kernel.set_index("workload_key")["Gbps"]
-    df["% of kernel"] = 100.0 * df["Gbps"] / df["workload_key"].map(ref)
+    kernel = df[df["Variant"].isin(KERNEL_ROWS) & (df["Gbps"] > 0)]
+    gbps_of = kernel.set_index(["Variant", "workload_key"])["Gbps"].to_dict()
+    refs = [
+        next((ref for ref in kernel_reference(m, o) if (ref, w) in gbps_of), None)
+        for m, o, w in zip(df["Mode"], df["Offload"], df["workload_key"], strict=True)
+    ]
+    df["kernel_ref"] = pd.Series(refs, index=df.index, dtype=object)
+    df["% of kernel"] = [
+        100.0 * g / gbps_of[(ref, w)] if ref is not None else math.nan
+        for g, ref, w in zip(df["Gbps"], refs, df["workload_key"], strict=True)
+    ]
     df["CPU/Gbps"] = df["CPU Avg"] / df["Gbps"].where(df["Gbps"] != 0)
-    extra = ["failed", "spread", "gbps_runs", "workload_key", "Workload", "errors"]
+    extra = ["failed", "spread", "gbps_runs", "workload_key", "Workload", "errors", "kernel_ref"]
     profile = ["profile_svg", "profile_gbps", "profile_error", "profile_perf_svg"]
     return df[[*COLUMNS[:-2], *extra, *profile, *MACHINE, *COLUMNS[-2:], *EXPLAIN]]
 
@@ -183,6 +207,10 @@ def warnings(df: pd.DataFrame) -> list[str]:
             out.append(f"warning: results from different {what}: {', '.join(seen)}")
     if "Workload" in df and df["Workload"].nunique() > 1:
         out.append("note: rows have different workloads (see the Workload column)")
+    used = df.dropna(subset=["% of kernel"]) if "kernel_ref" in df else df.iloc[0:0]
+    for ref, rows in used.groupby("kernel_ref", sort=False)["#"]:
+        which = ("rows " if len(rows) > 1 else "row ") + ", ".join(str(n) for n in rows)
+        out.append(f"note: % of kernel for {which} is relative to {ref}")
     return out
 
 

@@ -56,11 +56,16 @@ def _busy(times: Any) -> tuple[float, float]:
 class Sampler:
     """A thread sampling ``pid`` and its children every ``interval`` seconds until stopped.
 
-    ``pid=None`` (baselines) samples only whole-system busy.
+    ``pid=None`` (baselines) samples only whole-system busy. ``include_root=False`` leaves
+    ``pid`` itself out (a peer launcher: a Python process blocked in select, whose ~35 MB
+    would swamp its daemons' memory).
     """
 
-    def __init__(self, pid: int | None, interval: float = DEFAULT_INTERVAL) -> None:
+    def __init__(
+        self, pid: int | None, interval: float = DEFAULT_INTERVAL, include_root: bool = True
+    ) -> None:
         self.pid = pid
+        self.include_root = include_root
         self.interval = interval
         self.samples: list[Sample] = []
         self._stop = threading.Event()
@@ -73,7 +78,7 @@ class Sampler:
         if self.pid is None:  # baselines: no forwarder process, system busy only
             return 0.0, 0, 0
         root = self._procs.setdefault(self.pid, psutil.Process(self.pid))
-        procs = [root]
+        procs = [root] if self.include_root else []
         try:
             for child in root.children(recursive=True):
                 procs.append(self._procs.setdefault(child.pid, child))

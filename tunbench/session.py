@@ -26,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import psutil
+
 from tunbench import results
 from tunbench.errors import ForwarderError, MeasurementError, TopologyError
 from tunbench.procs import Child, spawn, stop, wait_until
@@ -34,7 +36,7 @@ from tunbench.runners import perf, ping
 from tunbench.runstate import current as current_state
 from tunbench.sampler import Sampler, summarize
 from tunbench.signals import checkpoint
-from tunbench.topology import Topology, write_sysctl
+from tunbench.topology import Topology, disable_offloads, write_sysctl
 from tunbench.variants import CellSpec
 
 Phase = Callable[[str], None]
@@ -99,6 +101,7 @@ class Cell:
         self.topo = Topology(self.run_id)
         self._show = phase or (lambda _p: None)
         self.forwarder: Child | None = None
+        self.forwarder_children: list[psutil.Process] = []
         self.workdir = Path(".")
         self.stats_path: Path | None = None
         self.command: list[str] = []
@@ -176,10 +179,40 @@ class Cell:
                 None,
                 fwd.stderr_tail(),
             )
+        self._record_children(fwd)
         self.phase("topology")
         t = self.topo
         t.move_and_configure(o.iface1, t.ns_fwd, t.ns_a, o.ip1, o.ip2, o.mtu)
         t.move_and_configure(o.iface2, t.ns_fwd, t.ns_b, o.ip2, o.ip1, o.mtu)
+
+    def _record_children(self, fwd: Child) -> None:
+        """Record the forwarder's own child processes (a peer launcher's two daemons).
+
+        They go in the run state (PID + start time), so ``tunbench clean`` stops them after
+        a kill -9 of the harness; the profiler records them; and teardown stops any the
+        forwarder leaves behind once it is stopped itself.
+        """
+        try:
+            self.forwarder_children = psutil.Process(fwd.pid).children(recursive=True)
+        except psutil.Error:
+            return
+        state = current_state()
+        for proc in self.forwarder_children:
+            if state:
+                with contextlib.suppress(psutil.Error):
+                    state.add_process(proc.pid, f"forwarder child {proc.name()}")
+
+        def _stop_left() -> None:
+            stop(fwd)  # the forwarder first: it stops and reaps its own children
+            for proc in self.forwarder_children:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()  # psutil checks PID + start time: never a recycled PID
+            psutil.wait_procs(self.forwarder_children, timeout=5.0)
+            if state:
+                for proc in self.forwarder_children:
+                    state.drop_process(proc.pid)
+
+        self.stack.callback(_stop_left)
 
     def check_forwarder(self, when: str) -> None:
         """ForwarderError (with its status and last output lines) if the forwarder exited."""
@@ -206,6 +239,9 @@ class Cell:
         t.configure(t.ns_a, f"{p}-a0", o.ip1, o.ip2, o.mtu, gateway=gw_a)
         t.configure(t.ns_b, f"{p}-b0", o.ip2, o.ip1, o.mtu, gateway=gw_b)
         write_sysctl(t.ns_fwd, "net.ipv4.ip_forward", "1")
+        if "--no-offload" in self.cell.args:
+            for ns, dev in ((t.ns_a, "a0"), (t.ns_fwd, "a1"), (t.ns_fwd, "b1"), (t.ns_b, "b0")):
+                disable_offloads(ns, f"{p}-{dev}")
 
     def wait_child(self, child: Child, deadline: float, what: str) -> None:
         """Wait for ``child`` to exit, watching the forwarder; kill it past ``deadline``."""
@@ -242,7 +278,10 @@ class Cell:
                 f"iperf3 server did not start listening: {server.stderr_tail(2) or 'no output'}"
             )
         profilers = self._start_profiler(profile_svg, native) if profile_svg else []
-        sampler = Sampler(self.forwarder.pid if self.forwarder else None).start()
+        launcher = self.cell.peer is not None and self.cell.peer.launcher
+        sampler = Sampler(
+            self.forwarder.pid if self.forwarder else None, include_root=not launcher
+        ).start()
         load = {"iperf3-server": Sampler(server.pid, LOAD_INTERVAL).start()}  # for bound-by
         self.phase("measure")
         out = self.workdir / "iperf3-client.json"
@@ -299,11 +338,12 @@ class Cell:
 
             children = [self.spawn("py-spy", py_spy_argv(pid, svg, native), None)]
             if perf_bin is not None:
-                children.append(self.spawn("perf", perf.argv(pid, data, perf_bin), None))
+                children.append(self.spawn("perf", perf.argv([pid], data, perf_bin), None))
             return children
         if perf_bin is None:
             raise MeasurementError("perf is not installed (Debian package linux-perf)")
-        return [self.spawn("perf", perf.argv(pid, data, perf_bin), None)]
+        pids = [pid, *(p.pid for p in self.forwarder_children)]
+        return [self.spawn("perf", perf.argv(pids, data, perf_bin), None)]
 
     def _draw_perf(self, svg: Path) -> None:
         """Draw perf's stacks; beside py-spy a perf failure loses only the second view."""

@@ -7,7 +7,10 @@ Layout for a forwarder cell, ``<p>`` = ``tb-<run id>``::
     <p>-b: tun22 10.0.2.1/24, route 10.0.1.0/24 dev tun22   (iperf3 server)
 
 Baselines use the same two end namespaces: ``kernel-veth`` joins them with one veth pair;
-``kernel-router`` puts a veth pair on each side of ``<p>-fwd`` with IP forwarding on.
+``kernel-router`` puts a veth pair on each side of ``<p>-fwd`` with IP forwarding on;
+``kernel-router --no-offload`` turns TSO/GSO/GRO off on those veths (:func:`disable_offloads`,
+through pyroute2's ethtool), so every hop handles MTU-sized packets like a forwarder
+without offload.
 The host namespace is never touched: every netlink call names a ``tb-`` namespace.
 """
 
@@ -36,21 +39,70 @@ def write_sysctl(ns: str, key: str, value: str) -> None:
     setns(2) moves only the calling thread, so a short-lived thread enters the namespace,
     writes, and ends; the main thread never leaves the host namespace.
     """
+
+    def work() -> None:
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as fh:
+            fh.write(value)
+
+    _in_netns(ns, f"set {key}={value}", work)
+
+
+# Features ``ethtool -K DEV tso off gso off gro off`` turns off (names as the kernel's
+# ETHTOOL_GFEATURES strings; TSO is every tx-tcp*-segmentation), plus UDP segmentation.
+NO_OFFLOAD_PREFIXES = ("tx-tcp",)
+NO_OFFLOAD_FEATURES = (
+    "tx-generic-segmentation",
+    "tx-udp-segmentation",
+    "rx-gro",
+    "rx-gro-list",
+    "rx-udp-gro-forwarding",
+)
+# ...and what the legacy offload flags must then say
+NO_OFFLOAD_FLAGS = (
+    "tcp-segmentation-offload",
+    "generic-segmentation-offload",
+    "generic-receive-offload",
+)
+
+
+def _in_netns(ns: str, what: str, fn: Callable[[], None]) -> None:
+    """Run ``fn`` in a short-lived thread that entered ``ns`` (setns moves only a thread)."""
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
             netns.setns(ns, flags=0)
-            with open("/proc/sys/" + key.replace(".", "/"), "w") as fh:
-                fh.write(value)
+            fn()
         except BaseException as exc:  # reported in the caller's thread
             errors.append(exc)
 
-    thread = threading.Thread(target=work, name=f"tb-sysctl-{ns}")
+    thread = threading.Thread(target=work, name=f"tb-netns-{ns}")
     thread.start()
     thread.join(10)
     if errors or thread.is_alive():
-        raise TopologyError(f"cannot set {key}={value} in {ns}: {errors[0] if errors else 'hung'}")
+        raise TopologyError(f"cannot {what} in {ns}: {errors[0] if errors else 'hung'}")
+
+
+def disable_offloads(ns: str, ifname: str) -> None:
+    """TSO, GSO and GRO off on ``ifname`` in ``ns`` (pyroute2's ethtool; checked after)."""
+    from pyroute2.ethtool import Ethtool
+
+    def work() -> None:
+        with Ethtool() as et:
+            feats = et.get_features(ifname)
+            for name, feat in feats.features.items():
+                if feat.available and (
+                    name in NO_OFFLOAD_FEATURES
+                    or (name.startswith(NO_OFFLOAD_PREFIXES) and name.endswith("segmentation"))
+                ):
+                    feat.enable = False
+            et.set_features(ifname, feats)
+            flags = et.get_features(ifname).offload_flags
+            still = [f for f in NO_OFFLOAD_FLAGS if flags.get(f)]
+            if still:
+                raise TopologyError(f"{ifname} still has {', '.join(still)} on")
+
+    _in_netns(ns, f"turn offloads off on {ifname}", work)
 
 
 @dataclass

@@ -18,6 +18,7 @@ import pkgutil
 import shlex
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from forwarders.common import ForwarderArgumentError, Variant
 from tunbench.errors import UsageError
+from tunbench.peers import registry as launchers
 
 # Registry order (the order of ``tunbench list`` and the default matrix): simplest first.
 MODE_ORDER = ("sync", "async")
@@ -83,8 +85,10 @@ VARIANTS: Mapping[str, Variant] = _Registry()
 
 BASELINES: dict[str, str] = {
     "kernel-veth": "a veth pair between the two namespaces, no forwarder (the ceiling)",
-    "kernel-router": "veth a<->fwd<->b with IP forwarding in the forwarder namespace",
+    "kernel-router": "veth a<->fwd<->b with IP forwarding in the forwarder namespace "
+    "[--no-offload: TSO/GSO/GRO off on its veths, the per-packet ceiling]",
 }
+BASELINE_MODES = ("kernel-router --no-offload",)
 
 
 @dataclass(frozen=True)
@@ -96,9 +100,11 @@ class Peer:
     mode: str
     offload: str = "none"
     channel: str = "-"
+    launcher: bool = False  # a tunbench/peers launcher: its daemons are sampled, not it
 
 
-# Placeholders {iface1} {ip1} {iface2} {ip2} {mtu} are filled in by the harness.
+# Placeholders {iface1} {ip1} {iface2} {ip2} {mtu} {stats} {workdir} are filled in by the
+# harness.
 PEERS: dict[str, Peer] = {
     "peer-socat": Peer(
         (
@@ -110,6 +116,16 @@ PEERS: dict[str, Peer] = {
         "socat between the two TUN devices (a C reference forwarder)",
         "peer (socat)",
     ),
+    # VPN daemons, two instances each, started by a launcher in tunbench/peers/
+    **{
+        name: Peer(
+            launcher.argv(),
+            f"{launcher.summary}  {launchers.usage(name)}",
+            f"peer ({launcher.program})",
+            launcher=True,
+        )
+        for name, launcher in launchers.LAUNCHERS.items()
+    },
 }
 
 
@@ -157,6 +173,9 @@ class CellSpec:
             return argv + list(self.args)
         if self.kind == "external":
             subs = {"iface1": iface1, "ip1": ip1, "iface2": iface2, "ip2": ip2, "mtu": str(mtu)}
+            # {stats}: a file for what the forwarder reports; {workdir}: the cell's temp dir
+            subs["stats"] = str(stats) if stats else ""
+            subs["workdir"] = str(stats.parent) if stats else tempfile.gettempdir()
             words = [self.name, *self.args]
             if any("{" in w for w in words):
                 try:
@@ -192,7 +211,7 @@ def default_matrix() -> list[str]:
 
     native = native_available()
     modes = [m for m in DEFAULT_MODES if native or not needs_native(m)]
-    return [*BASELINES, *PEERS, *VARIANTS, *modes]
+    return [*BASELINES, *BASELINE_MODES, *PEERS, *VARIANTS, *modes]
 
 
 def known_names() -> list[str]:
@@ -211,6 +230,14 @@ def parse_spec(spec: str) -> CellSpec:
     if name in VARIANTS:
         info = VARIANTS[name]
         return CellSpec(spec, "python", name, args, info, options=validate_args(info, args))
+    if name in launchers.LAUNCHERS:  # a missing daemon fails its own row, not the parse
+        peer = PEERS[name]
+        try:
+            ns = launchers.parse(name, args)
+        except launchers.PeerArgumentError as exc:
+            raise UsageError(f"{name}: {exc}") from exc
+        argv = (*peer.argv[1:], *args)
+        return CellSpec(spec, "external", peer.argv[0], argv, peer=peer, options=ns)
     if name in PEERS:
         if args:
             raise UsageError(f"{name} takes no arguments, got {' '.join(args)!r}")
@@ -219,9 +246,11 @@ def parse_spec(spec: str) -> CellSpec:
             raise UsageError(f"{name} needs {peer.argv[0]}, which is not installed")
         return CellSpec(spec, "external", peer.argv[0], peer.argv[1:], peer=peer)
     if name in BASELINES:
-        if args:
-            raise UsageError(f"{name} takes no arguments, got {' '.join(args)!r}")
-        return CellSpec(spec, "baseline", name)
+        allowed = [m.split(None, 1)[1] for m in BASELINE_MODES if m.split()[0] == name]
+        if args and " ".join(args) not in allowed:
+            what = f"only {' or '.join(allowed)}" if allowed else "no arguments"
+            raise UsageError(f"{name} takes {what}, got {' '.join(args)!r}")
+        return CellSpec(spec, "baseline", name, args)
     if ("/" in name and Path(name).is_file()) or ("/" not in name and shutil.which(name)):
         return CellSpec(spec, "external", name, args)
     raise UsageError(
@@ -247,9 +276,13 @@ def validate_args(info: Variant, args: tuple[str, ...]) -> argparse.Namespace:
 def describe(cell: CellSpec) -> dict[str, str]:
     """Mode / Offload / Channel columns for the table."""
     if cell.kind == "baseline":
-        return {"mode": "kernel", "offload": "kernel", "channel": "-"}
+        offload = "none" if "--no-offload" in cell.args else "kernel"
+        return {"mode": "kernel", "offload": offload, "channel": "-"}
     if cell.peer is not None:
-        return {"mode": cell.peer.mode, "offload": cell.peer.offload, "channel": cell.peer.channel}
+        channel = cell.peer.channel
+        if cell.label in launchers.LAUNCHERS and cell.options is not None:
+            channel = launchers.channel(cell.label, cell.options)
+        return {"mode": cell.peer.mode, "offload": cell.peer.offload, "channel": channel}
     if cell.kind == "external":
         return {"mode": "external", "offload": "?", "channel": "?"}
     assert cell.info is not None and cell.options is not None

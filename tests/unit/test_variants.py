@@ -4,7 +4,14 @@ import pytest
 
 from tunbench.errors import UsageError
 from tunbench.matrix import flamegraph_names
-from tunbench.variants import BASELINES, VARIANTS, default_matrix, describe, parse_spec
+from tunbench.variants import (
+    BASELINE_MODES,
+    BASELINES,
+    VARIANTS,
+    default_matrix,
+    describe,
+    parse_spec,
+)
 
 
 def test_spec_with_arguments() -> None:
@@ -66,6 +73,7 @@ def test_unknown_variant_lists_known_ones() -> None:
         ("sync-normal --nonsense", "unrecognized"),
         ("sync-normal --iface1 x", "belongs to the harness"),
         ("kernel-veth --thread 2", "takes no arguments"),
+        ("kernel-router --thread 2", "takes only --no-offload"),
         ("", "empty spec"),
         ("'unbalanced", "cannot parse"),
     ],
@@ -111,7 +119,7 @@ def test_default_matrix_parses_and_has_every_variant_and_baseline() -> None:
     cells = [parse_spec(s) for s in specs]  # a typo in DEFAULT_MODES fails here
     assert len(set(specs)) == len(specs)
     assert {c.spec for c in cells if c.kind == "python"} >= set(VARIANTS)
-    assert [c.spec for c in cells if c.kind == "baseline"] == list(BASELINES)
+    assert [c.spec for c in cells if c.kind == "baseline"] == [*BASELINES, *BASELINE_MODES]
     assert any("--gso split" in s for s in specs)
     import tunio.engine
 

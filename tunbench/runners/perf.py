@@ -1,6 +1,6 @@
 """``perf record`` on a native (external) forwarder, for its flamegraph.
 
-Contract as every runner: :func:`argv` builds the child command (``perf record -g -p PID``,
+Contract as every runner: :func:`argv` builds the child command (``perf record -g -p PIDS``,
 run in the host namespace, stopped with SIGINT like py-spy), :func:`parse` reads what it
 wrote: ``perf script`` over the data file, folded into one line per distinct stack.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from tunbench.errors import MeasurementError
@@ -22,8 +23,10 @@ def available() -> str | None:
     return shutil.which("perf")
 
 
-def argv(pid: int, data: Path, perf: str = "perf") -> list[str]:
-    return [perf, "record", "-F", str(RATE_HZ), "-g", "-p", str(pid), "-o", str(data), "-q"]
+def argv(pids: Sequence[int], data: Path, perf: str = "perf") -> list[str]:
+    """Record the processes ``pids`` (a forwarder, or a peer launcher and its daemons)."""
+    attach = ",".join(map(str, pids))
+    return [perf, "record", "-F", str(RATE_HZ), "-g", "-p", attach, "-o", str(data), "-q"]
 
 
 def parse(data: Path, perf: str = "perf", timeout: float = 120.0) -> Counter[str]:

@@ -1,0 +1,186 @@
+"""Every peer row with its real daemons: TCP through it, ``verify`` through it, and nothing
+left behind (namespace, device, daemon, control socket, temporary directory) after
+success, SIGINT, and kill -9 followed by ``tunbench clean``.
+
+A daemon that is not installed skips its tests, or fails them with ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tunbench import results
+from tunbench.peers.registry import LAUNCHERS
+from tunbench.peers.wireguard_go import SOCKET_DIR
+from tunbench.runstate import STATE_DIR
+
+from helpers import REPO, TUNBENCH, run_json, tb_namespaces, tunbench
+
+pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
+
+PEERS = sorted(LAUNCHERS)
+DAEMONS = {p.program for p in LAUNCHERS.values()}
+
+
+@pytest.fixture
+def peer(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    launcher = LAUNCHERS[name]
+    crypto = next(iter(launcher.crypto))
+    missing = [
+        f"{prog} (Debian package {pkg})"
+        for prog, pkg in launcher().needs(crypto).items()
+        if shutil.which(prog) is None
+    ]
+    if missing:
+        why = f"{name} needs {', '.join(missing)}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI=true and {why}")
+        pytest.skip(why)
+    return name
+
+
+def peer_leftovers() -> list[str]:
+    """Daemon processes, launchers and tb- control sockets still there (zombies hold nothing)."""
+    found = [str(p) for p in sorted(SOCKET_DIR.glob("tb-*.sock"))]
+    for proc in psutil.process_iter(["pid", "name", "cmdline", "status"]):
+        if proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] in DAEMONS or "tunbench.peers." in cmd:
+            found.append(f"{proc.info['pid']}: {cmd}")
+    return found
+
+
+@pytest.fixture
+def background() -> Iterator[list[subprocess.Popen[str]]]:
+    """Harness processes a test starts; stopped (SIGTERM) if a failed test left them."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def start_run(
+    name: str, results_dir: Path, background: list[subprocess.Popen[str]]
+) -> subprocess.Popen[str]:
+    """``tunbench run`` in the background, returned once it measures."""
+    proc = subprocess.Popen(
+        [*TUNBENCH, "run", name, "--duration", "20", "--results-dir", str(results_dir)],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    background.append(proc)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "measure" in line:
+            return proc
+    pytest.fail(f"{name}: the run ended before it measured (status {proc.wait()})")
+
+
+def recorded(harness: subprocess.Popen[str], prefix: str) -> list[psutil.Process]:
+    """The live processes the run state lists for this harness under names with ``prefix``,
+    checked by PID and start time as ``tunbench clean`` does."""
+    doc = json.loads((STATE_DIR / f"state-{harness.pid}.json").read_text())
+    procs = []
+    for pid, info in doc["processes"].items():
+        if info["name"].startswith(prefix):
+            proc = psutil.Process(int(pid))
+            assert abs(proc.create_time() - info["create_time"]) < 0.01
+            procs.append(proc)
+    return procs
+
+
+def daemons_of(harness: subprocess.Popen[str]) -> list[psutil.Process]:
+    """The two daemons, as recorded in the run state."""
+    procs = recorded(harness, "forwarder child")
+    names = {p.name() for p in procs}
+    assert len(procs) == 2 and len(names) == 1 and names <= DAEMONS, procs
+    return procs
+
+
+def running(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """Those still running (PID and start time checked; a zombie has ended)."""
+    alive = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+@pytest.mark.parametrize("peer", PEERS, indirect=True)
+def test_peer_forwards_and_verifies(peer: str, tmp_path: Path) -> None:
+    rec = run_json(peer, tmp_path)
+    assert rec["status"] == "ok"
+    assert rec["gbps"] > 0.01
+    assert rec["cpu_avg"] > 0 and rec["mem_max_mb"] > 0.5  # the daemons, not the launcher
+    doc = results.load(Path(rec["result_file"]))
+    fwd = doc["forwarder"]
+    assert fwd["daemon"] == LAUNCHERS[peer].program and fwd["version"]
+    assert len(fwd["processes"]) == 2
+    assert fwd["exit_reason"] == "stopped by signal 2"  # the harness's SIGINT, forwarded
+    assert doc["cell"]["mode"] == f"peer ({LAUNCHERS[peer].program})"
+    assert peer_leftovers() == []
+    checked = tunbench("verify", peer, "-q")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert peer_leftovers() == []
+
+
+@pytest.mark.parametrize("peer", PEERS, indirect=True)
+def test_peer_interrupted(
+    peer: str, tmp_path: Path, background: list[subprocess.Popen[str]]
+) -> None:
+    harness = start_run(peer, tmp_path, background)
+    daemons = daemons_of(harness)
+    harness.send_signal(signal.SIGINT)
+    assert harness.wait(timeout=30) == 130
+    assert running(daemons) == []  # stopped and reaped before the harness exited
+    assert tb_namespaces() == []
+    assert peer_leftovers() == []
+
+
+@pytest.mark.parametrize("peer", PEERS, indirect=True)
+def test_peer_killed_then_cleaned(
+    peer: str, tmp_path: Path, background: list[subprocess.Popen[str]]
+) -> None:
+    harness = start_run(peer, tmp_path, background)
+    [launcher] = recorded(harness, "forwarder")[:1]
+    assert "tunbench.peers." in " ".join(launcher.cmdline())
+    daemons = daemons_of(harness)  # recorded, so clean could stop them if they lived on
+    # No teardown at all: the daemons lose their launcher and get its death signal
+    launcher.kill()
+    harness.kill()
+    harness.wait()
+    out = tunbench("clean")
+    assert out.returncode == 0, out.stderr
+    deadline = time.monotonic() + 10
+    while running(daemons) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running(daemons) == []
+    assert tb_namespaces() == []
+    assert peer_leftovers() == []
+
+
+def test_router_without_offloads(tmp_path: Path) -> None:
+    rec = run_json("kernel-router --no-offload", tmp_path)
+    assert rec["status"] == "ok" and rec["gbps"] > 0.1
+    assert rec["offload"] == "none" and rec["mode"] == "kernel"

@@ -1,0 +1,144 @@
+"""Peer rows without privilege: spec parsing, the launcher's command, a missing daemon."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tunbench.errors import UsageError
+from tunbench.peers import base
+from tunbench.peers.openvpn import _fingerprint
+from tunbench.peers.registry import CRYPTO_MODES, LAUNCHERS
+from tunbench.runners import perf
+from tunbench.sampler import Sampler
+from tunbench.variants import PEERS, default_matrix, describe, parse_spec
+
+
+def test_every_launcher_is_a_row_and_in_the_default_matrix_without_crypto() -> None:
+    specs = default_matrix()
+    for name in LAUNCHERS:
+        assert name in PEERS and name in specs
+    assert not any("--crypto" in s for s in specs)  # the encrypted modes are opt-in
+    assert all(vars(parse_spec(m).options)["crypto"] != "none" for m in CRYPTO_MODES)
+
+
+def test_peer_spec_options_and_columns() -> None:
+    cell = parse_spec("peer-openvpn --crypto aead")
+    assert cell.kind == "external" and cell.label == "peer-openvpn"
+    assert describe(cell) == {
+        "mode": "peer (openvpn)",
+        "offload": "none",
+        "channel": "udp lo, aead",
+    }
+    assert describe(parse_spec("peer-tinc"))["channel"] == "udp lo, none"
+    assert describe(parse_spec("peer-wireguard-go"))["channel"] == "udp lo, aead"
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ("peer-wireguard-go --crypto none", "invalid choice: 'none'"),
+        ("peer-openvpn --crypto rot13", "invalid choice"),
+        ("peer-openvpn --iface1 x", "unrecognized arguments"),
+        ("peer-openvpn --crypt aead", "unrecognized arguments"),  # no abbreviations
+        ("peer-openvpn --help", "--help shows the options"),
+        ("peer-socat --crypto none", "takes no arguments"),
+    ],
+)
+def test_bad_peer_specs(spec: str, needle: str) -> None:
+    with pytest.raises(UsageError, match=needle):
+        parse_spec(spec)
+
+
+def test_launcher_command_gets_the_cells_files_and_the_spec_options_last() -> None:
+    cell = parse_spec("peer-fastd --crypto aead")
+    stats = Path("/tmp/tb-x/forwarder-stats.json")
+    argv = cell.forwarder_argv("tun11", "10.0.1.1", "tun22", "10.0.2.1", 1500, stats)
+    assert argv[:3] == [sys.executable, "-m", "tunbench.peers.fastd"]
+    assert argv[argv.index("--stats") + 1] == str(stats)
+    assert argv[argv.index("--workdir") + 1] == "/tmp/tb-x"
+    assert argv[argv.index("--iface2") + 1] == "tun22"
+    assert argv[-2:] == ["--crypto", "aead"]
+    ns = base.build_parser(LAUNCHERS["peer-fastd"]).parse_args(argv[3:])
+    assert ns.mtu == 1500 and ns.crypto == "aead"
+
+
+@pytest.mark.parametrize("name", sorted(LAUNCHERS))
+def test_missing_daemon_fails_the_row_with_the_package_to_install(
+    name: str, tmp_path: Path
+) -> None:
+    launcher = LAUNCHERS[name]
+    # PATH without the daemon: the launcher refuses before it creates anything
+    out = subprocess.run(
+        [sys.executable, "-m", launcher.module, "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": str(tmp_path)},
+        check=False,
+    )
+    assert out.returncode == base.EXIT_MISSING
+    want = f"{launcher.program} is not installed: install the Debian package {launcher.package}"
+    assert out.stderr.strip().splitlines()[-1] == f"{name}: {want}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_free_ports_are_two_different_ports() -> None:
+    a, b = base.free_ports()
+    assert a != b and 0 < a < 65536 and 0 < b < 65536
+
+
+def test_subnet_of_a_device_address() -> None:
+    assert base.subnet24("10.0.2.1") == "10.0.2.0/24"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_openvpn_peer_fingerprint_matches_openssl(tmp_path: Path) -> None:
+    from tunbench.peers.openvpn import _certificate
+
+    cert, _key = _certificate(tmp_path, 1)
+    shown = subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-noout", "-fingerprint", "-sha256"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert _fingerprint(cert) == shown.strip().split("=", 1)[1]
+
+
+def test_perf_records_every_process_of_a_peer() -> None:
+    argv = perf.argv([10, 11, 12], Path("/tmp/p.data"))
+    assert argv[argv.index("-p") + 1] == "10,11,12"
+
+
+def test_sampler_can_leave_the_launcher_out_of_its_tree() -> None:
+    # a "launcher" holding 200 MB with a small child: peer rows report the child only
+    code = (
+        "import subprocess, sys, time\n"
+        "ballast = bytearray(200_000_000)\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        rss = {}
+        for include_root in (True, False):
+            sampler = Sampler(proc.pid, interval=0.1, include_root=include_root).start()
+            time.sleep(0.5)
+            rss[include_root] = max(x.rss_bytes for x in sampler.stop())
+        assert rss[True] > 200e6
+        assert 0 < rss[False] < 50e6
+    finally:
+        for p in [*psutil.Process(proc.pid).children(), psutil.Process(proc.pid)]:
+            p.kill()
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
