@@ -5,7 +5,9 @@ Shared by every ``async-*`` variant; a variant module only states which it is:
 ``gso`` (IFF_VNET_HDR + offload, ``--gso passthrough|split``), ``channel`` (reader task ->
 ``trio.open_memory_channel(--depth)`` -> writer task), ``pool`` (the channel carries
 indices of preallocated buffers filled with ``readv``: no per-packet allocation) or
-``framed`` (see :mod:`forwarders.framed`). SIGINT/SIGTERM write the counters and exit 0.
+``framed`` (see :mod:`forwarders.framed`). With ``--gso split`` every pump hands the
+split path (:mod:`forwarders.gsopath`) all frames waiting (read, queued or filled) as one
+batch. SIGINT/SIGTERM write the counters and exit 0.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from forwarders.common import (
     add_gso_options,
     base_parser,
     configure_devices,
+    read_ready,
 )
 from forwarders.framed import Framed, TunCodec
 from forwarders.gsopath import SplitRelay
@@ -87,6 +90,12 @@ class AsyncVariant(Variant):
         fwd = Forwarder(self.name, args, devs)
         if self.gso:
             fwd.extra["gso"] = args.gso
+            if args.gso == "split":
+                fwd.extra["split"] = {
+                    "engine": args.engine,
+                    "batch": args.batch,
+                    "verify": args.verify,
+                }
         if args.configure:
             configure_devices(args)
         code = trio.run(self._run, fwd, args)
@@ -95,7 +104,7 @@ class AsyncVariant(Variant):
         return code
 
     async def _run(self, fwd: Forwarder, args: argparse.Namespace) -> int:
-        split = SplitRelay(args.mtu) if self.gso and args.gso == "split" else None
+        split = SplitRelay.from_args(args) if self.gso else None
         code = 0
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
@@ -141,22 +150,25 @@ class AsyncVariant(Variant):
             await _direct(src, dst, split, c)
 
 
-async def _deliver(
-    dst: int, frame: bytes | memoryview, split: SplitRelay | None, c: Counters
-) -> None:
-    if split is None:
-        await write_nb(dst, frame, c)
-        return
-    for out in split.coalesce(split.split(frame, c), c):
+async def _deliver(dst: int, frames: list[bytes], split: SplitRelay, c: Counters) -> None:
+    """Split and coalesce one batch of frames, then write the result."""
+    for out in split.process(frames, c):
         await write_nb(dst, out, c)
 
 
 async def _direct(src: int, dst: int, split: SplitRelay | None, c: Counters) -> None:
     n = 0
     while True:
-        await _deliver(dst, await read_nb(src, MAX_FRAME, c), split, c)
-        n += 1
-        if n % YIELD_EVERY == 0:
+        frame = await read_nb(src, MAX_FRAME, c)
+        if split is None:
+            await write_nb(dst, frame, c)
+            n += 1
+        else:  # the frames already waiting join this one's batch
+            frames = [frame, *read_ready(src, split.batch - 1, c)]
+            await _deliver(dst, frames, split, c)
+            n += len(frames)
+        if n >= YIELD_EVERY:
+            n = 0
             await trio.lowlevel.checkpoint()
 
 
@@ -191,7 +203,16 @@ async def _channelled(
 
     async def writer() -> None:
         async for data in recv:
-            await _deliver(dst, data, split, c)
+            if split is None:
+                await write_nb(dst, data, c)
+                continue
+            batch = [data]  # and whatever else is queued, up to the batch bound
+            while len(batch) < split.batch:
+                try:
+                    batch.append(recv.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            await _deliver(dst, batch, split, c)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(reader)
@@ -231,9 +252,23 @@ async def _pooled(
             full_send.send_nowait((i, size))  # cannot block: at most pool entries in flight
 
     async def writer() -> None:
-        async for i, n in full_recv:
-            await _deliver(dst, views[i][:n], split, c)
-            free_send.send_nowait(i)
+        async for first in full_recv:
+            if split is None:
+                i, n = first
+                await write_nb(dst, views[i][:n], c)
+                free_send.send_nowait(i)
+                continue
+            filled = [first]  # and whatever else is filled, up to the batch bound
+            while len(filled) < split.batch:
+                try:
+                    filled.append(full_recv.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            segments = split.split([views[i][:n] for i, n in filled], c)
+            for i, _ in filled:  # the segments are copies: the buffers can be reused
+                free_send.send_nowait(i)
+            for out in split.coalesce(segments, c):
+                await write_nb(dst, out, c)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(reader)

@@ -13,6 +13,7 @@ import argparse
 import errno
 import json
 import os
+import select
 import signal
 import sys
 import threading
@@ -23,7 +24,13 @@ from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
 from tunio.argtypes import mtu, positive_int
-from tunio.tun import TunDevice, offload_names, set_mtu
+from tunio.engine import engine_arg
+from tunio.grocoalesce import CoalesceStats
+from tunio.tun import MAX_FRAME, TunDevice, offload_names, set_mtu
+
+# Most frames the --gso split path reads back to back before coalescing their segments:
+# wireguard-go's and tun-rs's IdealBatchSize (KERNEL-NOTES §3.1).
+BATCH = 128
 
 
 class ForwarderArgumentError(Exception):
@@ -131,6 +138,30 @@ def add_gso_options(p: ArgumentParser) -> None:
         help="passthrough: relay super-packets and their header; split: segment "
         "and coalesce again (what a VPN does)",
     )
+    p.add_option(
+        "--engine",
+        type=engine_arg,
+        default="python",
+        metavar="python|native",
+        help="with --gso split: who splits and coalesces, the pure-Python engine or the C "
+        "one (tunio._native, built by scripts/bootstrap.sh)",
+    )
+    p.add_option(
+        "--batch",
+        type=positive_int,
+        default=BATCH,
+        metavar="N",
+        help="with --gso split: most frames read back to back before their packets are "
+        "coalesced together",
+    )
+    p.add_option(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="with --gso split: trust the L4 checksums of the packets being coalesced "
+        "instead of verifying them (the kernel recomputes a merged frame's checksum, so a "
+        "corrupt segment would then be hidden, not dropped)",
+    )
 
 
 @dataclass(frozen=True)
@@ -178,7 +209,12 @@ class Variant(ABC):
 
 @dataclass
 class Counters:
-    """Per-direction counters, like trio's channel statistics()."""
+    """Per-direction counters, like trio's channel statistics().
+
+    The ``--gso split`` path also counts its batches (``batches``, and ``batch_sizes``: how
+    many batches had 1, 2-3, 4-7, ... frames) and its GRO work (``gro``: packets coalesced,
+    frames out, packets merged into an earlier frame, super-frames, bad checksums).
+    """
 
     packets: int = 0
     bytes: int = 0
@@ -188,6 +224,16 @@ class Counters:
     malformed: int = 0
     segments_in: int = 0
     frames_out: int = 0
+    batches: int = 0
+    batch_sizes: dict[str, int] = field(default_factory=dict)
+    gro: CoalesceStats = field(default_factory=CoalesceStats)
+
+    def batch(self, frames: int) -> None:
+        """Count one batch of ``frames`` reads in the power-of-two histogram."""
+        self.batches += 1
+        low = 1 << (frames.bit_length() - 1)
+        label = str(low) if low == 1 else f"{low}-{2 * low - 1}"
+        self.batch_sizes[label] = self.batch_sizes.get(label, 0) + 1
 
     def write_error(self, err: int) -> None:
         name = errno.errorcode.get(err, str(err))
@@ -202,8 +248,13 @@ class Counters:
         self.malformed += other.malformed
         self.segments_in += other.segments_in
         self.frames_out += other.frames_out
+        self.batches += other.batches
         for k, v in other.write_errors.items():
             self.write_errors[k] = self.write_errors.get(k, 0) + v
+        for k, v in other.batch_sizes.items():
+            self.batch_sizes[k] = self.batch_sizes.get(k, 0) + v
+        g = other.gro
+        self.gro.add(g.packets_in, g.frames_out, g.merged, g.super_frames, g.bad_csum)
 
 
 class DeviceGone(Exception):
@@ -239,6 +290,11 @@ class Forwarder:
             for part in parts:
                 total.merge(part)
             per_dir[direction] = asdict(total)
+            if total.gro.frames_out:
+                # packets handed to GRO per frame written: 1.0 means nothing was merged
+                per_dir[direction]["coalescing_factor"] = (
+                    total.gro.packets_in / total.gro.frames_out
+                )
         return {
             "variant": self.name,
             "pid": os.getpid(),
@@ -334,6 +390,39 @@ def read_frame(src: int, size: int, c: Counters) -> bytes | None:
         check_fatal(exc)
         c.read_errors += 1
         return None
+
+
+def read_ready(src: int, limit: int, c: Counters) -> list[bytes]:
+    """Frames already waiting on an O_NONBLOCK ``src``: read until EAGAIN or ``limit``."""
+    frames: list[bytes] = []
+    while len(frames) < limit:
+        try:
+            frames.append(os.read(src, MAX_FRAME))
+        except BlockingIOError:
+            break
+        except OSError as exc:
+            check_fatal(exc)
+            c.read_errors += 1
+            break
+    return frames
+
+
+def write_wait(dst: int, data: bytes, c: Counters, writable: select.poll) -> None:
+    """:func:`write_frame` for an O_NONBLOCK ``dst``: EAGAIN waits on ``writable`` (a poll
+    object with ``dst`` registered for POLLOUT) and retries instead of dropping."""
+    while True:
+        try:
+            os.write(dst, data)
+        except BlockingIOError:
+            writable.poll()
+            continue
+        except OSError as exc:
+            check_fatal(exc)
+            c.write_error(exc.errno or 0)
+            return
+        c.packets += 1
+        c.bytes += len(data)
+        return
 
 
 def pump_blocking(src: int, dst: int, c: Counters, size: int) -> None:

@@ -2,8 +2,9 @@
 
 :class:`Framed` is an async iterator of packets (``async for pkt in framed``) and a sink
 (``await framed.send(pkt)``, ``await framed.flush()``). A :class:`TunCodec` owns the wire
-format: on a vnet device with ``--gso split`` decoding splits each super-packet into plain
-IP packets and encoding coalesces the buffered packets into as few frames as GRO allows;
+format: on a vnet device with ``--gso split`` decoding splits a batch of super-packets (all
+frames waiting, up to ``--batch``) into plain IP packets and encoding coalesces the buffered
+packets into as few frames as GRO allows;
 with ``--gso passthrough`` (or no vnet header) frames go through untouched.
 """
 
@@ -13,7 +14,7 @@ from collections import deque
 
 import trio
 
-from forwarders.common import Counters
+from forwarders.common import Counters, read_ready
 from forwarders.gsopath import SplitRelay
 from forwarders.nbio import YIELD_EVERY, read_nb, write_nb
 from tunio.tun import MAX_FRAME
@@ -24,12 +25,14 @@ class TunCodec:
 
     def __init__(self, split: SplitRelay | None) -> None:
         self.split = split
+        # frames read back to back into one decode (the split path's batch), else 1
+        self.batch = split.batch if split is not None else 1
 
-    def decode(self, frame: bytes, c: Counters) -> list[bytes]:
-        """Packets carried by one frame read from the device."""
+    def decode(self, frames: list[bytes], c: Counters) -> list[bytes]:
+        """Packets carried by a batch of frames read from the device."""
         if self.split is None:
-            return [frame]
-        return self.split.split(frame, c)
+            return frames
+        return self.split.split(frames, c)
 
     def encode(self, packets: list[bytes], c: Counters) -> list[bytes]:
         """Frames to write for the buffered packets, in order."""
@@ -53,7 +56,10 @@ class Framed:
 
     async def __anext__(self) -> bytes:
         while not self._in:
-            self._in.extend(self.codec.decode(await read_nb(self.fd, MAX_FRAME, self.c), self.c))
+            frames = [await read_nb(self.fd, MAX_FRAME, self.c)]
+            if self.codec.batch > 1:  # the frames already waiting join the batch
+                frames += read_ready(self.fd, self.codec.batch - 1, self.c)
+            self._in.extend(self.codec.decode(frames, self.c))
         return self._in.popleft()
 
     @property
@@ -71,7 +77,7 @@ class Framed:
 
     async def forward_to(self, sink: Framed) -> None:
         """Copy this stream into ``sink``, flushing whenever no decoded packet is pending
-        (so a split super-packet is coalesced again as a whole)."""
+        (so the packets of a whole batch of reads are coalesced together)."""
         n = 0
         async for packet in self:
             await sink.send(packet)

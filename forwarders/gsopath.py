@@ -1,49 +1,86 @@
-"""The ``--gso split`` data path: split each super-packet, coalesce again, write the frames.
+"""The ``--gso split`` data path: split super-packets, coalesce a whole batch, write frames.
 
-This is what a VPN must do (it needs plain IP packets to encrypt); the pure work is in
-:mod:`tunio.gsosplit` and :mod:`tunio.grocoalesce`; this module only moves frames and counts.
+This is what a VPN must do (it needs plain IP packets to encrypt) and what wireguard-go and
+tun-rs do (KERNEL-NOTES §3): read frames back to back until the device (or the queue in
+front of the writer) is empty or ``--batch`` frames (128) have been read; split every frame
+of the batch into plain IP packets; then coalesce the whole batch's packets at once, so that
+packets of several flows that interleave across reads (``iperf3 --parallel``) are merged per
+flow, as the kernel's GRO would; then write. The per-byte work belongs to the offload engine
+(``--engine python|native``, :mod:`tunio.engine`); this module moves frames and counts.
 """
 
 from __future__ import annotations
 
-from forwarders.common import Counters, read_frame, write_frame
-from tunio.grocoalesce import gro_coalesce
-from tunio.gsosplit import gso_split
-from tunio.tun import MAX_FRAME
-from tunio.vnethdr import VNET_HDR_LEN, OffloadError, VirtioNetHdr
+import argparse
+import select
+from collections.abc import Sequence
+
+from forwarders.common import BATCH, Counters, read_ready, write_frame, write_wait
+from tunio.engine import get_engine
+from tunio.vnethdr import OffloadError
 
 
 class SplitRelay:
-    """Split one vnet frame into MTU-sized packets, coalesce them, write the result."""
+    """Split each frame of a batch into MTU-sized packets, coalesce them all, write."""
 
-    def __init__(self, mtu: int) -> None:
+    def __init__(self, mtu: int, engine: str = "python", verify: bool = True, batch: int = BATCH):
         self.mtu = mtu
+        self.engine = get_engine(engine)
+        self.verify = verify
+        self.batch = batch
+        self._split = self.engine.split_frame
+        self._coalesce = self.engine.coalesce_frames
 
-    def split(self, frame: bytes | memoryview, c: Counters) -> list[bytes]:
-        """Plain IP packets from one vnet frame; a malformed frame is counted and dropped."""
-        try:
-            hdr = VirtioNetHdr.unpack(frame)
-            segments = gso_split(memoryview(frame)[VNET_HDR_LEN:], hdr, self.mtu)
-        except OffloadError:
-            c.malformed += 1
-            c.drops += 1
-            return []
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> SplitRelay | None:
+        """The relay a gso variant's options ask for, or None (``--gso passthrough``)."""
+        if getattr(args, "gso", None) != "split":
+            return None
+        return cls(args.mtu, args.engine, args.verify, args.batch)
+
+    def split(self, frames: Sequence[bytes | memoryview], c: Counters) -> list[bytes]:
+        """Plain IP packets from one batch of vnet frames (counted as a batch); a malformed
+        frame is counted and dropped."""
+        c.batch(len(frames))
+        split, mtu = self._split, self.mtu
+        segments: list[bytes] = []
+        for frame in frames:
+            try:
+                segments += split(frame, mtu)
+            except OffloadError:
+                c.malformed += 1
+                c.drops += 1
         c.segments_in += len(segments)
         return segments
 
-    @staticmethod
-    def coalesce(segments: list[bytes], c: Counters) -> list[bytes]:
+    def coalesce(self, segments: list[bytes], c: Counters) -> list[bytes]:
         """vnet frames (header + packet) ready to write, as few as GRO rules allow."""
-        frames = [hdr.pack() + packet for hdr, packet in gro_coalesce(segments)]
+        if not segments:
+            return []
+        frames = self._coalesce(segments, True, 65535, c.gro, self.verify)
         c.frames_out += len(frames)
         return frames
 
-    def relay(self, frame: bytes | memoryview, dst: int, c: Counters) -> None:
-        for out in self.coalesce(self.split(frame, c), c):
+    def process(self, frames: Sequence[bytes | memoryview], c: Counters) -> list[bytes]:
+        """One batch: split every frame, then coalesce all their packets together."""
+        return self.coalesce(self.split(frames, c), c)
+
+    def relay(self, frames: Sequence[bytes | memoryview], dst: int, c: Counters) -> None:
+        """Process one batch and write its frames to a blocking ``dst``."""
+        for out in self.process(frames, c):
             write_frame(dst, out, c)
 
-    def pump_blocking(self, src: int, dst: int, c: Counters) -> None:
+    def pump_nonblocking(self, src: int, dst: int, c: Counters) -> None:
+        """A thread's relay between O_NONBLOCK fds: wait until ``src`` is readable, read what
+        is there (up to ``batch`` frames), process it as one batch, write, repeat."""
+        readable = select.poll()
+        readable.register(src, select.POLLIN)
+        writable = select.poll()
+        writable.register(dst, select.POLLOUT)
         while True:
-            frame = read_frame(src, MAX_FRAME, c)
-            if frame is not None:
-                self.relay(frame, dst, c)
+            frames = read_ready(src, self.batch, c)
+            if not frames:
+                readable.poll()
+                continue
+            for out in self.process(frames, c):
+                write_wait(dst, out, c, writable)

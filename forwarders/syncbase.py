@@ -5,6 +5,8 @@ Shared by every ``sync-*`` variant; a variant module only states which of these 
 thread feeding a bounded queue that a writer thread drains, ``--depth``).
 With ``--thread N`` each direction has N workers; ``--multiqueue`` gives each its own
 queue fd (IFF_MULTI_QUEUE), otherwise they share one fd (the Rust "concurrent" variant).
+With ``--gso split`` (:mod:`forwarders.gsopath`) a direct worker polls O_NONBLOCK fds and
+handles all frames waiting as one batch; a channel's writer batches what is queued.
 """
 
 from __future__ import annotations
@@ -65,8 +67,14 @@ class SyncVariant(Variant):
     def main(self, argv: Sequence[str] | None = None) -> int:
         args = self.build_parser().parse_args(argv)
         queues = args.thread if args.multiqueue else 1
+        split = self.gso and args.gso == "split"
+        # The split path reads what is there without blocking (a batch ends when the device
+        # is empty); a channel's reader thread keeps blocking reads, its writer batches.
+        nonblocking = split and not self.channel
         devs = [
-            open_tun(name, vnet_hdr=self.gso, offload=self.gso, queues=queues)
+            open_tun(
+                name, vnet_hdr=self.gso, offload=self.gso, queues=queues, nonblocking=nonblocking
+            )
             for name in (args.iface1, args.iface2)
         ]
         fwd = Forwarder(self.name, args, devs)
@@ -74,6 +82,12 @@ class SyncVariant(Variant):
         fwd.extra["multiqueue"] = bool(args.multiqueue)
         if self.gso:
             fwd.extra["gso"] = args.gso
+        if split:
+            fwd.extra["split"] = {
+                "engine": args.engine,
+                "batch": args.batch,
+                "verify": args.verify,
+            }
         workers: list[Callable[[], None]] = []
         for direction, src, dst in (("1to2", devs[0], devs[1]), ("2to1", devs[1], devs[0])):
             for i in range(args.thread):
@@ -92,11 +106,11 @@ class SyncVariant(Variant):
         src_fd = src.fds[i % len(src.fds)]
         dst_fd = dst.fds[i % len(dst.fds)]
         c = fwd.counters(direction)
-        split = SplitRelay(args.mtu) if self.gso and args.gso == "split" else None
+        split = SplitRelay.from_args(args) if self.gso else None
         if not self.channel:
             if split is None:
                 return [lambda: pump_blocking(src_fd, dst_fd, c, MAX_FRAME)]
-            return [lambda: split.pump_blocking(src_fd, dst_fd, c)]
+            return [lambda: split.pump_nonblocking(src_fd, dst_fd, c)]
         q: queue.Queue[bytes] = queue.Queue(maxsize=args.depth)
         qstats = {"depth": args.depth, "high_water": 0, "full_waits": 0}
         fwd.extra.setdefault("queues", {})[f"{direction}-{i}"] = qstats
@@ -120,10 +134,16 @@ def _reader(src: int, q: queue.Queue[bytes], c: Counters, qstats: dict[str, int]
 
 
 def _writer(dst: int, q: queue.Queue[bytes], c: Counters, split: SplitRelay | None) -> None:
-    get = q.get
+    get, get_nowait = q.get, q.get_nowait
     while True:
         data = get()
-        if split is not None:
-            split.relay(data, dst, c)
-        else:
+        if split is None:
             write_frame(dst, data, c)
+            continue
+        batch = [data]  # and whatever else is queued, up to the batch bound
+        while len(batch) < split.batch:
+            try:
+                batch.append(get_nowait())
+            except queue.Empty:
+                break
+        split.relay(batch, dst, c)

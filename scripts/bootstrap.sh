@@ -12,6 +12,12 @@ command -v socat >/dev/null 2>&1 || need_apt+=(socat)
 # perf records the flamegraphs of native (external) forwarders.
 command -v perf >/dev/null 2>&1 || need_apt+=(linux-perf)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# The native offload engine (tunio/native/*.c) needs a C compiler and the Python headers.
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+python3 - <<'PY' >/dev/null 2>&1 || need_apt+=(python3-dev)
+import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))
+PY
 # The HTML report test renders the page in headless Chromium (test.sh asks for it).
 if [[ ${TB_WITH_BROWSER:-0} == 1 ]]; then
     command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
@@ -50,13 +56,19 @@ if ((${#peer_apt[@]})); then
 fi
 
 stamp="$VENV/.tunbench-installed"
-want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+# Reinstall (which rebuilds the native engine) when the packaging or the C sources change.
+want="$(cd "$ROOT" && cat pyproject.toml setup.py tunio/native/* | sha256sum | cut -d' ' -f1)"
 if [[ ! -x "$VENV/bin/python" ]]; then
     python3 -m venv "$VENV"
 fi
+native_ok() { (cd / && "$VENV/bin/python" -c 'import tunio._native') >/dev/null 2>&1; }
+# (A failed native build is not retried on every run: delete the stamp to force one.)
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     echo "bootstrap: installing Python dependencies into $VENV" >&2
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
     "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
     echo "$want" > "$stamp"
+    # The extension is optional (setup.py): say so when it did not build, but go on.
+    native_ok || echo "bootstrap: the native offload engine did not build; --engine native" \
+        "is unavailable (the pure engine works)" >&2
 fi

@@ -203,6 +203,7 @@ def cmd_verify(a: argparse.Namespace) -> int:
 def cmd_list(a: argparse.Namespace) -> int:
     from tunbench.peers.registry import CRYPTO_MODES
     from tunbench.variants import BASELINE_MODES, BASELINES, DEFAULT_MODES, PEERS, VARIANTS
+    from tunio.engine import native_available
 
     print('variants (options after the name, e.g. "sync-gso --thread 2"):')
     helps: dict[tuple[str, str], None] = {}  # (usage, help) in order of appearance
@@ -224,6 +225,8 @@ def cmd_list(a: argparse.Namespace) -> int:
     also = (*BASELINE_MODES, *DEFAULT_MODES)
     print("default matrix also runs: " + ", ".join(repr(m) for m in also))
     print("opt-in (encrypted peers): " + ", ".join(repr(m) for m in CRYPTO_MODES))
+    if not native_available():
+        print("(the native offload engine is not built here: its rows are left out)")
     return 0
 
 
@@ -251,7 +254,16 @@ def cmd_report(a: argparse.Namespace) -> int:
 def cmd_compare(a: argparse.Namespace) -> int:
     from tunbench import compare
 
-    print(compare.markdown(compare.compare(a.old, a.new)))
+    table = compare.compare(a.old, a.new)
+    print(compare.markdown(table))
+    if a.html:
+        from tunbench.htmlcompare import write_compare_html
+
+        try:
+            page = write_compare_html(a.old, a.new, table, a.html)
+        except OSError as exc:
+            raise UsageError(f"cannot write the page: {exc.strerror}: {exc.filename}") from exc
+        print(f"tunbench: wrote {page}", file=sys.stderr)
     return 0
 
 
@@ -316,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="change per variant between two result dirs")
     cmp.add_argument("old", type=Path)
     cmp.add_argument("new", type=Path)
+    cmp.add_argument(
+        "--html", type=Path, default=None, metavar="OUT", help="also write the comparison page"
+    )
     sub.add_parser("clean", help="remove leftovers of interrupted runs (tb- namespaces, PIDs)")
     return p
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+
+from tunbench.boundby import summarize_row
 
 SPREAD_WARN = 0.10  # (max - min) / median above this gets a warning
 BASE_COLUMNS = [
@@ -32,6 +34,7 @@ BASE_COLUMNS = [
     "Mem Max",
 ]
 COLUMNS = [*BASE_COLUMNS, "Min", "Max", "n", "% of kernel", "CPU/Gbps"]
+EXPLAIN = ["Bound by"]  # after the numbers: what limited the row (tunbench.boundby)
 KERNEL_REF = "kernel-veth"
 ROUTER_REF = "kernel-router"
 ROUTER_NO_OFFLOAD_REF = "kernel-router --no-offload"
@@ -97,6 +100,11 @@ DESCRIPTORS = ("Mode", "Offload", "Channel")  # from a row's first record
 MACHINE = ("kernel", "cpu_model", "git_sha")  # every distinct value of a row, for warnings
 
 
+def row_key(rec: Mapping[str, Any]) -> tuple[str, str]:
+    """What puts a record in a row: its spec (or variant) and its workload key."""
+    return str(rec.get("spec") or rec["variant"]), str(rec.get("workload_key") or "")
+
+
 def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per record: its group key, and numbers only where the run succeeded."""
     ok = [r.get("status") == "ok" and r.get("gbps") is not None for r in recs]
@@ -109,13 +117,16 @@ def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
 
     return pd.DataFrame(
         {
-            "Variant": [str(r.get("spec") or r["variant"]) for r in recs],
-            "workload_key": [str(r.get("workload_key") or "") for r in recs],
+            "Variant": [row_key(r)[0] for r in recs],
+            "workload_key": [row_key(r)[1] for r in recs],
             **{col: [r.get(col.lower()) or "" for r in recs] for col in DESCRIPTORS},
             "ok": ok,
             "gbps": measured("gbps"),
             **{key: measured(key) for key in MEDIANS.values()},
             "error": [str(r.get("error")) if r.get("status") != "ok" else None for r in recs],
+            "bound_by": [
+                r.get("bound_by") if good else None for r, good in zip(recs, ok, strict=True)
+            ],
             "profile": [r.get("profile") or None for r in recs],
             **{key: [str(r.get(key)) for r in recs] for key in MACHINE},
         }
@@ -142,7 +153,9 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """
     recs = list(records)
     if not recs:
-        return pd.DataFrame(columns=[*COLUMNS, "failed", "spread", "workload_key", "Workload"])
+        return pd.DataFrame(
+            columns=[*COLUMNS, *EXPLAIN, "failed", "spread", "workload_key", "Workload"]
+        )
     df = (
         _runs(recs)
         .groupby(["Variant", "workload_key"], sort=False)
@@ -157,6 +170,7 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             gbps_runs=("gbps", _present),
             errors=("error", _distinct),
             profile=("profile", _first),
+            **{"Bound by": ("bound_by", lambda v: summarize_row(_present(v)))},
             **{key: (key, _distinct) for key in MACHINE},
         )
         .reset_index()
@@ -165,7 +179,7 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df["failed"] = df["records"] - df["n"]
     df["spread"] = [spread(g) for g in df["gbps_runs"]]
     df["Workload"] = [_workload_text(k) for k in df["workload_key"]]
-    for part in ("svg", "gbps", "error"):
+    for part in ("svg", "gbps", "error", "perf_svg"):
         df[f"profile_{part}"] = [p.get(part) if p else None for p in df["profile"]]
     kernel = df[df["Variant"].isin(KERNEL_ROWS) & (df["Gbps"] > 0)]
     gbps_of = kernel.set_index(["Variant", "workload_key"])["Gbps"].to_dict()
@@ -180,27 +194,13 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     ]
     df["CPU/Gbps"] = df["CPU Avg"] / df["Gbps"].where(df["Gbps"] != 0)
     extra = ["failed", "spread", "gbps_runs", "workload_key", "Workload", "errors", "kernel_ref"]
-    profile = ["profile_svg", "profile_gbps", "profile_error"]
-    return df[[*COLUMNS[:-2], *extra, *profile, *MACHINE, *COLUMNS[-2:]]]
+    profile = ["profile_svg", "profile_gbps", "profile_error", "profile_perf_svg"]
+    return df[[*COLUMNS[:-2], *extra, *profile, *MACHINE, *COLUMNS[-2:], *EXPLAIN]]
 
 
 def warnings(df: pd.DataFrame) -> list[str]:
     """Spread above 10 %, failed runs, and machines that differ within one report."""
-    out = []
-    for _, row in df.iterrows():
-        if exceeds(row["gbps_runs"]):
-            out.append(
-                f"warning: {row['Variant']}: spread {100 * row['spread']:.0f}% of the "
-                f"median over {row['n']} runs (> {100 * SPREAD_WARN:.0f}%)"
-            )
-        for err in row.get("errors") or []:
-            out.append(f"failed: {row['Variant']}: {err}")
-        shas = row.get("git_sha") or []
-        if len(shas) > 1:
-            out.append(
-                f"warning: {row['Variant']}: its runs come from different code "
-                f"({', '.join(shas)}); compare them with tunbench compare instead"
-            )
+    out = [note for _, row in df.iterrows() for note in row_warnings(row)]
     for col, what in (("kernel", "kernels"), ("cpu_model", "CPU models")):
         seen = sorted({v for values in df.get(col, []) for v in values})
         if len(seen) > 1:
@@ -211,6 +211,25 @@ def warnings(df: pd.DataFrame) -> list[str]:
     for ref, rows in used.groupby("kernel_ref", sort=False)["#"]:
         which = ("rows " if len(rows) > 1 else "row ") + ", ".join(str(n) for n in rows)
         out.append(f"note: % of kernel for {which} is relative to {ref}")
+    return out
+
+
+def row_warnings(row: pd.Series) -> list[str]:
+    """The warnings about one row of :func:`grouped` (the HTML page shows them in the row)."""
+    out = []
+    if exceeds(row["gbps_runs"]):
+        out.append(
+            f"warning: {row['Variant']}: spread {100 * row['spread']:.0f}% of the "
+            f"median over {row['n']} runs (> {100 * SPREAD_WARN:.0f}%)"
+        )
+    for err in row.get("errors") or []:
+        out.append(f"failed: {row['Variant']}: {err}")
+    shas = row.get("git_sha") or []
+    if len(shas) > 1:
+        out.append(
+            f"warning: {row['Variant']}: its runs come from different code "
+            f"({', '.join(shas)}); compare them with tunbench compare instead"
+        )
     return out
 
 
@@ -243,6 +262,7 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
             ],
             "% of kernel": [_num(v, ".0f", "%") for v in df["% of kernel"]],
             "CPU/Gbps": [_num(v, ".1f", "%") for v in df["CPU/Gbps"]],
+            "Bound by": [v or "-" for v in df["Bound by"]],
         }
     )
     out.loc[df["n"] == 0, "Gbps"] = "FAILED"
@@ -262,7 +282,7 @@ def markdown(records: Iterable[dict[str, Any]]) -> str:
 
 
 def _export(df: pd.DataFrame) -> pd.DataFrame:
-    return df[[*COLUMNS, "failed", "Workload"]]
+    return df[[*COLUMNS, *EXPLAIN, "failed", "Workload"]]
 
 
 def csv(records: Iterable[dict[str, Any]]) -> str:

@@ -10,6 +10,7 @@ Schema (``docs/results-schema.md`` has the field by field description)::
      "results": {...computed numbers, SI units...},
      "forwarder": {...the forwarder's own counters...} | null,
      "samples": [{"t", "dt", "cpu_pct", "rss_bytes", "system_busy_pct", "threads"}],
+     "load_samples": {"iperf3-client": [...], "iperf3-server": [...]},  # same fields
      "iperf3": {...raw iperf3 JSON...} | null}
 
 This module is the one answer to "what is in a result file": :func:`skeleton`,
@@ -34,7 +35,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
-from tunbench import metadata
+from tunbench import boundby, metadata
 from tunbench.errors import ForwarderError, ResultFileError, UsageError
 from tunbench.sampler import samples_to_json
 from tunbench.variants import CellSpec, describe
@@ -66,7 +67,7 @@ RESULT_KEYS = (
     "rtt_p99_ms",
 )
 # The flat record printed by ``--json`` and used for tables: these keys always exist.
-FLAT_KEYS = ("variant", "args", "status", *RESULT_KEYS, "result_file")
+FLAT_KEYS = ("variant", "args", "status", *RESULT_KEYS, "bound_by", "result_file")
 
 
 class Measurement(TypedDict):
@@ -78,6 +79,7 @@ class Measurement(TypedDict):
     summary: Summary
     sampler_error: str | None
     ping: NotRequired[PingResult]  # only with the latency probe
+    load_samples: NotRequired[dict[str, list[Sample]]]  # iperf3 client and server processes
 
 
 def skeleton(
@@ -159,6 +161,7 @@ def fill(
     s = m["summary"]
     doc["window"] = m["window"]
     doc["samples"] = samples_to_json(m["samples"])
+    doc["load_samples"] = {k: samples_to_json(v) for k, v in m.get("load_samples", {}).items()}
     doc["iperf3"] = res.raw
     fwd = doc.get("forwarder") or {}
     doc["metadata"]["offload_flags"] = fwd.get("offload")
@@ -184,6 +187,14 @@ def fill(
         "rtt_p99_ms": pr.percentile(99) if pr else None,
         "ping_loss": (pr.sent - pr.received) / pr.sent if pr and pr.sent else None,
     }
+    start, end = m["window"]["start"], m["window"]["end"]
+    doc["results"]["load_cpu_avg"] = {
+        name: boundby.weighted(boundby.in_window(samples, start, end), "cpu_pct")
+        for name, samples in doc["load_samples"].items()
+    }
+    bound = boundby.from_doc(doc)
+    doc["results"]["bound_by"] = bound.verdict if bound else None
+    doc["results"]["bound_by_detail"] = bound.to_json() if bound else None
 
 
 def slug(spec: str, limit: int = 60) -> str:
@@ -299,4 +310,8 @@ def flat(doc: dict[str, Any]) -> dict[str, Any]:
     }
     for key in RESULT_KEYS:
         out[key] = res.get(key)
+    # decided again from the samples, so that tables and the page agree with the rule as it
+    # is now, and files from before the rule get a verdict too
+    bound = boundby.from_doc(doc)
+    out["bound_by"] = bound.verdict if bound else res.get("bound_by")
     return out

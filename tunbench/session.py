@@ -40,6 +40,9 @@ from tunbench.topology import Topology, disable_offloads, write_sysctl
 from tunbench.variants import CellSpec
 
 Phase = Callable[[str], None]
+# The load generators are sampled less often than the forwarder: they only feed bound-by's
+# window averages, and every sampler costs CPU on the machine it measures.
+LOAD_INTERVAL = 0.2
 CELL_FAILURES = (ForwarderError, MeasurementError, TopologyError)
 
 
@@ -256,8 +259,8 @@ class Cell:
     def measure(self, profile_svg: Path | None = None, native: bool = False) -> results.Measurement:
         """One iperf3 run through the cell, sampled.
 
-        With ``profile_svg``, under a profiler that draws it: py-spy on a Python forwarder,
-        perf on a native one.
+        With ``profile_svg``, under a profiler that draws it: py-spy on a Python forwarder
+        (and perf beside it, drawn to :func:`perf_svg`), perf on a native one.
         """
         o, t = self.opts, self.topo
         self.phase("iperf3 server")
@@ -274,16 +277,18 @@ class Cell:
             raise MeasurementError(
                 f"iperf3 server did not start listening: {server.stderr_tail(2) or 'no output'}"
             )
-        profiler = self._start_profiler(profile_svg, native) if profile_svg else None
+        profilers = self._start_profiler(profile_svg, native) if profile_svg else []
         launcher = self.cell.peer is not None and self.cell.peer.launcher
         sampler = Sampler(
             self.forwarder.pid if self.forwarder else None, include_root=not launcher
         ).start()
+        load = {"iperf3-server": Sampler(server.pid, LOAD_INTERVAL).start()}  # for bound-by
         self.phase("measure")
         out = self.workdir / "iperf3-client.json"
         client = self.spawn(
             "iperf3-client", iperf.client_argv(o.ip2, o.iperf, out), t.ns_a, o.load_cpus
         )
+        load["iperf3-client"] = Sampler(client.pid, LOAD_INTERVAL).start()
         pinger = None
         if o.latency:
             count = int((o.iperf.duration + o.iperf.omit) / 0.1)
@@ -297,6 +302,7 @@ class Cell:
             self.wait_child(client, o.iperf.duration + o.iperf.omit + o.grace, "iperf3 client")
         finally:
             samples = sampler.stop()
+            load_samples = {name: s.stop() for name, s in load.items()}
         if not out.exists():
             raise MeasurementError(f"iperf3 client failed: {client.stderr_tail(3)}")
         res = iperf.parse(out)
@@ -308,36 +314,49 @@ class Cell:
             "window": {"start": start, "end": end},
             "summary": summarize(samples, start, end),
             "sampler_error": sampler.error,
+            "load_samples": load_samples,
         }
         if pinger is not None:
             self.wait_child(pinger, 5.0, "ping")
             m["ping"] = ping.parse(self.workdir / "ping.json")
-        if profiler is not None:
+        for profiler in profilers:
             stop(profiler)
-            if self.cell.kind != "python":
-                self._draw_perf(profile_svg)
+        if profile_svg is not None and any(p.name == "perf" for p in profilers):
+            self._draw_perf(perf_svg(profile_svg, self.cell.kind))
         return m
 
-    def _start_profiler(self, svg: Path, native: bool) -> Child:
-        """py-spy on a Python forwarder; perf (if installed) on a native one."""
+    def _start_profiler(self, svg: Path, native: bool) -> list[Child]:
+        """py-spy on a Python forwarder, with perf on the same process when it is installed
+        (py-spy sees where the Python code spends time, perf where the kernel does: for a
+        TUN forwarder most of it); perf alone on a native one."""
         assert self.forwarder is not None
+        pid = self.forwarder.pid
+        perf_bin = perf.available()
+        data = self.workdir / "perf.data"
         if self.cell.kind == "python":
             from tunbench.profile import py_spy_argv
 
-            return self.spawn("py-spy", py_spy_argv(self.forwarder.pid, svg, native), None)
-        perf_bin = perf.available()
+            children = [self.spawn("py-spy", py_spy_argv(pid, svg, native), None)]
+            if perf_bin is not None:
+                children.append(self.spawn("perf", perf.argv([pid], data, perf_bin), None))
+            return children
         if perf_bin is None:
             raise MeasurementError("perf is not installed (Debian package linux-perf)")
-        data = self.workdir / "perf.data"
-        pids = [self.forwarder.pid, *(p.pid for p in self.forwarder_children)]
-        return self.spawn("perf", perf.argv(pids, data, perf_bin), None)
+        pids = [pid, *(p.pid for p in self.forwarder_children)]
+        return [self.spawn("perf", perf.argv(pids, data, perf_bin), None)]
 
-    def _draw_perf(self, svg: Path | None) -> None:
+    def _draw_perf(self, svg: Path) -> None:
+        """Draw perf's stacks; beside py-spy a perf failure loses only the second view."""
         from tunbench import flamesvg
 
         perf_bin = perf.available() or "perf"
-        stacks = perf.parse(self.workdir / "perf.data", perf_bin)
-        if svg is not None and stacks:
+        try:
+            stacks = perf.parse(self.workdir / "perf.data", perf_bin)
+        except MeasurementError:
+            if self.cell.kind == "python":
+                return
+            raise
+        if stacks:
             flamesvg.write(stacks, svg, f"{self.cell.spec} (perf, {perf.RATE_HZ} Hz)")
 
     def forwarder_stats(self) -> dict[str, Any] | None:
@@ -350,6 +369,12 @@ class Cell:
         except (OSError, ValueError):
             return None
         return doc
+
+
+def perf_svg(svg: Path, kind: str) -> Path:
+    """Where perf's flamegraph goes: ``svg`` itself for a native forwarder, ``<name>-perf.svg``
+    beside py-spy's for a Python one."""
+    return svg if kind != "python" else svg.with_name(f"{svg.stem}-perf.svg")
 
 
 def _router_ip(ip: str) -> str:
@@ -388,9 +413,10 @@ def run_cell(
 def profile_cell(
     cell: CellSpec, opts: CellOptions, svg: Path, native: bool = False, phase: Phase | None = None
 ) -> dict[str, Any]:
-    """A separate, unmeasured pass under a profiler: py-spy on a Python forwarder, perf on a
-    native one. Returns ``{"svg", "gbps", "native", "error"}`` (no ``native`` when the pass
-    could not run); writes no result file.
+    """A separate, unmeasured pass under a profiler: py-spy and perf on a Python forwarder,
+    perf on a native one. Returns ``{"svg", "gbps", "native", "error"}`` plus, for a Python
+    forwarder, ``perf_svg`` (None when perf drew nothing); no ``native`` when the pass could
+    not run; writes no result file.
 
     The throughput seen under the profiler is kept so its overhead is visible.
     """
@@ -409,9 +435,13 @@ def profile_cell(
     error = None
     if not ok:  # say which profiler came back empty
         error = "py-spy wrote no flamegraph" if cell.kind == "python" else "perf recorded no stacks"
-    return {
+    out: dict[str, Any] = {
         "svg": str(svg) if ok else None,
         "gbps": m["iperf"].bps / 1e9,
         "native": native,
         "error": error,
     }
+    if cell.kind == "python":
+        second = perf_svg(svg, cell.kind)
+        out["perf_svg"] = str(second) if second.exists() else None
+    return out

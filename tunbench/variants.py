@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import pkgutil
 import shlex
 import shutil
@@ -188,16 +189,29 @@ class CellSpec:
 # Modes of the registered variants that users compare, run by default beside them.
 DEFAULT_MODES = (
     "sync-gso --gso split",
+    "sync-gso --gso split --engine native",
     "async-gso-framed --gso split",
+    "async-gso-framed --gso split --engine native",
     "sync-gso --thread 2",
     "sync-gso --thread 2 --multiqueue",
 )
 
 
+def needs_native(spec: str) -> bool:
+    """Whether a spec asks for the native offload engine (optional at install time)."""
+    words = shlex.split(spec)
+    return "--engine=native" in words or ("--engine", "native") in itertools.pairwise(words)
+
+
 def default_matrix() -> list[str]:
     """What ``tunbench matrix`` runs without arguments: baselines, peers, every variant,
-    then the offload and threading modes of ``DEFAULT_MODES``."""
-    return [*BASELINES, *BASELINE_MODES, *PEERS, *VARIANTS, *DEFAULT_MODES]
+    then the offload and threading modes of ``DEFAULT_MODES`` (the native-engine ones only
+    where that engine is built: the pure rows still run on a machine without a compiler)."""
+    from tunio.engine import native_available
+
+    native = native_available()
+    modes = [m for m in DEFAULT_MODES if native or not needs_native(m)]
+    return [*BASELINES, *BASELINE_MODES, *PEERS, *VARIANTS, *modes]
 
 
 def known_names() -> list[str]:
@@ -275,7 +289,8 @@ def describe(cell: CellSpec) -> dict[str, str]:
     ns = cell.options  # the values the forwarder will really use
     offload = "none"
     if cell.info.gso:
-        offload = "gso-split" if ns.gso == "split" else "gso-passthrough"
+        # the split path names its engine: gso-split/python, gso-split/native
+        offload = f"gso-split/{ns.engine}" if ns.gso == "split" else "gso-passthrough"
     channel = cell.info.channel_kind
     if channel in ("queue", "channel"):
         channel = f"{channel}({ns.depth})"

@@ -8,9 +8,11 @@ contract another engine must keep.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from tunio.csum import CHUNKED_ABOVE, checksum, chunked_sum, fold16, pseudo_addr_sum
+from tunio.csum import FOLD_UP_TO, checksum, chunked_sum, fold16, fold_plan, pseudo_addr_sum
 from tunio.vnethdr import (
     IPPROTO_TCP,
     IPPROTO_UDP,
@@ -23,14 +25,16 @@ from tunio.vnethdr import (
     VIRTIO_NET_HDR_GSO_TCPV4,
     VIRTIO_NET_HDR_GSO_TCPV6,
     VIRTIO_NET_HDR_GSO_UDP_L4,
+    BytesLike,
     VirtioNetHdr,
 )
 
-__all__ = ["CoalesceStats", "gro_coalesce"]
+__all__ = ["CoalesceStats", "gro_coalesce", "gro_coalesce_frames"]
 
 _U16 = struct.Struct(">H")
 
 _ZERO_HDR = VirtioNetHdr()
+_ZERO_WIRE = _ZERO_HDR.pack()
 
 
 @dataclass
@@ -43,19 +47,27 @@ class CoalesceStats:
     super_frames: int = 0  # frames written with a GSO header
     bad_csum: int = 0  # candidates left alone because their L4 checksum was wrong
 
+    def add(
+        self, packets_in: int, frames_out: int, merged: int, super_frames: int, bad: int
+    ) -> None:
+        """Increase every counter by one batch's counts."""
+        self.packets_in += packets_in
+        self.frames_out += frames_out
+        self.merged += merged
+        self.super_frames += super_frames
+        self.bad_csum += bad
 
-@dataclass(slots=True)
-class _Cand:
-    """A packet that may be coalesced: parsed once."""
 
-    compat: bytes  # everything that must be equal for a merge besides the flow
-    l4: int  # L4 offset (= IPv4/IPv6 header length, no options/extensions)
-    hlen: int  # IP + L4 header length
-    plen: int  # payload length
-    seq: int  # TCP sequence number (0 for UDP)
-    psh: bool
-    tcp: bool
-    v6: bool
+# A packet that may be coalesced, parsed once: a plain tuple (built per packet, so cheaper
+# than a dataclass) of
+#   compat  int: the header with what may differ masked out (see _compat_mask)
+#   l4      L4 offset (= IPv4/IPv6 header length, no options/extensions)
+#   hlen    IP + L4 header length
+#   plen    payload length
+#   seq     TCP sequence number (0 for UDP)
+#   psh     TCP PSH set
+#   tcp, v6
+_Cand = tuple[int, int, int, int, int, bool, bool, bool]
 
 
 @dataclass(slots=True)
@@ -70,10 +82,43 @@ class _Item:
     count: int = 1
     psh: bool = False
     valid: bool | None = None  # head L4 checksum verified (None: not yet checked)
-    chunks: list[memoryview] | None = None
+    chunks: list[memoryview] | None = None  # payloads appended to the head packet
 
 
-_FlowKey = tuple[int, bytes, bytes]
+# (protocol, addresses + ports): ports follow the addresses unless IPv4 options sit between.
+_FlowKey = tuple[int, bytes]
+
+_U32 = struct.Struct(">I")
+
+
+@lru_cache(maxsize=64)
+def _compat_mask(v6: bool, tcp: bool, hlen: int) -> int:
+    """AND-mask over int.from_bytes(pkt[:hlen]) that keeps what must be equal for a merge.
+
+    Zeroed: what differs between segments of one flow (lengths, IPv4 ID and checksum, TCP
+    sequence number, flags and checksum, UDP length and checksum) and the IPv6 flow label.
+    Kept: IPv4 TOS, DF/reserved bits and TTL, IPv6 traffic class and hop limit, TCP ACK
+    number, data offset, window, urgent pointer and options; plus bytes that are equal for
+    all candidates of a flow anyway (version, fragment offset 0, protocol, addresses, ports).
+    Two candidates with different header lengths never compare equal: the first byte (the IP
+    version) is non-zero, so the longer header gives the larger integer.
+    """
+    keep = bytearray(b"\xff" * hlen)
+    if v6:
+        keep[1] = 0xF0  # traffic class low nibble; the flow label is not compared
+        keep[2:6] = bytes(4)  # flow label, payload length
+        l4 = 40
+    else:
+        keep[2:6] = bytes(4)  # total length, ID
+        keep[10:12] = bytes(2)  # header checksum
+        l4 = 20
+    if tcp:
+        keep[l4 + 4 : l4 + 8] = bytes(4)  # sequence number
+        keep[l4 + 13] = 0  # flags: ACK or ACK|PSH, PSH handled on its own
+        keep[l4 + 16 : l4 + 18] = bytes(2)  # checksum
+    else:
+        keep[l4 + 4 : l4 + 8] = bytes(4)  # length, checksum
+    return int.from_bytes(keep, "big")
 
 
 def _parse(pkt: bytes, udp: bool) -> tuple[_FlowKey | None, _Cand | None]:
@@ -94,19 +139,19 @@ def _parse(pkt: bytes, udp: bool) -> tuple[_FlowKey | None, _Cand | None]:
         frag = pkt[6] << 8 | pkt[7]
         if frag & 0x1FFF:
             return None, None  # later fragments carry no ports
-        key = (proto, pkt[12:20], pkt[ihl : ihl + 4])
-        if ihl != 20 or frag & 0x2000 or (pkt[2] << 8 | pkt[3]) != n:
+        if ihl != 20:
+            return (proto, pkt[12:20] + pkt[ihl : ihl + 4]), None
+        key = (proto, pkt[12:24])
+        if frag & 0x2000 or (pkt[2] << 8 | pkt[3]) != n:
             return key, None
-        ip_compat = pkt[1:2] + pkt[6:7] + pkt[8:9]  # TOS, DF/reserved bits, TTL
         l4, v6 = 20, False
     elif version == 6:
         proto = pkt[6]
         if (proto != IPPROTO_TCP and proto != IPPROTO_UDP) or n < 48:
             return None, None  # extension headers are never coalesced
-        key = (proto, pkt[8:40], pkt[40:44])
+        key = (proto, pkt[8:44])
         if (pkt[4] << 8 | pkt[5]) + 40 != n:
             return key, None
-        ip_compat = bytes((pkt[0], pkt[1] & 0xF0, pkt[7]))  # version/TC, hop limit
         l4, v6 = 40, True
     else:
         return None, None
@@ -124,68 +169,69 @@ def _parse(pkt: bytes, udp: bool) -> tuple[_FlowKey | None, _Cand | None]:
         ):
             return key, None
         hlen = l4 + l4_hlen
-        # ack, data offset, window, urgent pointer and options must all be identical
-        compat = ip_compat + pkt[l4 + 8 : l4 + 13] + pkt[l4 + 14 : l4 + 16] + pkt[l4 + 18 : hlen]
-        seq = int.from_bytes(pkt[l4 + 4 : l4 + 8], "big")
-        return key, _Cand(compat, l4, hlen, n - hlen, seq, flags != TCP_ACK, True, v6)
+        compat = int.from_bytes(pkt[:hlen], "big") & _compat_mask(v6, True, hlen)
+        seq = _U32.unpack_from(pkt, l4 + 4)[0]
+        return key, (compat, l4, hlen, n - hlen, seq, flags != TCP_ACK, True, v6)
     hlen = l4 + 8
     if not udp or n <= hlen or (pkt[l4 + 4] << 8 | pkt[l4 + 5]) != n - l4:
         return key, None
-    return key, _Cand(ip_compat, l4, hlen, n - hlen, 0, False, False, v6)
+    compat = int.from_bytes(pkt[:hlen], "big") & _compat_mask(v6, False, hlen)
+    return key, (compat, l4, hlen, n - hlen, 0, False, False, v6)
 
 
-def _l4_csum_ok(pkt: bytes, c: _Cand) -> bool:
+def _l4_csum_ok(pkt: bytes, l4: int, tcp: bool, v6: bool) -> bool:
     """Verify the full TCP/UDP checksum before the kernel gets to recompute (hide) it."""
-    l4 = c.l4
-    if not c.tcp and pkt[l4 + 6] == 0 and pkt[l4 + 7] == 0:
-        return not c.v6  # IPv4 UDP may go without checksum, IPv6 UDP may not
-    body = memoryview(pkt)[l4:]
+    if not tcp and pkt[l4 + 6] == 0 and pkt[l4 + 7] == 0:
+        return not v6  # IPv4 UDP may go without checksum, IPv6 UDP may not
+    # The addresses sit right before the L4 header (no options or extension headers here), at
+    # an even offset: one sum covers them and the whole L4 segment.
+    body = pkt[8:] if v6 else pkt[12:]
     n = len(body)
-    if n > CHUNKED_ABOVE:
-        r = chunked_sum(body) % 0xFFFF
+    if n > FOLD_UP_TO:
+        x = chunked_sum(body)
     else:
-        r = int.from_bytes(body, "big") % 0xFFFF
+        x = int.from_bytes(body, "big")
+        for h, mask in fold_plan(n):
+            x = (x >> h) + (x & mask)
         if n & 1:
-            r <<= 8
-    addrs = pkt[8:40] if c.v6 else pkt[12:20]
-    r += int.from_bytes(addrs, "big") + (IPPROTO_TCP if c.tcp else IPPROTO_UDP) + n
+            x <<= 8
+    x += (IPPROTO_TCP if tcp else IPPROTO_UDP) + len(pkt) - l4
     # The pseudo header makes the sum non-zero, so "folds to 0xFFFF" == "divisible by 0xFFFF".
-    return r % 0xFFFF == 0
+    return x % 0xFFFF == 0
 
 
-def _build(item: _Item) -> tuple[VirtioNetHdr, bytes]:
-    """Assemble a merged frame and its CHECKSUM_PARTIAL header."""
-    c = item.cand
-    l4 = c.l4
-    buf = bytearray(item.head)
-    for chunk in item.chunks or ():
-        buf += chunk
-    total = len(buf)
-    if c.v6:
-        _U16.pack_into(buf, 4, total - 40)
-        addrs = buf[8:40]
+def _build(item: _Item) -> tuple[VirtioNetHdr, list[bytes | memoryview]]:
+    """A merged frame's CHECKSUM_PARTIAL header and its parts (new IP + L4 header, payloads),
+    for one ``b"".join``: each payload byte is copied once."""
+    _, l4, hlen, plen, _, _, tcp, v6 = item.cand
+    head = item.head
+    hdr = bytearray(head[:hlen])
+    total = item.total
+    if v6:
+        _U16.pack_into(hdr, 4, total - 40)
+        addrs = hdr[8:40]
     else:
-        _U16.pack_into(buf, 2, total)
-        buf[10:12] = b"\0\0"
-        _U16.pack_into(buf, 10, checksum(buf[:20]))
-        addrs = buf[12:20]
+        _U16.pack_into(hdr, 2, total)
+        hdr[10:12] = b"\0\0"
+        _U16.pack_into(hdr, 10, checksum(hdr[:20]))
+        addrs = hdr[12:20]
     l4len = total - l4
-    if c.tcp:
+    if tcp:
         if item.psh:
-            buf[l4 + 13] |= TCP_PSH
+            hdr[l4 + 13] |= TCP_PSH
         proto, csum_off = IPPROTO_TCP, TCP_CSUM_OFFSET
-        gso_type = VIRTIO_NET_HDR_GSO_TCPV6 if c.v6 else VIRTIO_NET_HDR_GSO_TCPV4
+        gso_type = VIRTIO_NET_HDR_GSO_TCPV6 if v6 else VIRTIO_NET_HDR_GSO_TCPV4
     else:
-        _U16.pack_into(buf, l4 + 4, l4len)
+        _U16.pack_into(hdr, l4 + 4, l4len)
         proto, csum_off = IPPROTO_UDP, UDP_CSUM_OFFSET
         gso_type = VIRTIO_NET_HDR_GSO_UDP_L4
-    _U16.pack_into(buf, l4 + csum_off, fold16(pseudo_addr_sum(addrs, proto) + l4len))
-    hdr = VirtioNetHdr(VIRTIO_NET_HDR_F_NEEDS_CSUM, gso_type, c.hlen, c.plen, l4, csum_off)
-    return hdr, bytes(buf)
+    _U16.pack_into(hdr, l4 + csum_off, fold16(pseudo_addr_sum(addrs, proto) + l4len))
+    vnet = VirtioNetHdr(VIRTIO_NET_HDR_F_NEEDS_CSUM, gso_type, hlen, plen, l4, csum_off)
+    return vnet, [hdr, memoryview(head)[hlen:], *(item.chunks or ())]
 
 
 def gro_coalesce(
-    packets: list[bytes],
+    packets: Sequence[BytesLike],
     udp: bool = True,
     max_size: int = 65535,
     stats: CoalesceStats | None = None,
@@ -219,9 +265,48 @@ def gro_coalesce(
     its counters are increased (never reset), see :class:`CoalesceStats`: ``packets_in`` by
     ``len(packets)``, ``frames_out`` by the length of the result, ``merged`` by the packets
     appended to an earlier frame, ``super_frames`` by the frames given a GSO header and
-    ``bad_csum`` by the candidates refused for a wrong L4 checksum.
+    ``bad_csum`` by the candidates refused for a wrong L4 checksum. ``max_size`` above 65535
+    (more than an IP length field holds) raises ValueError before anything is counted.
     """
-    out: list[tuple[VirtioNetHdr, bytes]] = []
+    out, grown, merged, bad = _coalesce(packets, udp, max_size, verify)
+    result = [(_ZERO_HDR, pkt) for pkt in out]
+    for item in grown:
+        vnet, parts = _build(item)
+        result[item.index] = (vnet, b"".join(parts))
+    if stats is not None:
+        stats.add(len(packets), len(result), merged, len(grown), bad)
+    return result
+
+
+def gro_coalesce_frames(
+    packets: Sequence[BytesLike],
+    udp: bool = True,
+    max_size: int = 65535,
+    stats: CoalesceStats | None = None,
+    verify: bool = True,
+) -> list[bytes]:
+    """:func:`gro_coalesce`, each frame returned as the bytes one TUN write takes: the packed
+    virtio_net_hdr followed by the packet (same frames, same order, same counters)."""
+    out, grown, merged, bad = _coalesce(packets, udp, max_size, verify)
+    result = [_ZERO_WIRE + pkt for pkt in out]
+    for item in grown:
+        vnet, parts = _build(item)
+        result[item.index] = b"".join((vnet.pack(), *parts))
+    if stats is not None:
+        stats.add(len(packets), len(result), merged, len(grown), bad)
+    return result
+
+
+def _coalesce(
+    packets: Sequence[BytesLike], udp: bool, max_size: int, verify: bool
+) -> tuple[list[bytes], list[_Item], int, int]:
+    """The merge loop: (packets in output order, items that grew, merged count, bad count).
+
+    A grown item's frame replaces its head packet at ``out[item.index]``.
+    """
+    if max_size > 0xFFFF:
+        raise ValueError("max_size must be at most 65535")
+    out: list[bytes] = []
     open_items: dict[_FlowKey, _Item] = {}
     grown: list[_Item] = []
     bad = merged = 0
@@ -229,49 +314,42 @@ def gro_coalesce(
         pkt = raw if type(raw) is bytes else bytes(raw)
         key, cand = _parse(pkt, udp)
         if key is None:
-            out.append((_ZERO_HDR, pkt))
+            out.append(pkt)
             continue
         item = open_items.pop(key, None)
         if cand is not None and item is not None:
+            compat, l4, hlen, plen, seq, psh, tcp, v6 = cand
             ic = item.cand
             if (
-                cand.compat == ic.compat  # the key holds the protocol, so tcp == ic.tcp
-                and cand.plen <= ic.plen
-                and (not cand.tcp or cand.seq == item.next_seq)
-                and item.total + cand.plen <= max_size
+                compat == ic[0]  # the key holds the protocol, so tcp == the item's tcp
+                and plen <= ic[3]
+                and (not tcp or seq == item.next_seq)
+                and item.total + plen <= max_size
                 and item.count < MAX_SEGMENTS
             ):
                 if item.valid is None:
-                    item.valid = not verify or _l4_csum_ok(item.head, ic)
+                    item.valid = not verify or _l4_csum_ok(item.head, ic[1], ic[6], ic[7])
                     bad += not item.valid
                 if item.valid:
-                    if not verify or _l4_csum_ok(pkt, cand):
+                    if not verify or _l4_csum_ok(pkt, l4, tcp, v6):
                         if item.chunks is None:
                             item.chunks = []
                             grown.append(item)
-                        item.chunks.append(memoryview(pkt)[cand.hlen :])
-                        item.total += cand.plen
+                        item.chunks.append(memoryview(pkt)[hlen:])
+                        item.total += plen
                         item.count += 1
-                        item.next_seq = (cand.seq + cand.plen) & 0xFFFFFFFF
+                        item.next_seq = (seq + plen) & 0xFFFFFFFF
                         merged += 1
-                        if cand.psh:
+                        if psh:
                             item.psh = True
-                        elif cand.plen == ic.plen:
+                        elif plen == ic[3]:
                             open_items[key] = item  # still open
                         continue
                     bad += 1
                     cand = None  # bad checksum: write it alone, unchanged
-        out.append((_ZERO_HDR, pkt))
-        if cand is not None and not cand.psh:
+        out.append(pkt)
+        if cand is not None and not cand[5]:
             open_items[key] = _Item(
-                len(out) - 1, pkt, cand, (cand.seq + cand.plen) & 0xFFFFFFFF, len(pkt)
+                len(out) - 1, pkt, cand, (cand[4] + cand[3]) & 0xFFFFFFFF, len(pkt)
             )
-    for item in grown:
-        out[item.index] = _build(item)
-    if stats is not None:
-        stats.packets_in += len(packets)
-        stats.frames_out += len(out)
-        stats.merged += merged
-        stats.super_frames += len(grown)
-        stats.bad_csum += bad
-    return out
+    return out, grown, merged, bad

@@ -7,8 +7,9 @@ in :mod:`forwarders.gsopath`. Its docstring is the contract another engine must 
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 
-from tunio.csum import checksum, pseudo_addr_sum
+from tunio.csum import checksum, fold_plan, pseudo_addr_sum
 from tunio.vnethdr import (
     IPPROTO_TCP,
     IPPROTO_UDP,
@@ -37,7 +38,6 @@ _IPV6_ROUTING = 43
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
-_U16x2 = struct.Struct(">HH")
 
 
 def _complete_csum(frame: memoryview, hdr: VirtioNetHdr) -> bytes:
@@ -163,7 +163,10 @@ def gso_split(frame: BytesLike, hdr: VirtioNetHdr, mtu: int = 1500) -> list[byte
     if (biggest := hlen + min(gso_size, payload)) > mtu:
         raise OffloadError(f"segment of {biggest} bytes exceeds mtu {mtu}")
 
-    # Header template with the per-segment fields zeroed; their sums are added back below.
+    # The constant parts of every segment's headers, the per-segment fields zeroed. The sums
+    # below are residues modulo 0xFFFF (see fold16); each true sum is non-zero (the IPv4
+    # version nibble, the pseudo header's protocol), so a residue r stands for the folded
+    # sum (r or 0xFFFF) and the checksum ~fold & 0xFFFF is 0xFFFF - r, or 0 when r == 0.
     tmpl = bytearray(mv[:hlen])
     cfield = l4 + csum_off
     tmpl[cfield : cfield + 2] = b"\0\0"
@@ -173,7 +176,6 @@ def gso_split(frame: BytesLike, hdr: VirtioNetHdr, mtu: int = 1500) -> list[byte
         tmpl[10:12] = b"\0\0"
     else:
         ip_id = 0
-    pbase = pseudo_addr_sum(mv[12:20] if v4 else mv[8:40], proto)
     if tcp:
         seq0 = _U32.unpack_from(tmpl, l4 + 4)[0]
         tflags = tmpl[l4 + 13]
@@ -182,49 +184,84 @@ def gso_split(frame: BytesLike, hdr: VirtioNetHdr, mtu: int = 1500) -> list[byte
     else:
         seq0 = tflags = 0
         tmpl[l4 + 4 : l4 + 6] = b"\0\0"
-    # Constant parts of the sums, reduced modulo 0xFFFF (see fold16); all are non-zero, so a
-    # residue r of a segment's sum stands for the folded sum (r or 0xFFFF) and the checksum
-    # ~fold & 0xFFFF is 0xFFFF - r, or 0 when r == 0.
     ip_sum = int.from_bytes(tmpl[:l4], "big") % 0xFFFF
-    l4_sum = (pbase + int.from_bytes(tmpl[l4:], "big")) % 0xFFFF
+    l4_sum = (
+        pseudo_addr_sum(mv[12:20] if v4 else mv[8:40], proto) + int.from_bytes(tmpl[l4:], "big")
+    ) % 0xFFFF
+    # One struct packs a whole segment header: the per-segment fields between the template's
+    # constant byte runs (the "gaps").
+    pack = _layout(v4, tcp, l4, hlen).pack
+    ip_gaps = (bytes(tmpl[0:2]), bytes(tmpl[6:10])) if v4 else (bytes(tmpl[0:4]), b"")
+    gap_ip_l4 = bytes(tmpl[12 if v4 else 6 : l4 + 4])
+    l4_gaps = (bytes(tmpl[l4 + 8 : l4 + 13]), bytes(tmpl[l4 + 14 : l4 + 16]))
+    gap_tail = bytes(tmpl[l4 + 18 : hlen])
 
     out: list[bytes] = []
     last = nseg - 1
-    pack16 = _U16.pack_into
-    join = b"".join
+    # The TCP flags of the middle segments, of the first and of the last (FIN/PSH only on the
+    # last segment, CWR only on the first).
+    mid = tflags & ~(TCP_FIN | TCP_PSH | TCP_CWR)
+    first = tflags if nseg == 1 else tflags & ~(TCP_FIN | TCP_PSH)
+    final = tflags if nseg == 1 else tflags & ~TCP_CWR
     from_bytes = int.from_bytes
+    plen = min(gso_size, payload)
+    plan = fold_plan(plen)
     for i in range(nseg):
         start = hlen + i * gso_size
         data = mv[start : start + gso_size]
-        plen = len(data)
+        if i == last:
+            plen = len(data)
+            plan = fold_plan(plen)
         seglen = hlen + plen
         l4len = seglen - l4
-        h = tmpl.copy()
-        if v4:
-            ident = (ip_id + i) & 0xFFFF
-            _U16x2.pack_into(h, 2, seglen, ident)
-            r = (ip_sum + seglen + ident) % 0xFFFF
-            pack16(h, 10, 0xFFFF - r if r else 0)
-        else:
-            pack16(h, 4, seglen - 40)
-        r = from_bytes(data, "big") % 0xFFFF
+        # Payload residue; the header's constant words are in l4_sum, its fields added below.
+        x = from_bytes(data, "big")
+        for h, mask in plan:
+            x = (x >> h) + (x & mask)
         if plen & 1:
-            r <<= 8  # the odd byte is padded on the right
-        r += l4_sum + l4len
+            x <<= 8  # the odd byte is padded on the right
         if tcp:
             seq = (seq0 + i * gso_size) & 0xFFFFFFFF
-            flags = tflags
-            if i != last:
-                flags &= ~(TCP_FIN | TCP_PSH)
-            if i:
-                flags &= ~TCP_CWR
-            _U32.pack_into(h, l4 + 4, seq)
-            h[l4 + 13] = flags
-            r = (r + (seq >> 16) + (seq & 0xFFFF) + flags) % 0xFFFF
-            pack16(h, cfield, 0xFFFF - r if r else 0)
+            flags = mid if 0 < i < last else first if i == 0 else final
+            r = (x + l4_sum + l4len + seq + flags) % 0xFFFF  # 2**16 = 1: seq needs no split
+            csum = 0xFFFF - r if r else 0
+            if v4:
+                ident = (ip_id + i) & 0xFFFF
+                ri = (ip_sum + seglen + ident) % 0xFFFF
+                head = pack(
+                    ip_gaps[0], seglen, ident, ip_gaps[1], 0xFFFF - ri if ri else 0,
+                    gap_ip_l4, seq, l4_gaps[0], flags, l4_gaps[1], csum, gap_tail,
+                )  # fmt: skip
+            else:
+                head = pack(
+                    ip_gaps[0], seglen - 40, gap_ip_l4, seq, l4_gaps[0], flags, l4_gaps[1],
+                    csum, gap_tail,
+                )  # fmt: skip
         else:
-            pack16(h, l4 + 4, l4len)
-            r = (r + l4len) % 0xFFFF
-            pack16(h, cfield, 0xFFFF - r if r else 0xFFFF)  # UDP sends 0 as 0xFFFF
-        out.append(join((h, data)))
+            r = (x + l4_sum + 2 * l4len) % 0xFFFF  # pseudo-header length and UDP length
+            csum = 0xFFFF - r if r else 0xFFFF  # UDP sends 0 as 0xFFFF
+            if v4:
+                ident = (ip_id + i) & 0xFFFF
+                ri = (ip_sum + seglen + ident) % 0xFFFF
+                head = pack(
+                    ip_gaps[0], seglen, ident, ip_gaps[1], 0xFFFF - ri if ri else 0,
+                    gap_ip_l4, l4len, csum,
+                )  # fmt: skip
+            else:
+                head = pack(ip_gaps[0], seglen - 40, gap_ip_l4, l4len, csum)
+        out.append(head + data)
     return out
+
+
+@lru_cache(maxsize=32)
+def _layout(v4: bool, tcp: bool, l4: int, hlen: int) -> struct.Struct:
+    """The struct of one segment's IP + L4 header: per-segment fields between constant gaps.
+
+    IPv4: gap, total length, ID, gap, header checksum; IPv6: gap, payload length; then up to
+    the L4 fields: gap; TCP: sequence number, gap (ack, data offset), flags, gap (window),
+    checksum, gap (urgent pointer, options); UDP: length, checksum.
+    """
+    ip = "2sHH4sH" if v4 else "4sH"
+    mid = f"{l4 + 4 - (12 if v4 else 6)}s"
+    l4_fmt = f"I5sB2sH{hlen - l4 - 18}s" if tcp else "HH"
+    return struct.Struct(">" + ip + mid + l4_fmt)

@@ -1,6 +1,8 @@
 """Benchmarks (pytest-benchmark) of the ``--gso split`` hot path: what one 64 KB TCP
-super-packet costs in Python. No timing is asserted; each run checks its output, and
-``pytest tests/bench --benchmark-only`` prints the table (see the closing notes)."""
+super-packet costs with each offload engine (the ``engine`` fixture, tests/bench/conftest.py).
+Grouped by operation so the table puts the engines side by side. No timing is asserted; each
+run checks its output, and ``taskset -c 1 pytest tests/bench --benchmark-only`` prints the
+table (see the closing notes)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,7 @@ import pytest
 from forwarders.common import Counters
 from forwarders.gsopath import SplitRelay
 from tunio.csum import checksum, pseudo_header_sum
-from tunio.grocoalesce import gro_coalesce
-from tunio.gsosplit import gso_split
+from tunio.engine import Engine
 from tunio.vnethdr import VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, VirtioNetHdr
 
 MSS, SEGMENTS = 1448, 44  # what the kernel hands a TUN reader at MTU 1500
@@ -38,26 +39,34 @@ def frame() -> tuple[VirtioNetHdr, bytes]:
     return tcp_super_packet()
 
 
-def test_split(benchmark: Any, frame: tuple[VirtioNetHdr, bytes]) -> None:
+@pytest.mark.benchmark(group="split")
+def test_split(benchmark: Any, engine: Engine, frame: tuple[VirtioNetHdr, bytes]) -> None:
     hdr, pkt = frame
-    segs = benchmark(gso_split, pkt, hdr, 1500)
+    segs = benchmark(engine.gso_split, pkt, hdr, 1500)
     assert len(segs) == SEGMENTS and all(len(s) == 1488 for s in segs)
 
 
+@pytest.mark.benchmark(group="coalesce")
 @pytest.mark.parametrize("verify", [True, False], ids=["verify-csum", "trust-csum"])
-def test_coalesce(benchmark: Any, frame: tuple[VirtioNetHdr, bytes], verify: bool) -> None:
+def test_coalesce(
+    benchmark: Any, engine: Engine, frame: tuple[VirtioNetHdr, bytes], verify: bool
+) -> None:
     hdr, pkt = frame
-    segs = gso_split(pkt, hdr, 1500)
-    out = benchmark(gro_coalesce, segs, verify=verify)
+    segs = engine.gso_split(pkt, hdr, 1500)
+    out = benchmark(engine.gro_coalesce, segs, verify=verify)
     assert len(out) == 1
     merged_hdr, merged = out[0]
     assert merged_hdr.gso_size == MSS and merged[40:] == pkt[40:]
 
 
-def test_split_and_coalesce_cycle(benchmark: Any, frame: tuple[VirtioNetHdr, bytes]) -> None:
-    """What SplitRelay does per read: split, coalesce, header + packet ready to write."""
+@pytest.mark.benchmark(group="cycle")
+def test_split_and_coalesce_cycle(
+    benchmark: Any, engine: Engine, frame: tuple[VirtioNetHdr, bytes]
+) -> None:
+    """What SplitRelay does with a batch of one read: split, coalesce, header + packet ready
+    to write (the engine's split_frame and coalesce_frames, plus the forwarder's counting)."""
     hdr, pkt = frame
-    relay, c = SplitRelay(1500), Counters()
+    relay, c = SplitRelay(1500, engine.name), Counters()
     raw = hdr.pack() + pkt
-    frames = benchmark(lambda: relay.coalesce(relay.split(raw, c), c))
+    frames = benchmark(relay.process, [raw], c)
     assert len(frames) == 1 and frames[0][50:] == pkt[40:]

@@ -8,7 +8,9 @@ import pytest
 
 from tunbench import results
 from tunbench.variants import BASELINES, VARIANTS
+from tunio.engine import ENGINES
 
+from engines import with_engine_marks
 from helpers import host_snapshot, run_json
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
@@ -41,6 +43,19 @@ def test_baseline(baseline: str, tmp_path: Path) -> None:
     assert rec["cpu_avg"] is None  # no forwarder process to sample
     doc = results.load(Path(rec["result_file"]))
     assert doc["metadata"]["forwarder_command"] is None
+
+
+@pytest.mark.parametrize(
+    "spec", with_engine_marks([f"sync-gso --gso split --engine {e}" for e in ENGINES])
+)
+def test_split_coalesces_interleaved_flows_across_reads(spec: str, tmp_path: Path) -> None:
+    """With four TCP streams the split path's batches hold several reads and several flows,
+    and GRO still merges every flow back into super-frames (no flow is left unmerged)."""
+    rec = run_json(spec, tmp_path, "--parallel", "4")
+    d = results.load(Path(rec["result_file"]))["forwarder"]["directions"]["1to2"]
+    assert d["batches"] > 0 and set(d["batch_sizes"]) - {"1"}, d["batch_sizes"]
+    assert d["gro"]["packets_in"] == d["segments_in"] and d["gro"]["bad_csum"] == 0
+    assert d["coalescing_factor"] > 10, d  # 64 KB reads of ~44 segments come back whole
 
 
 def test_host_namespace_untouched(tmp_path: Path) -> None:

@@ -34,11 +34,17 @@ def test_short_matrix_interleaves_profiles_and_records(tmp_path: Path) -> None:
     ]
     assert len({d["matrix"]["id"] for d in docs}) == 1
     assert all(d["status"] == "ok" and d["results"]["gbps"] > 0.1 for d in docs)
-    # one profiling pass for the Python variant only, its SVG and its throughput kept
-    assert [p.name for p in fg.iterdir()] == ["sync-gso.svg"]
+    # one profiling pass for the Python variant only, its SVG and its throughput kept;
+    # perf on the same process beside py-spy when perf is installed
+    perf = shutil.which("perf") is not None
+    also = ["sync-gso-perf.folded", "sync-gso-perf.svg"] if perf else []
+    assert sorted(p.name for p in fg.iterdir()) == [*also, "sync-gso.svg"]
     assert "<svg" in (fg / "sync-gso.svg").read_text()[:2000]
     prof = docs[2]["profile"]
     assert prof["svg"] == str(fg / "sync-gso.svg") and prof["gbps"] > 0
+    if perf:
+        assert prof["perf_svg"] == str(fg / "sync-gso-perf.svg")
+        assert "tun_chr_write_iter" in (fg / "sync-gso-perf.svg").read_text()  # the kernel's part
     assert "profile" not in docs[0]
     # progress lines on a non-terminal
     assert "[1/7] profile sync-gso" in proc.stderr and "[7/7]" in proc.stderr

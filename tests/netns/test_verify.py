@@ -7,15 +7,19 @@ import json
 import pytest
 
 from tunbench.variants import PEERS, VARIANTS
+from tunio.engine import ENGINES
 
+from engines import with_engine_marks
 from helpers import tunbench
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
-SPECS = sorted(VARIANTS) + [f"{v} --gso split" for v in sorted(VARIANTS) if VARIANTS[v].gso]
+GSO = [v for v in sorted(VARIANTS) if VARIANTS[v].gso]
+# every split row with both offload engines
+SPECS = sorted(VARIANTS) + [f"{v} --gso split --engine {e}" for v in GSO for e in ENGINES]
 
 
-@pytest.mark.parametrize("spec", SPECS + sorted(PEERS))
+@pytest.mark.parametrize("spec", with_engine_marks(SPECS + sorted(PEERS)))
 def test_verify(spec: str) -> None:
     proc = tunbench("verify", spec, "-q", "--json")
     rep = json.loads(proc.stdout.splitlines()[-1])
@@ -27,5 +31,8 @@ def test_verify(spec: str) -> None:
     dirs = rep["forwarder"]["directions"]
     assert dirs["1to2"]["bytes"] > 8 << 20  # the whole TCP stream went through it
     if "--gso split" in spec:
-        # super-packets were really split and coalesced again
-        assert dirs["1to2"]["segments_in"] > dirs["1to2"]["frames_out"] > 0
+        # super-packets were really split and coalesced again, with checksums verified
+        d = dirs["1to2"]
+        assert d["segments_in"] > d["frames_out"] > 0
+        assert d["gro"]["super_frames"] > 0 and d["coalescing_factor"] > 1
+        assert d["gro"]["bad_csum"] == 0 and d["batches"] > 0

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tunio.csum import checksum, fold16, pseudo_header_sum, sum16
+from tunio.csum import checksum, fold16, fold_plan, pseudo_header_sum, sum16
 from tunio.vnethdr import (
     OffloadError,
 )
@@ -72,6 +72,18 @@ def test_checksum_unfolded_initial(data: bytes, initial: int) -> None:
 @given(st.integers(0, 2**64))
 def test_fold16_matches_end_around_carry(total: int) -> None:
     assert fold16(total) == ref_sum(b"", total)
+
+
+@settings(database=None, deadline=None, max_examples=100)
+@given(st.integers(0, 17000), st.integers(0, 2**32))
+def test_fold_plan_keeps_the_value_modulo_0xffff(n: int, seed: int) -> None:
+    data = random.Random(seed).choice([random.Random(seed).randbytes(n), b"\xff" * n])
+    x = int.from_bytes(data, "big")
+    want = x % 0xFFFF
+    for h, mask in fold_plan(n):
+        assert h % 16 == 0
+        x = (x >> h) + (x & mask)
+    assert x.bit_length() <= 1040 and x % 0xFFFF == want
 
 
 def test_checksum_edge_cases() -> None:

@@ -1,4 +1,8 @@
-"""Tests for tunio.grocoalesce: plain packets merged into GSO frames."""
+"""Tests for GRO coalescing: plain packets merged into GSO frames.
+
+Every test takes the ``engine`` fixture (tests/unit/conftest.py) and runs once per offload
+engine: the pure tunio.grocoalesce and the native tunio._native must pass the same tests.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tunio.grocoalesce import CoalesceStats, gro_coalesce
-from tunio.gsosplit import gso_split
+from tunio.engine import Engine
+from tunio.grocoalesce import CoalesceStats
 from tunio.vnethdr import (
     MAX_SEGMENTS,
     VIRTIO_NET_HDR_GSO_NONE,
@@ -59,10 +63,10 @@ def assert_unchanged(pkts: list[bytes], frames: list[tuple[VirtioNetHdr, bytes]]
 
 @pytest.mark.parametrize("v6", [False, True])
 @pytest.mark.parametrize("tcp", [True, False])
-def test_coalesce_basic(v6: bool, tcp: bool) -> None:
+def test_coalesce_basic(engine: Engine, v6: bool, tcp: bool) -> None:
     pkts = seq_pkts([100, 100, 100, 40], v6=v6, tcp=tcp, options=b"\x01" * 4 if tcp else b"")
     stats = CoalesceStats()
-    ((hdr, frame),) = gro_coalesce(pkts, stats=stats)
+    ((hdr, frame),) = engine.gro_coalesce(pkts, stats=stats)
     l4 = 40 if v6 else 20
     hlen = l4 + (24 if tcp else 8)
     assert hdr == VirtioNetHdr(
@@ -83,32 +87,32 @@ def test_coalesce_basic(v6: bool, tcp: bool) -> None:
     assert struct.unpack_from("!H", frame, cpos)[0] == partial
     if not v6:
         assert ref_sum(frame[:20]) == 0xFFFF
-    assert gso_split(frame, hdr) == pkts
+    assert engine.gso_split(frame, hdr) == pkts
     assert stats == CoalesceStats(4, 1, 3, 1, 0)
-    gro_coalesce(pkts, stats=stats)
+    engine.gro_coalesce(pkts, stats=stats)
     assert stats.packets_in == 8 and stats.merged == 6
 
 
-def test_coalesce_kernel_write_rules() -> None:
+def test_coalesce_kernel_write_rules(engine: Engine) -> None:
     """Merged headers satisfy the checks of tun_vnet_hdr_get / virtio_net_hdr_to_skb (§2.5)."""
     pkts = seq_pkts([1448] * 45, options=b"\x01\x01\x08\x0a" + bytes(8))
-    ((hdr, frame),) = gro_coalesce(pkts)
+    ((hdr, frame),) = engine.gro_coalesce(pkts)
     assert len(frame) <= 65535
     assert hdr.csum_start + hdr.csum_offset + 2 <= hdr.hdr_len <= len(frame)
     assert hdr.csum_start >= 20 and hdr.csum_offset == 16
     assert 0 < hdr.gso_size < 0xFFFF
 
 
-def test_coalesce_different_flows_interleaved() -> None:
+def test_coalesce_different_flows_interleaved(engine: Engine) -> None:
     a = seq_pkts([100] * 3, sport=1)
     b = seq_pkts([100] * 3, sport=2)
-    frames = gro_coalesce([a[0], b[0], a[1], b[1], a[2], b[2]])
+    frames = engine.gro_coalesce([a[0], b[0], a[1], b[1], a[2], b[2]])
     assert len(frames) == 2
-    assert gso_split(frames[0][1], frames[0][0]) == a
-    assert gso_split(frames[1][1], frames[1][0]) == b
+    assert engine.gso_split(frames[0][1], frames[0][0]) == a
+    assert engine.gso_split(frames[1][1], frames[1][0]) == b
 
 
-def test_coalesce_never_mixes_flows() -> None:
+def test_coalesce_never_mixes_flows(engine: Engine) -> None:
     pkts = [
         make_pkt(bytes(100), seq=1000, sport=1),
         make_pkt(bytes(100), seq=1100, sport=2),
@@ -116,7 +120,7 @@ def test_coalesce_never_mixes_flows() -> None:
         make_pkt(bytes(100), seq=1100, v6=True),
         make_pkt(bytes(100), seq=1100, tcp=False),
     ]
-    assert_unchanged(pkts, gro_coalesce(pkts))
+    assert_unchanged(pkts, engine.gro_coalesce(pkts))
 
 
 @pytest.mark.parametrize(
@@ -144,99 +148,106 @@ def test_coalesce_never_mixes_flows() -> None:
         ("mf", {"frag": 0x2000}),
     ],
 )
-def test_coalesce_refuses(name: str, second: dict[str, Any]) -> None:
+def test_coalesce_refuses(engine: Engine, name: str, second: dict[str, Any]) -> None:
     kw: dict[str, Any] = {"options": b"\x01\x01\x01\x01"} if name == "options" else {}
     first = make_pkt(bytes(100), seq=1000, **kw)
     second = dict(second)
     size = int(second.pop("payload", 100))
     pkts = [first, make_pkt(bytes(size), **{"seq": 1100, **second})]
-    assert_unchanged(pkts, gro_coalesce(pkts))
+    assert_unchanged(pkts, engine.gro_coalesce(pkts))
 
 
 @pytest.mark.parametrize("v6", [False, True])
-def test_coalesce_refuses_first_packet_flaws(v6: bool) -> None:
+def test_coalesce_refuses_first_packet_flaws(engine: Engine, v6: bool) -> None:
     flaws: list[dict[str, Any]] = [{"bad_csum": True}, {"flags": ACK | PSH}, {"flags": ACK | FIN}]
     for kw in flaws:
         pkts = [
             make_pkt(bytes(100), seq=1000, v6=v6, **kw),
             make_pkt(bytes(100), seq=1100, v6=v6),
         ]
-        assert_unchanged(pkts, gro_coalesce(pkts))
+        assert_unchanged(pkts, engine.gro_coalesce(pkts))
 
 
-def test_coalesce_bad_checksum_counted_and_verify_off() -> None:
+def test_coalesce_bad_checksum_counted_and_verify_off(engine: Engine) -> None:
     good = seq_pkts([100] * 3)
     bad = make_pkt(bytes([1]) * 100, seq=1100, ident=101, bad_csum=True)
     pkts = [good[0], bad, good[2]]
     stats = CoalesceStats()
-    assert_unchanged(pkts, gro_coalesce(pkts, stats=stats))
+    assert_unchanged(pkts, engine.gro_coalesce(pkts, stats=stats))
     assert stats.bad_csum == 1 and stats.merged == 0
     # verify=False trusts the caller: the corrupt packet is merged (the kernel would then
     # compute a fresh checksum over it), which is why verification is the default
-    ((hdr, frame),) = gro_coalesce(pkts, verify=False)
+    ((hdr, frame),) = engine.gro_coalesce(pkts, verify=False)
     assert hdr.gso_type == VIRTIO_NET_HDR_GSO_TCPV4 and len(frame) == 340
 
 
-def test_coalesce_ipv4_options_and_fragments_never_merge() -> None:
+def test_coalesce_ipv4_options_and_fragments_never_merge(engine: Engine) -> None:
     opt = b"\x01\x01\x01\x00"
     pkts = seq_pkts([100] * 3, ip_options=opt)
-    assert_unchanged(pkts, gro_coalesce(pkts))
+    assert_unchanged(pkts, engine.gro_coalesce(pkts))
     frags = [make_pkt(bytes(100), seq=1000, frag=0x2000), make_pkt(bytes(100), frag=0x200)]
-    assert_unchanged(frags, gro_coalesce(frags))
+    assert_unchanged(frags, engine.gro_coalesce(frags))
 
 
-def test_coalesce_stops_after_short_segment() -> None:
+def test_coalesce_stops_after_short_segment(engine: Engine) -> None:
     pkts = seq_pkts([100, 50, 100])
-    frames = gro_coalesce(pkts)
+    frames = engine.gro_coalesce(pkts)
     assert len(frames) == 2
     assert frames[0][0].gso_size == 100 and len(frames[0][1]) == 40 + 150
     assert frames[1] == (VirtioNetHdr(), pkts[2])
 
 
-def test_coalesce_stops_after_psh() -> None:
+def test_coalesce_stops_after_psh(engine: Engine) -> None:
     pkts = seq_pkts([100, 100, 100])
     pkts[1] = make_pkt(bytes([1]) * 100, seq=1100, ident=101, flags=ACK | PSH)
-    frames = gro_coalesce(pkts)
+    frames = engine.gro_coalesce(pkts)
     assert len(frames) == 2
     assert frames[0][1][33] == ACK | PSH
-    assert gso_split(frames[0][1], frames[0][0]) == pkts[:2]
+    assert engine.gso_split(frames[0][1], frames[0][0]) == pkts[:2]
     assert frames[1] == (VirtioNetHdr(), pkts[2])
 
 
-def test_coalesce_udp_flag_and_short_datagram() -> None:
+def test_coalesce_udp_flag_and_short_datagram(engine: Engine) -> None:
     pkts = seq_pkts([200, 200, 10, 200], tcp=False)
-    assert_unchanged(pkts, gro_coalesce(pkts, udp=False))
-    frames = gro_coalesce(pkts)
+    assert_unchanged(pkts, engine.gro_coalesce(pkts, udp=False))
+    frames = engine.gro_coalesce(pkts)
     assert [len(f) for _, f in frames] == [28 + 410, 228]
 
 
-def test_coalesce_max_size_and_segment_limit() -> None:
+def test_coalesce_max_size_and_segment_limit(engine: Engine) -> None:
     pkts = seq_pkts([1000] * 10)
-    frames = gro_coalesce(pkts, max_size=40 + 3000)
+    frames = engine.gro_coalesce(pkts, max_size=40 + 3000)
     assert [len(f) for _, f in frames] == [3040, 3040, 3040, 1040]
     many = seq_pkts([1] * (MAX_SEGMENTS + 5))
-    frames = gro_coalesce(many)
+    frames = engine.gro_coalesce(many)
     assert [len(f) for _, f in frames] == [40 + MAX_SEGMENTS, 40 + 5]
 
 
-def test_coalesce_non_candidate_keeps_flow_order() -> None:
+def test_coalesce_refuses_max_size_above_65535(engine: Engine) -> None:
+    stats = CoalesceStats()
+    with pytest.raises(ValueError, match="65535"):
+        engine.gro_coalesce(seq_pkts([100] * 3), max_size=65536, stats=stats)
+    assert stats == CoalesceStats()
+
+
+def test_coalesce_non_candidate_keeps_flow_order(engine: Engine) -> None:
     a = seq_pkts([100] * 4)
     fin = make_pkt(b"", seq=1200, flags=ACK | FIN)
     pkts = [a[0], a[1], fin, a[2], a[3]]
-    frames = gro_coalesce(pkts)
+    frames = engine.gro_coalesce(pkts)
     assert [f for _, f in frames][1] == fin
     assert len(frames) == 3
 
 
-def test_coalesce_garbage_passes_through() -> None:
+def test_coalesce_garbage_passes_through(engine: Engine) -> None:
     pkts = [b"", b"\x45", bytes(27), bytes(100), b"\x60" + bytes(60), b"\xff" * 80]
-    assert_unchanged(pkts, gro_coalesce(pkts))
+    assert_unchanged(pkts, engine.gro_coalesce(pkts))
 
 
 @FAST
 @given(st.lists(st.binary(max_size=120), max_size=8))
-def test_coalesce_random_bytes_never_raises(pkts: list[bytes]) -> None:
-    frames = gro_coalesce(pkts)
+def test_coalesce_random_bytes_never_raises(engine: Engine, pkts: list[bytes]) -> None:
+    frames = engine.gro_coalesce(pkts)
     for hdr, frame in frames:
         assert hdr == VirtioNetHdr() and frame in pkts
 
@@ -287,8 +298,8 @@ def _flow(pkt: bytes) -> tuple[bytes, ...]:
 
 @SLOW
 @given(batches())
-def test_coalesce_then_split_restores_every_flow(batch: list[bytes]) -> None:
-    frames = gro_coalesce(batch)
+def test_coalesce_then_split_restores_every_flow(engine: Engine, batch: list[bytes]) -> None:
+    frames = engine.gro_coalesce(batch)
     assert len(frames) <= len(batch)
     expanded: list[bytes] = []
     for hdr, frame in frames:
@@ -298,7 +309,7 @@ def test_coalesce_then_split_restores_every_flow(batch: list[bytes]) -> None:
             continue
         assert hdr.flags == NEEDS and hdr.hdr_len <= len(frame) <= 65535
         assert len(frame) - hdr.hdr_len > hdr.gso_size
-        expanded.extend(gso_split(frame, hdr, mtu=65535))
+        expanded.extend(engine.gso_split(frame, hdr, mtu=65535))
     per_flow_in: dict[tuple[bytes, ...], list[bytes]] = defaultdict(list)
     per_flow_out: dict[tuple[bytes, ...], list[bytes]] = defaultdict(list)
     for p in batch:

@@ -1,4 +1,8 @@
-"""Tests for tunio.gsosplit: GSO super-packets into plain packets (and back, whole)."""
+"""Tests for GSO split: super-packets into plain packets (and back, whole).
+
+Every test takes the ``engine`` fixture (tests/unit/conftest.py) and runs once per offload
+engine: the pure tunio.gsosplit and the native tunio._native must pass the same tests.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tunio.grocoalesce import gro_coalesce
-from tunio.gsosplit import gso_split
+from tunio.engine import Engine
 from tunio.vnethdr import (
     MAX_SEGMENTS,
     VIRTIO_NET_HDR_F_DATA_VALID,
@@ -53,11 +56,11 @@ from packets import (
 
 @SLOW
 @given(super_packets())
-def test_split_then_coalesce_round_trip(case: tuple[VirtioNetHdr, bytes]) -> None:
+def test_split_then_coalesce_round_trip(engine: Engine, case: tuple[VirtioNetHdr, bytes]) -> None:
     hdr, pkt = case
-    segs = gso_split(pkt, hdr, mtu=65535)
+    segs = engine.gso_split(pkt, hdr, mtu=65535)
     check_segments(pkt, hdr, segs)
-    frames = gro_coalesce(segs)
+    frames = engine.gro_coalesce(segs)
     if len(segs) == 1:
         assert frames == [(VirtioNetHdr(), segs[0])]
         return
@@ -67,48 +70,48 @@ def test_split_then_coalesce_round_trip(case: tuple[VirtioNetHdr, bytes]) -> Non
     assert mhdr == VirtioNetHdr(
         NEEDS, hdr.gso_type, hdr.hdr_len, hdr.gso_size, hdr.csum_start, hdr.csum_offset
     )
-    assert gso_split(merged, mhdr, mtu=65535) == segs
+    assert engine.gso_split(merged, mhdr, mtu=65535) == segs
 
 
 @pytest.mark.parametrize("v6", [False, True])
-def test_split_64k_tcp(v6: bool) -> None:
+def test_split_64k_tcp(engine: Engine, v6: bool) -> None:
     # the shape of a real read: 12 bytes of TCP options, 45 x 1448 bytes of payload
     payload = random.Random(2).randbytes(45 * 1448 - (20 if v6 else 0))
     opts = bytes.fromhex("0101080a0001e24000000a1b")
     hdr, pkt = super_packet(payload, 1448, v6=v6, options=opts, flags=ACK | PSH, seq=2**32 - 5000)
     mtu = 1500 if not v6 else 1520
-    segs = gso_split(pkt, hdr, mtu=mtu)
+    segs = engine.gso_split(pkt, hdr, mtu=mtu)
     assert len(segs) == 45
     assert all(len(s) == (1500 if not v6 else 1520) for s in segs[:-1])
     check_segments(pkt, hdr, segs)
     assert sum(1 for s in segs if s[hdr.csum_start + 13] & PSH) == 1
-    assert gro_coalesce(segs)[0][1] == pkt
+    assert engine.gro_coalesce(segs)[0][1] == pkt
     with pytest.raises(OffloadError, match="mtu"):
-        gso_split(pkt, hdr, mtu=mtu - 1)
+        engine.gso_split(pkt, hdr, mtu=mtu - 1)
 
 
-def test_split_fin_cwr_only_where_allowed() -> None:
+def test_split_fin_cwr_only_where_allowed(engine: Engine) -> None:
     hdr, pkt = super_packet(bytes(3000), 1000, flags=ACK | PSH | FIN | CWR)
-    segs = gso_split(pkt, hdr)
+    segs = engine.gso_split(pkt, hdr)
     assert [s[33] for s in segs] == [ACK | CWR, ACK, ACK | PSH | FIN]
     check_segments(pkt, hdr, segs)
 
 
-def test_split_accepts_memoryview_and_no_needs_csum() -> None:
+def test_split_accepts_memoryview_and_no_needs_csum(engine: Engine) -> None:
     hdr, pkt = super_packet(bytes(range(256)) * 10, 700, v6=True)
     plain = VirtioNetHdr(0, hdr.gso_type, 0, hdr.gso_size, 0, 0)  # no NEEDS_CSUM: offsets ignored
     buf = memoryview(b"\0" * VNET_HDR_LEN + pkt)
-    assert gso_split(buf[VNET_HDR_LEN:], plain) == gso_split(pkt, hdr)
+    assert engine.gso_split(buf[VNET_HDR_LEN:], plain) == engine.gso_split(pkt, hdr)
 
 
-def test_split_ipv6_extension_header() -> None:
+def test_split_ipv6_extension_header(engine: Engine) -> None:
     _, pkt = super_packet(bytes(5000), 1200, v6=True)
     dest_opts = bytes([TCP, 0, 1, 4, 0, 0, 0, 0])  # next header TCP, 8 bytes, PadN
     ext = bytearray(pkt[:40] + dest_opts + pkt[40:])
     ext[6] = 60
     ext[4:6] = (len(ext) - 40).to_bytes(2, "big")
     ehdr = VirtioNetHdr(NEEDS, VIRTIO_NET_HDR_GSO_TCPV6, 0, 1200, 48, 16)
-    segs = gso_split(bytes(ext), ehdr)
+    segs = engine.gso_split(bytes(ext), ehdr)
     assert len(segs) == 5
     for seg in segs:
         assert seg[40:48] == dest_opts
@@ -119,16 +122,16 @@ def test_split_ipv6_extension_header() -> None:
 
 @pytest.mark.parametrize("tcp", [True, False])
 @pytest.mark.parametrize("v6", [False, True])
-def test_split_none_completes_checksum(tcp: bool, v6: bool) -> None:
+def test_split_none_completes_checksum(engine: Engine, tcp: bool, v6: bool) -> None:
     pkt = make_pkt(b"hello world", v6=v6, tcp=tcp, partial=True)
     l4 = 40 if v6 else 20
     hdr = VirtioNetHdr(NEEDS, VIRTIO_NET_HDR_GSO_NONE, 0, 0, l4, 16 if tcp else 6)
-    (out,) = gso_split(pkt, hdr)
+    (out,) = engine.gso_split(pkt, hdr)
     assert out == make_pkt(b"hello world", v6=v6, tcp=tcp)
     assert l4_valid(out, l4, TCP if tcp else UDP)
     # without NEEDS_CSUM (or with only DATA_VALID) the packet passes unchanged
     other = VirtioNetHdr(VIRTIO_NET_HDR_F_DATA_VALID)
-    assert gso_split(memoryview(pkt), other) == [pkt]
+    assert engine.gso_split(memoryview(pkt), other) == [pkt]
 
 
 def _udp_payload_with_zero_checksum(v6: bool) -> bytes:
@@ -142,27 +145,27 @@ def _udp_payload_with_zero_checksum(v6: bool) -> bytes:
 
 
 @pytest.mark.parametrize("v6", [False, True])
-def test_udp_zero_checksum_sent_as_ffff(v6: bool) -> None:
+def test_udp_zero_checksum_sent_as_ffff(engine: Engine, v6: bool) -> None:
     payload = _udp_payload_with_zero_checksum(v6)
     l4 = 40 if v6 else 20
     pkt = make_pkt(payload, v6=v6, tcp=False, partial=True)
-    (out,) = gso_split(pkt, VirtioNetHdr(NEEDS, 0, 0, 0, l4, 6))
+    (out,) = engine.gso_split(pkt, VirtioNetHdr(NEEDS, 0, 0, 0, l4, 6))
     assert out[l4 + 6 : l4 + 8] == b"\xff\xff"
     # the same datagram as the last segment of a UDP_L4 super-packet
     hdr, sp = super_packet(bytes(100) + payload, 100, v6=v6, tcp=False)
-    segs = gso_split(sp, hdr)
+    segs = engine.gso_split(sp, hdr)
     check_segments(sp, hdr, segs)
     assert segs[1][l4 + 6 : l4 + 8] == b"\xff\xff"
 
 
 @pytest.mark.parametrize("gso_type", [VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_UDP_L4])
-def test_split_too_many_segments(gso_type: int) -> None:
+def test_split_too_many_segments(engine: Engine, gso_type: int) -> None:
     tcp = gso_type == VIRTIO_NET_HDR_GSO_TCPV4
     hdr, pkt = super_packet(bytes(MAX_SEGMENTS * 10), 10, tcp=tcp)
-    assert len(gso_split(pkt, hdr)) == MAX_SEGMENTS
+    assert len(engine.gso_split(pkt, hdr)) == MAX_SEGMENTS
     hdr, pkt = super_packet(bytes(MAX_SEGMENTS * 10 + 1), 10, tcp=tcp)
     with pytest.raises(OffloadError, match="segments"):
-        gso_split(pkt, hdr)
+        engine.gso_split(pkt, hdr)
 
 
 def _set(pkt: bytes, off: int, value: bytes) -> bytes:
@@ -222,18 +225,18 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))
-def test_split_malformed(name: str) -> None:
+def test_split_malformed(engine: Engine, name: str) -> None:
     pkt, hdr = MALFORMED[name]
     with pytest.raises(OffloadError):
-        gso_split(pkt, hdr)
+        engine.gso_split(pkt, hdr)
 
 
-def test_split_ipv6_routing_header_rejected() -> None:
+def test_split_ipv6_routing_header_rejected(engine: Engine) -> None:
     routing = bytes([TCP, 0, 0, 1, 0, 0, 0, 0])  # type 0, segments left 1
     pkt = bytearray(V6_PKT[:40] + routing + V6_PKT[40:])
     pkt[6] = 43
     with pytest.raises(OffloadError, match="routing"):
-        gso_split(bytes(pkt), _hdr(V6_HDR, csum_start=48))
+        engine.gso_split(bytes(pkt), _hdr(V6_HDR, csum_start=48))
 
 
 @FAST
@@ -249,9 +252,11 @@ def test_split_ipv6_routing_header_rejected() -> None:
         st.integers(0, 20),
     ),
 )
-def test_split_random_input_only_offload_error(data: bytes, hdr: VirtioNetHdr) -> None:
+def test_split_random_input_only_offload_error(
+    engine: Engine, data: bytes, hdr: VirtioNetHdr
+) -> None:
     try:
-        out = gso_split(data, hdr)
+        out = engine.gso_split(data, hdr)
     except OffloadError:
         return
     assert isinstance(out, list)
@@ -266,7 +271,11 @@ def test_split_random_input_only_offload_error(data: bytes, hdr: VirtioNetHdr) -
     st.integers(0, 2500),
 )
 def test_split_mutated_input_only_offload_error(
-    case: tuple[VirtioNetHdr, bytes], edits: list[tuple[int, int]], cut: int, gso: int
+    engine: Engine,
+    case: tuple[VirtioNetHdr, bytes],
+    edits: list[tuple[int, int]],
+    cut: int,
+    gso: int,
 ) -> None:
     hdr, pkt = case
     buf = bytearray(pkt[:cut])
@@ -274,7 +283,7 @@ def test_split_mutated_input_only_offload_error(
         if pos < len(buf):
             buf[pos] = val
     try:
-        out = gso_split(bytes(buf), _hdr(hdr, gso_size=gso), mtu=65535)
+        out = engine.gso_split(bytes(buf), _hdr(hdr, gso_size=gso), mtu=65535)
     except OffloadError:
         return
     assert all(isinstance(s, bytes) for s in out)

@@ -77,13 +77,24 @@ def test_variant_describes_itself(name: str) -> None:
 
 def test_options_carry_help_and_default() -> None:
     opts = {o.flag: o for o in VARIANTS["sync-gso-channel"].options()}
-    assert list(opts) == ["--thread", "--multiqueue", "--gso", "--depth"]
+    assert list(opts) == [
+        "--thread",
+        "--multiqueue",
+        "--gso",
+        "--engine",
+        "--batch",
+        "--no-verify",
+        "--depth",
+    ]
     assert opts["--depth"].default == 1024
     assert opts["--depth"].usage == "--depth N"
     assert opts["--depth"].help.endswith("(default 1024)")
     assert opts["--gso"].usage == "--gso passthrough|split"
     assert opts["--multiqueue"].usage == "--multiqueue"
     assert "(default" not in opts["--multiqueue"].help
+    assert opts["--engine"].usage == "--engine python|native"
+    assert opts["--engine"].help.endswith("(default python)")
+    assert opts["--batch"].default == 128 and opts["--no-verify"].usage == "--no-verify"
 
 
 def test_list_shows_variants_options_baselines_and_peers(

@@ -142,7 +142,7 @@ def test_compare_errors(tmp_path: Path) -> None:
         compare.compare(tmp_path / "empty", tmp_path / "empty")
 
 
-def test_html_page_has_table_chart_and_flamegraph_links(tmp_path: Path) -> None:
+def test_html_page_has_table_chart_and_flamegraphs(tmp_path: Path) -> None:
     svg = tmp_path / "flamegraph" / "sync-gso.svg"
     svg.parent.mkdir()
     svg.write_text("<svg xmlns='http://www.w3.org/2000/svg'></svg>")
@@ -153,14 +153,40 @@ def test_html_page_has_table_chart_and_flamegraph_links(tmp_path: Path) -> None:
     page = write_html(recs(with_prof, without), tmp_path / "out" / "report.html")
     text = page.read_text()
     assert "<table" in text and "sync-gso" in text and "kernel-veth" in text
-    assert 'href="../flamegraph/sync-gso.svg"' in text and "6.50 Gbps under the profiler" in text
+    assert "data='../flamegraph/sync-gso.svg'" in text  # embedded, by a relative path
+    assert "6.50 Gbps under the profiler" in text
     assert "none captured (kernel baseline)" in text
     # rows without any profiling record still say why there is no flamegraph
     base, plain = doc("kernel-router", 19.0), doc("sync-normal", 2.0)
     base["cell"]["mode"] = "kernel"
     text = write_html(recs(base, plain), tmp_path / "o2" / "report.html").read_text()
-    assert "kernel-router: none captured (kernel: no forwarder process)" in text
-    assert "sync-normal: none captured (no profiling pass" in text
+    assert text.count("Flamegraph: none captured (kernel: no forwarder process)") == 1
+    assert "Flamegraph: none captured (no profiling pass" in text
     chart = tmp_path / "out" / "report-throughput.svg"
     assert chart.exists() and (tmp_path / "out" / "report-throughput.png").stat().st_size > 1000
-    assert 'src="report-throughput.svg"' in text
+    assert 'href="report-throughput.svg"' in text  # a static copy beside the plotly chart
+
+
+def test_compare_page_shows_whatever_columns_compare_returns(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from tunbench import results as res
+    from tunbench.htmlcompare import write_compare_html
+
+    for side in ("old", "new"):
+        (tmp_path / side).mkdir()
+        res.write(doc("sync-gso", 12.0), tmp_path / side, "r0")
+    rows = pd.DataFrame(
+        {
+            "variant": ["sync-gso", "sync-normal"],
+            "old_gbps": [12.0, 2.0],
+            "new_gbps": [13.5, 1.5],
+            "p_value": [0.0123456, 0.5],
+            "verdict": ["faster", "no significant change"],
+        }
+    )
+    text = write_compare_html(tmp_path / "old", tmp_path / "new", rows, tmp_path / "c.html")
+    html = text.read_text()
+    assert '<tbody class="faster">' in html and '<td class="">0.0123</td>' in html
+    assert 'data-selftest-sort="new_gbps"' in html and ">p_value</th>" in html
+    assert (tmp_path / "plotly.min.js").exists()

@@ -40,6 +40,7 @@ def measurement(with_ping: bool) -> results.Measurement:
         "window": {"start": 10.0, "end": 13.0},
         "summary": summarize(samples, 10.0, 13.0),
         "sampler_error": None,
+        "load_samples": {"iperf3-client": samples, "iperf3-server": samples},
     }
     if with_ping:
         m["ping"] = PingResult(30, 29, [0.1] * 29)

@@ -26,13 +26,33 @@ def test_description_uses_the_values_the_forwarder_will_parse() -> None:
     # the last of a repeated option wins, "=" forms count, defaults are filled in
     assert describe(parse_spec("sync-gso --thread 2 --thread 1"))["mode"] == "sync"
     cell = parse_spec("sync-gso-channel --gso=split --depth=64 --thread=2 --multiqueue")
-    assert describe(cell) == {"mode": "sync x2 mq", "offload": "gso-split", "channel": "queue(64)"}
+    want = {"mode": "sync x2 mq", "offload": "gso-split/python", "channel": "queue(64)"}
+    assert describe(cell) == want
     assert describe(parse_spec("async-gso-channel-pool"))["channel"] == "pool(256)"
 
 
 def test_split_mode_and_channel_are_described() -> None:
     cell = parse_spec("sync-gso-channel --gso split --depth 64")
-    assert describe(cell) == {"mode": "sync", "offload": "gso-split", "channel": "queue(64)"}
+    want = {"mode": "sync", "offload": "gso-split/python", "channel": "queue(64)"}
+    assert describe(cell) == want
+
+
+def test_split_engine_is_described_and_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tunio.engine
+
+    if tunio.engine.native_available():
+        cell = parse_spec("async-gso-framed --gso split --engine native")
+        assert describe(cell)["offload"] == "gso-split/native"
+    with pytest.raises(UsageError, match="unknown offload engine 'rust'"):
+        parse_spec("sync-gso --gso split --engine rust")
+    # without the native module: refused up front, in one line, and left out of the matrix
+    monkeypatch.setattr(tunio.engine, "_native", None)
+    monkeypatch.setattr(tunio.engine, "_native_error", "the native offload engine is not built")
+    with pytest.raises(UsageError, match="not built") as err:
+        parse_spec("sync-gso --gso split --engine native")
+    assert "\n" not in str(err.value)
+    assert not any("native" in s for s in default_matrix())
+    assert "sync-gso --gso split" in default_matrix()
 
 
 def test_unknown_variant_lists_known_ones() -> None:
@@ -101,6 +121,11 @@ def test_default_matrix_parses_and_has_every_variant_and_baseline() -> None:
     assert {c.spec for c in cells if c.kind == "python"} >= set(VARIANTS)
     assert [c.spec for c in cells if c.kind == "baseline"] == [*BASELINES, *BASELINE_MODES]
     assert any("--gso split" in s for s in specs)
+    import tunio.engine
+
+    if tunio.engine.native_available():  # the split rows run with both engines
+        assert "sync-gso --gso split --engine native" in specs
+        assert "async-gso-framed --gso split --engine native" in specs
 
 
 def test_flamegraph_names_never_collide() -> None:
