@@ -3,8 +3,9 @@
 :meth:`Cell.up` brings the cell up and yields; teardown runs in reverse order of creation
 through an ExitStack on success, error, Ctrl-C and SIGTERM: the traffic peers (iperf3,
 ping, verify's streams) and the profiler, the forwarder (stop ladder, reaped), namespaces,
-the cell's temporary directory. SIGINT/SIGTERM are held back while teardown runs and
-delivered right after, so a second Ctrl-C cannot leave half a topology behind. What runs
+the cell's temporary directory. SIGINT/SIGTERM are not acted on while teardown runs, on
+whichever thread they land, and are raised right after, so a second Ctrl-C cannot leave
+half a topology behind. What runs
 while the cell is up is a measurement (:func:`run_cell`), a profiling pass
 (:func:`profile_cell`) or a correctness check (:mod:`tunbench.verify`). What a result file
 holds is :mod:`tunbench.results`' business.
@@ -17,7 +18,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,7 +33,7 @@ from tunbench.runners import iperf3 as iperf
 from tunbench.runners import perf, ping
 from tunbench.runstate import current as current_state
 from tunbench.sampler import Sampler, summarize
-from tunbench.signals import checkpoint
+from tunbench.signals import checkpoint, shielded
 from tunbench.topology import Topology, write_sysctl
 from tunbench.variants import CellSpec
 
@@ -60,7 +60,8 @@ class CellOptions:
 
 
 class Teardown(contextlib.ExitStack):
-    """An ExitStack that holds SIGINT/SIGTERM back while it unwinds.
+    """An ExitStack that runs to its end whatever signals arrive meanwhile (they are raised
+    once it is done: :func:`tunbench.signals.shielded`).
 
     Only the process that built it tears down: a forked copy (pyroute2 forks helpers)
     that somehow unwinds must not remove the parent's namespaces.
@@ -78,12 +79,8 @@ class Teardown(contextlib.ExitStack):
     ) -> bool:
         if os.getpid() != self.owner:
             os._exit(70)
-        sigs = {signal.SIGINT, signal.SIGTERM}
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-        try:
+        with shielded():
             return bool(super().__exit__(et, ev, tb))
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class Cell:
