@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 from tunbench import metadata
 from tunbench.errors import ForwarderError, ResultFileError, UsageError
 from tunbench.sampler import samples_to_json
+from tunbench.signals import deferred
 from tunbench.variants import CellSpec, describe
 
 if TYPE_CHECKING:  # annotations only; session imports this module, so it cannot go the other way
@@ -205,19 +206,20 @@ def check_writable(directory: Path) -> None:
 def write(record: dict[str, Any], directory: Path, stem: str) -> Path:
     """Write ``record`` as ``<directory>/<stem>.json`` atomically; returns the path."""
     path = directory / f"{stem}.json"
-    fd, tmp = tempfile.mkstemp(prefix=".tb-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(record, fh, indent=1, sort_keys=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with deferred():  # a signal is raised after the file is whole or gone, never between
+        fd, tmp = tempfile.mkstemp(prefix=".tb-", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(record, fh, indent=1, sort_keys=False)
+                fh.write("\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
     return path
 
 

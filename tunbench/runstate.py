@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 
 from tunbench.errors import BusyError
+from tunbench.signals import deferred
 
 STATE_DIR = Path(os.environ.get("TUNBENCH_STATE_DIR", "/run/tunbench"))
 
@@ -109,16 +110,18 @@ def locked_run(state_dir: Path | None = None) -> Iterator[RunState]:
     global _current
     with run_lock(state_dir) as directory:
         state = RunState(directory / f"state-{os.getpid()}.json")
-        state.save()
-        _current = state
         try:
+            with deferred():
+                state.save()
+                _current = state
             yield state
         finally:
-            _current = None
-            if not state.namespaces and not state.processes and not state.files:
-                state.path.unlink(missing_ok=True)
-            else:
-                state.save()
+            with deferred():  # a second signal must not leave the file half updated
+                _current = None
+                if not state.namespaces and not state.processes and not state.files:
+                    state.path.unlink(missing_ok=True)
+                else:
+                    state.save()
 
 
 def stale_states(state_dir: Path | None = None) -> list[tuple[Path, dict[str, Any]]]:

@@ -3,9 +3,11 @@
 :meth:`Cell.up` brings the cell up and yields; teardown runs in reverse order of creation
 through an ExitStack on success, error, Ctrl-C and SIGTERM: the traffic peers (iperf3,
 ping, verify's streams) and the profiler, the forwarder (stop ladder, reaped), namespaces,
-the cell's temporary directory. SIGINT/SIGTERM are not acted on while teardown runs, on
-whichever thread they land, and are raised right after, so a second Ctrl-C cannot leave
-half a topology behind. What runs
+the cell's temporary directory. From bring-up to the end of teardown SIGINT/SIGTERM are
+acted on only at checkpoints (each phase, each wait; :mod:`tunbench.signals`), never
+between creating something and registering its removal, and not at all while teardown
+runs (they are raised right after it), so a second Ctrl-C cannot leave half a topology
+behind. What runs
 while the cell is up is a measurement (:func:`run_cell`), a profiling pass
 (:func:`profile_cell`) or a correctness check (:mod:`tunbench.verify`). What a result file
 holds is :mod:`tunbench.results`' business.
@@ -33,7 +35,7 @@ from tunbench.runners import iperf3 as iperf
 from tunbench.runners import perf, ping
 from tunbench.runstate import current as current_state
 from tunbench.sampler import Sampler, summarize
-from tunbench.signals import checkpoint, shielded
+from tunbench.signals import checkpoint, deferred, shielded
 from tunbench.topology import Topology, write_sysctl
 from tunbench.variants import CellSpec
 
@@ -106,13 +108,23 @@ class Cell:
     def spawn(
         self, name: str, argv: Sequence[str], ns: str | None, cpus: Sequence[int] = ()
     ) -> Child:
-        """Start a child that is recorded in the run state and stopped at teardown."""
-        child = spawn(
-            name, argv, netns=ns, log_path=self.workdir / f"{name}.log", cpus=cpus or None
+        """Start a child that is recorded in the run state and stopped at teardown.
+
+        Both happen before any signal is acted on (:func:`tunbench.procs.spawn` calls
+        :meth:`_register` inside a deferred region), so no child ever exists unrecorded.
+        """
+        return spawn(
+            name,
+            argv,
+            netns=ns,
+            log_path=self.workdir / f"{name}.log",
+            cpus=cpus or None,
+            register=self._register,
         )
+
+    def _register(self, child: Child) -> None:
+        """Teardown stops ``child``; until then the run state lists it (for ``clean``)."""
         state = current_state()
-        if state:
-            state.add_process(child.pid, name)
 
         def _stop() -> None:
             stop(child)
@@ -120,14 +132,18 @@ class Cell:
                 state.drop_process(child.pid)
 
         self.stack.callback(_stop)
-        return child
+        if state:
+            state.add_process(child.pid, child.name)
 
     @contextlib.contextmanager
     def up(self) -> Iterator[Cell]:
         """Namespaces, then the forwarder (or the baseline's links); torn down on exit."""
         state = current_state()
         self.topo.on_change = state.set_namespaces if state else None
-        with self.stack:
+        # Deferred from here to the end of teardown: a signal is acted on only at a
+        # checkpoint (each phase, each wait), never between creating something and
+        # registering its removal.
+        with deferred(), self.stack:
             self.workdir = Path(tempfile.mkdtemp(prefix=f"tb-{self.run_id}-"))
             if state:
                 state.add_file(str(self.workdir))

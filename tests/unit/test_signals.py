@@ -3,15 +3,21 @@ thread the kernel hands it to; the signal is raised once teardown is done."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tunbench import signals
 from tunbench.errors import Interrupted
+from tunbench.procs import Child, run_output, spawn, stop
 from tunbench.session import Teardown
 
 
@@ -83,3 +89,42 @@ def test_a_second_signal_during_teardown_is_raised_after_it() -> None:
         stack.callback(step)
         signal.raise_signal(signal.SIGTERM)  # the first signal starts the unwinding
     assert steps == ["step finished"]
+
+
+@pytest.mark.usefixtures("policy")
+def test_spawn_records_the_child_before_a_signal_is_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The signal lands the moment the child exists, before Popen() returns."""
+    real_init = subprocess.Popen.__init__
+
+    def init(self: subprocess.Popen[bytes], *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        signal.raise_signal(signal.SIGTERM)  # the handler runs before this returns
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", init)
+    recorded: list[Child] = []
+    with pytest.raises(Interrupted), Teardown() as stack:
+
+        def register(child: Child) -> None:
+            recorded.append(child)
+            stack.callback(stop, child)
+
+        spawn("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], register=register)
+    (child,) = recorded
+    assert child.popen.returncode is not None  # stopped and reaped by the teardown
+
+
+@pytest.mark.usefixtures("policy")
+def test_run_output_kills_and_reaps_its_command_when_interrupted(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(Interrupted):
+            run_output(["sh", "-c", f"echo $$ > {pid_file}; exec sleep 60"], timeout=30)
+    finally:
+        timer.cancel()
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # not even a zombie: reaped
+        os.kill(pid, 0)
