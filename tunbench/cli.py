@@ -156,8 +156,19 @@ def cmd_matrix(a: argparse.Namespace) -> int:
     )
     check_prerequisites()
     results.check_writable(a.results_dir)
-    with locked_run():
-        recs = run_matrix(cells, opts, mopts, progress=not a.quiet)
+    written: list[dict[str, Any]] = []
+    try:
+        with locked_run():
+            recs = run_matrix(cells, opts, mopts, progress=not a.quiet, on_result=written.append)
+    except Interrupted:
+        n = len(written)
+        print(
+            f"tunbench: {n} result file{'' if n == 1 else 's'} written to {a.results_dir} "
+            f"before the interruption; `tunbench report --results-dir {a.results_dir}` "
+            "makes the table from them",
+            file=sys.stderr,
+        )
+        raise
     failed = [r for r in recs if r["status"] != "ok"]
     for r in failed:
         print(f"tunbench: cell {r['spec']!r} failed: {r['error']}", file=sys.stderr)

@@ -81,15 +81,21 @@ def test_matrix_interrupted_keeps_finished_cells(phase: str, tmp_path: Path) -> 
         phase = "sync-normal (round 1/1)"
     proc = start_and_wait_for(args, phase)
     time.sleep(0.5)
-    assert interrupt(proc, signal.SIGTERM) == 143
+    status, said = interrupt_and_read(proc, signal.SIGTERM)
+    assert status == 143
     assert tb_namespaces() == []
     finished = results.load_dir(tmp_path)
     if phase.startswith("profile"):
         assert finished == []
+        assert "0 result files written" in said
     else:
         assert [d["cell"]["variant"] for d in finished] == ["kernel-veth"]
         assert finished[0]["status"] == "ok"
+        assert "1 result file written" in said
+    # and how to get the table of what was measured
+    assert f"tunbench report --results-dir {tmp_path}" in said
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tb-")]
+
 
 HOOK = Path(__file__).parent / "interrupt_at_spawn.py"
 QUICK_RUN = ["run", "sync-normal", "--duration", "1", "--omit", "0", "-q"]
