@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -206,6 +207,29 @@ class Counters:
             self.write_errors[k] = self.write_errors.get(k, 0) + v
 
 
+# Fault injection for the harness's own tests, deliberately not an option (``tunbench
+# list`` shows options): with this set to N in its environment, a forwarder's "1to2"
+# worker raises once it has forwarded N packets.
+FAULT_CRASH_AFTER_ENV = "TUNBENCH_FAULT_CRASH_AFTER"
+
+
+class InjectedFault(RuntimeError):
+    """The fault :data:`FAULT_CRASH_AFTER_ENV` asks for: a bug in a worker, simulated."""
+
+
+@dataclass
+class _FaultyCounters(Counters):
+    """Counters that raise :class:`InjectedFault` when ``packets`` reaches ``crash_after``;
+    only ever used when the environment asks for the fault, so the hot path is untouched."""
+
+    crash_after: int = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "packets" and 0 < self.crash_after <= value:
+            raise InjectedFault(f"injected fault after {value} packets at {time.time():.3f}")
+
+
 class DeviceGone(Exception):
     """EBADFD/ENODEV/EBADF: the device was unregistered; the worker stops."""
 
@@ -228,7 +252,12 @@ class Forwarder:
 
     def counters(self, direction: str) -> Counters:
         """A fresh counter object for one worker of ``direction`` (``"1to2"`` / ``"2to1"``)."""
-        c = Counters()
+        crash_after = int(os.environ.get(FAULT_CRASH_AFTER_ENV) or 0)
+        c = (
+            _FaultyCounters(crash_after=crash_after)
+            if crash_after and direction == "1to2"
+            else Counters()
+        )
         self.directions.setdefault(direction, []).append(c)
         return c
 
