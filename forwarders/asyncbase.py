@@ -5,7 +5,9 @@ Shared by every ``async-*`` variant; a variant module only states which it is:
 ``gso`` (IFF_VNET_HDR + offload, ``--gso passthrough|split``), ``channel`` (reader task ->
 ``trio.open_memory_channel(--depth)`` -> writer task), ``pool`` (the channel carries
 indices of preallocated buffers filled with ``readv``: no per-packet allocation) or
-``framed`` (see :mod:`forwarders.framed`). SIGINT/SIGTERM write the counters and exit 0.
+``framed`` (see :mod:`forwarders.framed`). SIGINT/SIGTERM write the counters and exit 0; a
+task that raises cancels the others and the forwarder exits 70 with its traceback, as a
+sync one does.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import ClassVar
 import trio
 
 from forwarders.common import (
+    EXIT_WORKER_CRASHED,
     ArgumentParser,
     Counters,
     DeviceGone,
@@ -28,6 +31,7 @@ from forwarders.common import (
     add_gso_options,
     base_parser,
     configure_devices,
+    report_crash,
 )
 from forwarders.framed import Framed, TunCodec
 from forwarders.gsopath import SplitRelay
@@ -89,7 +93,11 @@ class AsyncVariant(Variant):
             fwd.extra["gso"] = args.gso
         if args.configure:
             configure_devices(args)
-        code = trio.run(self._run, fwd, args)
+        try:
+            code = trio.run(self._run, fwd, args)
+        except Exception as exc:  # a task raised: the nursery has cancelled the others
+            report_crash(fwd, exc)
+            code = EXIT_WORKER_CRASHED
         fwd.write_stats()
         sys.stdout.flush()
         return code

@@ -4,7 +4,9 @@ A forwarder is started as ``python -m forwarders.<module> --iface1 tun11 --ip1 1
 --iface2 tun22 --ip2 10.0.2.1 [--mtu N] [--stats FILE] [variant options]``. On SIGINT or
 SIGTERM it writes its counters as JSON to ``--stats`` and exits 0. A worker that hits an
 unrecoverable error (EBADFD: the device was unregistered) ends; when every worker has
-ended the forwarder exits 1.
+ended the forwarder exits 1. A worker that raises anything else (a bug) ends the whole
+forwarder at once, never leaving one direction dead and the other running: its traceback
+goes to stderr, the counters to ``--stats``, and the exit status is 70 (EX_SOFTWARE).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -299,12 +302,31 @@ def configure_devices(args: argparse.Namespace) -> None:
             ipr.link("set", index=idx, state="up")
 
 
+EXIT_WORKER_CRASHED = 70  # EX_SOFTWARE: a worker raised; its traceback is on stderr
+
+
+def report_crash(fwd: Forwarder, exc: BaseException) -> None:
+    """Record a worker's crash as the exit reason and print its traceback to stderr.
+
+    A group of one (what a trio nursery raises) is unwrapped, so the traceback ends with
+    the exception itself, which is the line the harness quotes.
+    """
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    fwd.exit_reason = f"worker crashed: {exc!r}"
+    print(f"{fwd.name}: a worker crashed; stopping the forwarder", file=sys.stderr)
+    traceback.print_exception(exc, file=sys.stderr)
+    sys.stderr.flush()
+
+
 def run_threads(fwd: Forwarder, workers: Sequence[Callable[[], None]]) -> int:
-    """Run ``workers`` as daemon threads until a signal (exit 0) or all of them end (exit 1)."""
+    """Run ``workers`` as daemon threads until a signal (exit 0), a worker crashes (exit
+    :data:`EXIT_WORKER_CRASHED` at once) or all of them end (exit 1)."""
     if fwd.args.configure:
         configure_devices(fwd.args)
     done = threading.Event()
     stop_signal: list[int] = []
+    crashed: list[BaseException] = []
     alive = [len(workers)]
     lock = threading.Lock()
 
@@ -314,9 +336,13 @@ def run_threads(fwd: Forwarder, workers: Sequence[Callable[[], None]]) -> int:
                 fn()
             except DeviceGone as exc:
                 fwd.exit_reason = f"device gone: {exc}"
-            except BaseException as exc:  # a worker bug must end the run loudly
-                fwd.exit_reason = f"worker crashed: {exc!r}"
-                print(f"{fwd.name}: {fwd.exit_reason}", file=sys.stderr)
+            except BaseException as exc:  # a bug: end the whole forwarder, loudly
+                with lock:
+                    first = not crashed
+                    crashed.append(exc)
+                if first:
+                    report_crash(fwd, exc)
+                done.set()
             finally:
                 with lock:
                     alive[0] -= 1
@@ -337,7 +363,10 @@ def run_threads(fwd: Forwarder, workers: Sequence[Callable[[], None]]) -> int:
         pass
     fwd.write_stats()
     sys.stdout.flush()
+    sys.stderr.flush()
     # Daemon threads may sit in a blocking read(); leave without joining them.
+    if crashed:
+        os._exit(EXIT_WORKER_CRASHED)
     os._exit(0 if stop_signal else 1)
 
 
