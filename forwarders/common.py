@@ -58,6 +58,19 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.harness_flags: list[str] = []
         self.options: list[Option] = []
+        self.checks: list[Callable[[argparse.Namespace], str | None]] = []
+
+    def add_check(self, check: Callable[[argparse.Namespace], str | None]) -> None:
+        """A rule across options: ``check(parsed)`` returns what is wrong, or None."""
+        self.checks.append(check)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, rest = super().parse_known_args(args, namespace)
+        for check in self.checks:
+            problem = check(parsed)
+            if problem:
+                self.error(problem)
+        return parsed, rest
 
     def add_harness_argument(self, flag: str, **kwargs: Any) -> None:
         """An argument the harness always passes itself; a spec must not give it."""
@@ -123,7 +136,15 @@ def add_thread_options(p: ArgumentParser) -> None:
     p.add_option(
         "--multiqueue",
         action="store_true",
-        help="give each thread its own queue fd (IFF_MULTI_QUEUE)",
+        help="give each thread its own queue fd (IFF_MULTI_QUEUE); needs --thread 2 or more",
+    )
+    # One thread has one queue either way: the flag would silently change nothing.
+    p.add_check(
+        lambda a: (
+            "--multiqueue needs --thread 2 or more (one queue per thread)"
+            if a.multiqueue and a.thread < 2
+            else None
+        )
     )
 
 
