@@ -235,8 +235,19 @@ def cmd_list(a: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_skipped(paths: list[Path]) -> None:
+    """One line for the JSON files of a results dir that are not tunbench results."""
+    names = ", ".join(p.name for p in paths)
+    print(
+        f"tunbench: warning: skipped {len(paths)} file{'' if len(paths) == 1 else 's'} in "
+        f"{paths[0].parent} that {'is' if len(paths) == 1 else 'are'} not tunbench results: "
+        f"{names}",
+        file=sys.stderr,
+    )
+
+
 def cmd_report(a: argparse.Namespace) -> int:
-    docs = results.load_dir(a.results_dir)
+    docs = results.load_dir(a.results_dir, on_skip=_warn_skipped)
     recs = [results.flat(d) for d in docs]
     try:
         if a.format == "html":
@@ -259,7 +270,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 def cmd_compare(a: argparse.Namespace) -> int:
     from tunbench import compare
 
-    print(compare.markdown(compare.compare(a.old, a.new)))
+    print(compare.markdown(compare.compare(a.old, a.new, on_skip=_warn_skipped)))
     return 0
 
 
