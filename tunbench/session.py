@@ -240,7 +240,7 @@ class Cell:
         self.phase("iperf3 server")
         server = self.spawn(
             "iperf3-server",
-            iperf.server_argv(o.ip2, self.workdir / "srv.json", o.iperf.port),
+            iperf.server_argv(o.ip2, o.iperf.port),
             t.ns_b,
             o.load_cpus,
         )
