@@ -1,7 +1,8 @@
 """``tunbench clean``: remove what interrupted runs left behind, and nothing else.
 
-Only namespaces with the ``tb-`` prefix, and processes recorded in a run-state file whose
-owner is gone (matched by PID *and* start time) are touched. Idempotent.
+Only namespaces with the ``tb-`` prefix, and processes recorded in a run-state file
+(matched by PID *and* start time) are touched. clean holds the run lock, so every state
+file is a leftover, even if its owner's PID has been reused since. Idempotent.
 """
 
 from __future__ import annotations
