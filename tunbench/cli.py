@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from tunbench import report, results, signals
 from tunbench.errors import Interrupted, PrerequisiteError, TunbenchError, UsageError
+from tunbench.procs import adopt_orphans
 from tunbench.session import CellOptions
 from tunio.argtypes import mtu, nonneg_int, positive_int
 
@@ -114,6 +115,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     opts = _cell_options(a)
     check_prerequisites()
     results.check_writable(a.results_dir)
+    adopt_orphans()
     with locked_run():
         doc = run_cell(cell, opts, _phase_printer(a.quiet))
     rec = results.flat(doc)
@@ -157,6 +159,7 @@ def cmd_matrix(a: argparse.Namespace) -> int:
     check_prerequisites()
     results.check_writable(a.results_dir)
     written: list[dict[str, Any]] = []
+    adopt_orphans()
     try:
         with locked_run():
             recs = run_matrix(cells, opts, mopts, progress=not a.quiet, on_result=written.append)
@@ -195,6 +198,7 @@ def cmd_verify(a: argparse.Namespace) -> int:
 
     cell = parse_spec(a.spec)
     check_prerequisites()
+    adopt_orphans()
     with locked_run():
         rep = verify_cell(cell, CellOptions(mtu=a.mtu), _phase_printer(a.quiet))
     for name, outcome in rep.checks.items():

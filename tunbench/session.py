@@ -30,7 +30,7 @@ from typing import Any
 
 from tunbench import results
 from tunbench.errors import ForwarderError, MeasurementError, TopologyError
-from tunbench.procs import Child, spawn, stop, wait_until
+from tunbench.procs import Child, reap_adopted, spawn, stop, wait_until
 from tunbench.runners import iperf3 as iperf
 from tunbench.runners import perf, ping
 from tunbench.runstate import current as current_state
@@ -123,17 +123,28 @@ class Cell:
         )
 
     def _register(self, child: Child) -> None:
-        """Teardown stops ``child``; until then the run state lists it (for ``clean``)."""
+        """Teardown stops ``child`` (its whole tree); until then the run state lists it
+        (for ``clean``), and :meth:`record_tree` adds the tree's members."""
         state = current_state()
 
         def _stop() -> None:
             stop(child)
             if state:
-                state.drop_process(child.pid)
+                for pid in [child.pid, *child.tree]:
+                    state.drop_process(pid)
 
         self.stack.callback(_stop)
         if state:
             state.add_process(child.pid, child.name)
+
+    def record_tree(self, child: Child) -> None:
+        """Record the processes ``child`` has started so far (a launcher's daemons) in the
+        run state too, by PID and start time: after a ``kill -9`` of the harness, ``clean``
+        stops them even if they left the child's process group."""
+        state = current_state()
+        for proc in child.record_tree():
+            if state:
+                state.add_process(proc.pid, f"{child.name} tree")
 
     @contextlib.contextmanager
     def up(self) -> Iterator[Cell]:
@@ -148,6 +159,7 @@ class Cell:
             if state:
                 state.add_file(str(self.workdir))
                 self.stack.callback(state.drop_file, str(self.workdir))
+            self.stack.callback(reap_adopted)  # last: orphans our children left us
             self.stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
             self.stack.callback(self._remove_namespaces)
             self.phase("namespaces")
@@ -179,6 +191,7 @@ class Cell:
             return fwd.poll() is not None or want <= set(self.topo.links(self.topo.ns_fwd))
 
         wait_until(ready, o.ready_timeout)
+        self.record_tree(fwd)  # a launcher has started its daemons by now
         self.check_forwarder("before creating its devices")
         if not want <= set(self.topo.links(self.topo.ns_fwd)):
             raise ForwarderError(
