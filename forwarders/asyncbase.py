@@ -7,7 +7,8 @@ Shared by every ``async-*`` variant; a variant module only states which it is:
 indices of preallocated buffers filled with ``readv``: no per-packet allocation) or
 ``framed`` (see :mod:`forwarders.framed`). With ``--gso split`` every pump hands the
 split path (:mod:`forwarders.gsopath`) all frames waiting (read, queued or filled) as one
-batch. SIGINT/SIGTERM write the counters and exit 0.
+batch. SIGINT/SIGTERM write the counters and exit 0; a task that raises cancels the others
+and the forwarder exits 70 with its traceback, as a sync one does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import ClassVar
 import trio
 
 from forwarders.common import (
+    EXIT_WORKER_CRASHED,
     ArgumentParser,
     Counters,
     DeviceGone,
@@ -31,6 +33,7 @@ from forwarders.common import (
     base_parser,
     configure_devices,
     read_ready,
+    report_crash,
 )
 from forwarders.framed import Framed, TunCodec
 from forwarders.gsopath import SplitRelay
@@ -98,7 +101,11 @@ class AsyncVariant(Variant):
                 }
         if args.configure:
             configure_devices(args)
-        code = trio.run(self._run, fwd, args)
+        try:
+            code = trio.run(self._run, fwd, args)
+        except Exception as exc:  # a task raised: the nursery has cancelled the others
+            report_crash(fwd, exc)
+            code = EXIT_WORKER_CRASHED
         fwd.write_stats()
         sys.stdout.flush()
         return code

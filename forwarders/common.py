@@ -4,7 +4,9 @@ A forwarder is started as ``python -m forwarders.<module> --iface1 tun11 --ip1 1
 --iface2 tun22 --ip2 10.0.2.1 [--mtu N] [--stats FILE] [variant options]``. On SIGINT or
 SIGTERM it writes its counters as JSON to ``--stats`` and exits 0. A worker that hits an
 unrecoverable error (EBADFD: the device was unregistered) ends; when every worker has
-ended the forwarder exits 1.
+ended the forwarder exits 1. A worker that raises anything else (a bug) ends the whole
+forwarder at once, never leaving one direction dead and the other running: its traceback
+goes to stderr, the counters to ``--stats``, and the exit status is 70 (EX_SOFTWARE).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import select
 import signal
 import sys
 import threading
+import time
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -61,6 +65,19 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.harness_flags: list[str] = []
         self.options: list[Option] = []
+        self.checks: list[Callable[[argparse.Namespace], str | None]] = []
+
+    def add_check(self, check: Callable[[argparse.Namespace], str | None]) -> None:
+        """A rule across options: ``check(parsed)`` returns what is wrong, or None."""
+        self.checks.append(check)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, rest = super().parse_known_args(args, namespace)
+        for check in self.checks:
+            problem = check(parsed)
+            if problem:
+                self.error(problem)
+        return parsed, rest
 
     def add_harness_argument(self, flag: str, **kwargs: Any) -> None:
         """An argument the harness always passes itself; a spec must not give it."""
@@ -126,7 +143,15 @@ def add_thread_options(p: ArgumentParser) -> None:
     p.add_option(
         "--multiqueue",
         action="store_true",
-        help="give each thread its own queue fd (IFF_MULTI_QUEUE)",
+        help="give each thread its own queue fd (IFF_MULTI_QUEUE); needs --thread 2 or more",
+    )
+    # One thread has one queue either way: the flag would silently change nothing.
+    p.add_check(
+        lambda a: (
+            "--multiqueue needs --thread 2 or more (one queue per thread)"
+            if a.multiqueue and a.thread < 2
+            else None
+        )
     )
 
 
@@ -257,6 +282,29 @@ class Counters:
         self.gro.add(g.packets_in, g.frames_out, g.merged, g.super_frames, g.bad_csum)
 
 
+# Fault injection for the harness's own tests, deliberately not an option (``tunbench
+# list`` shows options): with this set to N in its environment, a forwarder's "1to2"
+# worker raises once it has forwarded N packets.
+FAULT_CRASH_AFTER_ENV = "TUNBENCH_FAULT_CRASH_AFTER"
+
+
+class InjectedFault(RuntimeError):
+    """The fault :data:`FAULT_CRASH_AFTER_ENV` asks for: a bug in a worker, simulated."""
+
+
+@dataclass
+class _FaultyCounters(Counters):
+    """Counters that raise :class:`InjectedFault` when ``packets`` reaches ``crash_after``;
+    only ever used when the environment asks for the fault, so the hot path is untouched."""
+
+    crash_after: int = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "packets" and 0 < self.crash_after <= value:
+            raise InjectedFault(f"injected fault after {value} packets at {time.time():.3f}")
+
+
 class DeviceGone(Exception):
     """EBADFD/ENODEV/EBADF: the device was unregistered; the worker stops."""
 
@@ -279,7 +327,12 @@ class Forwarder:
 
     def counters(self, direction: str) -> Counters:
         """A fresh counter object for one worker of ``direction`` (``"1to2"`` / ``"2to1"``)."""
-        c = Counters()
+        crash_after = int(os.environ.get(FAULT_CRASH_AFTER_ENV) or 0)
+        c = (
+            _FaultyCounters(crash_after=crash_after)
+            if crash_after and direction == "1to2"
+            else Counters()
+        )
         self.directions.setdefault(direction, []).append(c)
         return c
 
@@ -326,12 +379,31 @@ def configure_devices(args: argparse.Namespace) -> None:
             ipr.link("set", index=idx, state="up")
 
 
+EXIT_WORKER_CRASHED = 70  # EX_SOFTWARE: a worker raised; its traceback is on stderr
+
+
+def report_crash(fwd: Forwarder, exc: BaseException) -> None:
+    """Record a worker's crash as the exit reason and print its traceback to stderr.
+
+    A group of one (what a trio nursery raises) is unwrapped, so the traceback ends with
+    the exception itself, which is the line the harness quotes.
+    """
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    fwd.exit_reason = f"worker crashed: {exc!r}"
+    print(f"{fwd.name}: a worker crashed; stopping the forwarder", file=sys.stderr)
+    traceback.print_exception(exc, file=sys.stderr)
+    sys.stderr.flush()
+
+
 def run_threads(fwd: Forwarder, workers: Sequence[Callable[[], None]]) -> int:
-    """Run ``workers`` as daemon threads until a signal (exit 0) or all of them end (exit 1)."""
+    """Run ``workers`` as daemon threads until a signal (exit 0), a worker crashes (exit
+    :data:`EXIT_WORKER_CRASHED` at once) or all of them end (exit 1)."""
     if fwd.args.configure:
         configure_devices(fwd.args)
     done = threading.Event()
     stop_signal: list[int] = []
+    crashed: list[BaseException] = []
     alive = [len(workers)]
     lock = threading.Lock()
 
@@ -341,9 +413,13 @@ def run_threads(fwd: Forwarder, workers: Sequence[Callable[[], None]]) -> int:
                 fn()
             except DeviceGone as exc:
                 fwd.exit_reason = f"device gone: {exc}"
-            except BaseException as exc:  # a worker bug must end the run loudly
-                fwd.exit_reason = f"worker crashed: {exc!r}"
-                print(f"{fwd.name}: {fwd.exit_reason}", file=sys.stderr)
+            except BaseException as exc:  # a bug: end the whole forwarder, loudly
+                with lock:
+                    first = not crashed
+                    crashed.append(exc)
+                if first:
+                    report_crash(fwd, exc)
+                done.set()
             finally:
                 with lock:
                     alive[0] -= 1
@@ -364,7 +440,10 @@ def run_threads(fwd: Forwarder, workers: Sequence[Callable[[], None]]) -> int:
         pass
     fwd.write_stats()
     sys.stdout.flush()
+    sys.stderr.flush()
     # Daemon threads may sit in a blocking read(); leave without joining them.
+    if crashed:
+        os._exit(EXIT_WORKER_CRASHED)
     os._exit(0 if stop_signal else 1)
 
 

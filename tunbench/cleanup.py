@@ -2,7 +2,8 @@
 
 Only namespaces with the ``tb-`` prefix, control sockets named after ``tb-`` devices
 (wireguard-go's, left by a SIGKILLed peer daemon), and processes recorded in a run-state
-file whose owner is gone (matched by PID *and* start time) are touched. Idempotent.
+file (matched by PID *and* start time) are touched. clean holds the run lock, so every state
+file is a leftover, even if its owner's PID has been reused since. Idempotent.
 """
 
 from __future__ import annotations

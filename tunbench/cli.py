@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from tunbench import report, results, signals
 from tunbench.errors import Interrupted, PrerequisiteError, TunbenchError, UsageError
+from tunbench.procs import adopt_orphans
 from tunbench.session import CellOptions
 from tunio.argtypes import mtu, nonneg_int, positive_int
 
@@ -114,6 +115,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     opts = _cell_options(a)
     check_prerequisites()
     results.check_writable(a.results_dir)
+    adopt_orphans()
     with locked_run():
         doc = run_cell(cell, opts, _phase_printer(a.quiet))
     rec = results.flat(doc)
@@ -156,8 +158,20 @@ def cmd_matrix(a: argparse.Namespace) -> int:
     )
     check_prerequisites()
     results.check_writable(a.results_dir)
-    with locked_run():
-        recs = run_matrix(cells, opts, mopts, progress=not a.quiet)
+    written: list[dict[str, Any]] = []
+    adopt_orphans()
+    try:
+        with locked_run():
+            recs = run_matrix(cells, opts, mopts, progress=not a.quiet, on_result=written.append)
+    except Interrupted:
+        n = len(written)
+        print(
+            f"tunbench: {n} result file{'' if n == 1 else 's'} written to {a.results_dir} "
+            f"before the interruption; `tunbench report --results-dir {a.results_dir}` "
+            "makes the table from them",
+            file=sys.stderr,
+        )
+        raise
     failed = [r for r in recs if r["status"] != "ok"]
     for r in failed:
         print(f"tunbench: cell {r['spec']!r} failed: {r['error']}", file=sys.stderr)
@@ -184,6 +198,7 @@ def cmd_verify(a: argparse.Namespace) -> int:
 
     cell = parse_spec(a.spec)
     check_prerequisites()
+    adopt_orphans()
     with locked_run():
         rep = verify_cell(cell, CellOptions(mtu=a.mtu), _phase_printer(a.quiet))
     for name, outcome in rep.checks.items():
@@ -230,8 +245,19 @@ def cmd_list(a: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_skipped(paths: list[Path]) -> None:
+    """One line for the JSON files of a results dir that are not tunbench results."""
+    names = ", ".join(p.name for p in paths)
+    print(
+        f"tunbench: warning: skipped {len(paths)} file{'' if len(paths) == 1 else 's'} in "
+        f"{paths[0].parent} that {'is' if len(paths) == 1 else 'are'} not tunbench results: "
+        f"{names}",
+        file=sys.stderr,
+    )
+
+
 def cmd_report(a: argparse.Namespace) -> int:
-    docs = results.load_dir(a.results_dir)
+    docs = results.load_dir(a.results_dir, on_skip=_warn_skipped)
     recs = [results.flat(d) for d in docs]
     try:
         if a.format == "html":
@@ -254,7 +280,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 def cmd_compare(a: argparse.Namespace) -> int:
     from tunbench import compare
 
-    table = compare.compare(a.old, a.new)
+    table = compare.compare(a.old, a.new, on_skip=_warn_skipped)
     print(compare.markdown(table))
     if a.html:
         from tunbench.htmlcompare import write_compare_html

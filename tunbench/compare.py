@@ -7,6 +7,7 @@ judge, and the row says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -15,8 +16,8 @@ from tunbench import report, results
 from tunbench.errors import ResultFileError
 
 
-def _load(directory: Path) -> pd.DataFrame:
-    docs = results.load_dir(directory)
+def _load(directory: Path, on_skip: Callable[[list[Path]], None] | None) -> pd.DataFrame:
+    docs = results.load_dir(directory, on_skip)
     if not docs:
         raise ResultFileError(f"no result files in {directory}")
     return report.grouped(results.flat(d) for d in docs)
@@ -27,9 +28,12 @@ def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
-def compare(old_dir: Path, new_dir: Path) -> pd.DataFrame:
-    """One row per (variant, workload) in either set, with the changes."""
-    old, new = _load(old_dir), _load(new_dir)
+def compare(
+    old_dir: Path, new_dir: Path, on_skip: Callable[[list[Path]], None] | None = None
+) -> pd.DataFrame:
+    """One row per (variant, workload) in either set, with the changes; files that are not
+    tunbench results go to ``on_skip`` (see :func:`tunbench.results.load_dir`)."""
+    old, new = _load(old_dir, on_skip), _load(new_dir, on_skip)
     key = ["Variant", "workload_key"]
     both = old.merge(new, on=key, how="outer", suffixes=(" old", " new"), indicator=True)
     rows = []

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import tunbench
+from tunbench.procs import run_output
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,22 +28,13 @@ def cpu_model() -> str:
 def git_sha() -> str | None:
     """The commit of the tunbench checkout, with ``-dirty`` when it has local changes."""
     try:
-        sha = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "-uno"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
+        status, sha, _ = run_output(["git", "-C", str(REPO), "rev-parse", "HEAD"], 5.0)
+        _, dirty, _ = run_output(["git", "-C", str(REPO), "status", "--porcelain", "-uno"], 5.0)
     except (OSError, subprocess.SubprocessError):
         return None
-    return sha + ("-dirty" if dirty else "")
+    if status != 0:
+        return None
+    return sha.strip() + ("-dirty" if dirty.strip() else "")
 
 
 @functools.cache

@@ -30,7 +30,7 @@ import os
 import shlex
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 from tunbench import boundby, metadata
 from tunbench.errors import ForwarderError, ResultFileError, UsageError
 from tunbench.sampler import samples_to_json
+from tunbench.signals import deferred
 from tunbench.variants import CellSpec, describe
 
 if TYPE_CHECKING:  # annotations only; session imports this module, so it cannot go the other way
@@ -216,19 +217,20 @@ def check_writable(directory: Path) -> None:
 def write(record: dict[str, Any], directory: Path, stem: str) -> Path:
     """Write ``record`` as ``<directory>/<stem>.json`` atomically; returns the path."""
     path = directory / f"{stem}.json"
-    fd, tmp = tempfile.mkstemp(prefix=".tb-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(record, fh, indent=1, sort_keys=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with deferred():  # a signal is raised after the file is whole or gone, never between
+        fd, tmp = tempfile.mkstemp(prefix=".tb-", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(record, fh, indent=1, sort_keys=False)
+                fh.write("\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
     return path
 
 
@@ -249,8 +251,17 @@ def load(path: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ResultFileError(f"{path}: cannot read result file: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+    if not is_result(doc):
         raise ResultFileError(f"{path}: not a tunbench result file")
+    return _checked(path, doc)
+
+
+def is_result(doc: object) -> bool:
+    """Whether ``doc`` says it is a tunbench result (the ``schema`` marker), any version."""
+    return isinstance(doc, dict) and doc.get("schema") == SCHEMA
+
+
+def _checked(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
     if doc.get("version") != VERSION:
         raise ResultFileError(f"{path}: schema version {doc.get('version')} is not {VERSION}")
     for key in ("cell", "status", "metadata", "results"):
@@ -260,12 +271,31 @@ def load(path: Path) -> dict[str, Any]:
     return doc
 
 
-def load_dir(directory: Path) -> list[dict[str, Any]]:
-    """Every result file in ``directory``, oldest first; temporary files are skipped."""
+def load_dir(
+    directory: Path, on_skip: Callable[[list[Path]], None] | None = None
+) -> list[dict[str, Any]]:
+    """Every result file in ``directory``, oldest first.
+
+    Temporary files are skipped silently; other ``*.json`` files that are not tunbench
+    results (a user's notes, a report exported as JSON, anything unreadable) are skipped and
+    handed to ``on_skip`` in one list. A tunbench result that this version cannot read (an
+    unknown schema version, missing parts) raises ResultFileError naming the file.
+    """
     if not directory.is_dir():
         raise UsageError(f"results dir {directory} does not exist")
     files = sorted(p for p in directory.glob("*.json") if not p.name.startswith(".tb-"))
-    docs = [load(p) for p in files]
+    docs, foreign = [], []
+    for path in files:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            doc = None
+        if is_result(doc):
+            docs.append(_checked(path, doc))
+        else:
+            foreign.append(path)
+    if foreign and on_skip is not None:
+        on_skip(foreign)
     docs.sort(key=lambda d: str(d.get("created", "")))
     return docs
 

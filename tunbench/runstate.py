@@ -3,7 +3,8 @@
 ``/run/tunbench/lock`` is held (flock) for the whole of ``tunbench run``/``matrix``; a
 second run is refused at once. ``/run/tunbench/state-<pid>.json`` lists the namespaces and
 the processes (PID + start time, so a recycled PID is never signalled) the run created;
-``tunbench clean`` reads these files when their owner is gone.
+``tunbench clean`` takes the same lock and then reads every one of these files: with the
+lock held, none belongs to a run in progress.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import psutil
 
 from tunbench.errors import BusyError
+from tunbench.signals import deferred
 
 STATE_DIR = Path(os.environ.get("TUNBENCH_STATE_DIR", "/run/tunbench"))
 
@@ -109,30 +111,34 @@ def locked_run(state_dir: Path | None = None) -> Iterator[RunState]:
     global _current
     with run_lock(state_dir) as directory:
         state = RunState(directory / f"state-{os.getpid()}.json")
-        state.save()
-        _current = state
         try:
+            with deferred():
+                state.save()
+                _current = state
             yield state
         finally:
-            _current = None
-            if not state.namespaces and not state.processes and not state.files:
-                state.path.unlink(missing_ok=True)
-            else:
-                state.save()
+            with deferred():  # a second signal must not leave the file half updated
+                _current = None
+                if not state.namespaces and not state.processes and not state.files:
+                    state.path.unlink(missing_ok=True)
+                else:
+                    state.save()
 
 
 def stale_states(state_dir: Path | None = None) -> list[tuple[Path, dict[str, Any]]]:
-    """State files whose owner process is gone (or is this process's own leftovers)."""
+    """Every state file, with its contents ({} if unreadable): call it holding the run lock.
+
+    Then no run is in progress, so every state file is a leftover, whatever its owner PID
+    is doing now: after a crash that PID may well belong to another process, and a
+    liveness check would keep the leftover forever. (Recorded child processes are still
+    matched by PID *and* start time before anything is signalled.)
+    """
     directory = state_dir or STATE_DIR
     out: list[tuple[Path, dict[str, Any]]] = []
     for path in sorted(directory.glob("state-*.json")):
         try:
             doc = json.loads(path.read_text())
         except (OSError, ValueError):
-            out.append((path, {}))
-            continue
-        owner = int(doc.get("owner", 0))
-        if owner != os.getpid() and psutil.pid_exists(owner):
-            continue
-        out.append((path, doc))
+            doc = {}
+        out.append((path, doc if isinstance(doc, dict) else {}))
     return out

@@ -2,7 +2,8 @@
 
 ``ps -o %cpu`` is CPU time over the whole lifetime and under-reports steady-state load
 (KERNEL-NOTES, methodology pitfall). Here every sample is the CPU time the forwarder (all
-its threads, and any children) used since the previous sample divided by the wall time
+its threads, and every process of its tree: its descendants, including those that outlive
+their parent) used since the previous sample divided by the wall time
 between them, in percent of one core; whole-system busy comes from the same deltas of
 ``psutil.cpu_times()``. Summaries use only the samples inside the measured window.
 """
@@ -72,29 +73,36 @@ class Sampler:
         self._thread = threading.Thread(target=self._run, name="tb-sampler", daemon=True)
         self._procs: dict[int, psutil.Process] = {}
         self._cpu_seen: dict[int, float] = {}
+        self._exited: set[int] = set()
         self.error: str | None = None
 
     def _tree_cpu_rss(self) -> tuple[float, int, int]:
         if self.pid is None:  # baselines: no forwarder process, system busy only
             return 0.0, 0, 0
         root = self._procs.setdefault(self.pid, psutil.Process(self.pid))
-        procs = [root] if self.include_root else []
         try:
             for child in root.children(recursive=True):
-                procs.append(self._procs.setdefault(child.pid, child))
+                self._procs.setdefault(child.pid, child)
         except psutil.Error:
             pass
         rss = 0
         threads = 0
-        for proc in procs:
+        # Every process seen in the tree so far, not only today's descendants: a daemon
+        # whose launcher exited is no one's descendant any more, and still the forwarder.
+        for proc in list(self._procs.values()):
+            if proc.pid in self._exited or (proc is root and not self.include_root):
+                continue
             try:
                 with proc.oneshot():
+                    if not proc.is_running():  # its PID now names another process
+                        raise psutil.NoSuchProcess(proc.pid)
                     t = proc.cpu_times()
                     used = t.user + t.system
                     rss += proc.memory_info().rss
                     threads += proc.num_threads()
             except psutil.Error:
-                used = self._cpu_seen.get(proc.pid, 0.0)  # exited: keep its last total
+                self._exited.add(proc.pid)  # exited: its last total stays in the sum
+                continue
             self._cpu_seen[proc.pid] = used
         cpu = sum(self._cpu_seen.values())
         return cpu, rss, threads

@@ -3,8 +3,11 @@
 :meth:`Cell.up` brings the cell up and yields; teardown runs in reverse order of creation
 through an ExitStack on success, error, Ctrl-C and SIGTERM: the traffic peers (iperf3,
 ping, verify's streams) and the profiler, the forwarder (stop ladder, reaped), namespaces,
-the cell's temporary directory. SIGINT/SIGTERM are held back while teardown runs and
-delivered right after, so a second Ctrl-C cannot leave half a topology behind. What runs
+the cell's temporary directory. From bring-up to the end of teardown SIGINT/SIGTERM are
+acted on only at checkpoints (each phase, each wait; :mod:`tunbench.signals`), never
+between creating something and registering its removal, and not at all while teardown
+runs (they are raised right after it), so a second Ctrl-C cannot leave half a topology
+behind. What runs
 while the cell is up is a measurement (:func:`run_cell`), a profiling pass
 (:func:`profile_cell`) or a correctness check (:mod:`tunbench.verify`). What a result file
 holds is :mod:`tunbench.results`' business.
@@ -17,7 +20,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,12 +32,12 @@ import psutil
 
 from tunbench import results
 from tunbench.errors import ForwarderError, MeasurementError, TopologyError
-from tunbench.procs import Child, spawn, stop, wait_until
+from tunbench.procs import Child, reap_adopted, spawn, stop, wait_until
 from tunbench.runners import iperf3 as iperf
 from tunbench.runners import perf, ping
 from tunbench.runstate import current as current_state
 from tunbench.sampler import Sampler, summarize
-from tunbench.signals import checkpoint
+from tunbench.signals import checkpoint, deferred, shielded
 from tunbench.topology import Topology, disable_offloads, write_sysctl
 from tunbench.variants import CellSpec
 
@@ -65,7 +67,8 @@ class CellOptions:
 
 
 class Teardown(contextlib.ExitStack):
-    """An ExitStack that holds SIGINT/SIGTERM back while it unwinds.
+    """An ExitStack that runs to its end whatever signals arrive meanwhile (they are raised
+    once it is done: :func:`tunbench.signals.shielded`).
 
     Only the process that built it tears down: a forked copy (pyroute2 forks helpers)
     that somehow unwinds must not remove the parent's namespaces.
@@ -83,12 +86,8 @@ class Teardown(contextlib.ExitStack):
     ) -> bool:
         if os.getpid() != self.owner:
             os._exit(70)
-        sigs = {signal.SIGINT, signal.SIGTERM}
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-        try:
+        with shielded():
             return bool(super().__exit__(et, ev, tb))
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class Cell:
@@ -115,32 +114,58 @@ class Cell:
     def spawn(
         self, name: str, argv: Sequence[str], ns: str | None, cpus: Sequence[int] = ()
     ) -> Child:
-        """Start a child that is recorded in the run state and stopped at teardown."""
-        child = spawn(
-            name, argv, netns=ns, log_path=self.workdir / f"{name}.log", cpus=cpus or None
+        """Start a child that is recorded in the run state and stopped at teardown.
+
+        Both happen before any signal is acted on (:func:`tunbench.procs.spawn` calls
+        :meth:`_register` inside a deferred region), so no child ever exists unrecorded.
+        """
+        return spawn(
+            name,
+            argv,
+            netns=ns,
+            log_path=self.workdir / f"{name}.log",
+            cpus=cpus or None,
+            register=self._register,
         )
+
+    def _register(self, child: Child) -> None:
+        """Teardown stops ``child`` (its whole tree); until then the run state lists it
+        (for ``clean``), and :meth:`record_tree` adds the tree's members."""
         state = current_state()
-        if state:
-            state.add_process(child.pid, name)
 
         def _stop() -> None:
             stop(child)
             if state:
-                state.drop_process(child.pid)
+                for pid in [child.pid, *child.tree]:
+                    state.drop_process(pid)
 
         self.stack.callback(_stop)
-        return child
+        if state:
+            state.add_process(child.pid, child.name)
+
+    def record_tree(self, child: Child) -> None:
+        """Record the processes ``child`` has started so far (a launcher's daemons) in the
+        run state too, by PID and start time: after a ``kill -9`` of the harness, ``clean``
+        stops them even if they left the child's process group."""
+        state = current_state()
+        for proc in child.record_tree():
+            if state:
+                state.add_process(proc.pid, f"{child.name} tree")
 
     @contextlib.contextmanager
     def up(self) -> Iterator[Cell]:
         """Namespaces, then the forwarder (or the baseline's links); torn down on exit."""
         state = current_state()
         self.topo.on_change = state.set_namespaces if state else None
-        with self.stack:
+        # Deferred from here to the end of teardown: a signal is acted on only at a
+        # checkpoint (each phase, each wait), never between creating something and
+        # registering its removal.
+        with deferred(), self.stack:
             self.workdir = Path(tempfile.mkdtemp(prefix=f"tb-{self.run_id}-"))
             if state:
                 state.add_file(str(self.workdir))
                 self.stack.callback(state.drop_file, str(self.workdir))
+            self.stack.callback(reap_adopted)  # last: orphans our children left us
             self.stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
             self.stack.callback(self._remove_namespaces)
             self.phase("namespaces")
@@ -172,6 +197,7 @@ class Cell:
             return fwd.poll() is not None or want <= set(self.topo.links(self.topo.ns_fwd))
 
         wait_until(ready, o.ready_timeout)
+        self.record_tree(fwd)  # a launcher has started its daemons by now
         self.check_forwarder("before creating its devices")
         if not want <= set(self.topo.links(self.topo.ns_fwd)):
             raise ForwarderError(
@@ -266,7 +292,7 @@ class Cell:
         self.phase("iperf3 server")
         server = self.spawn(
             "iperf3-server",
-            iperf.server_argv(o.ip2, self.workdir / "srv.json", o.iperf.port),
+            iperf.server_argv(o.ip2, o.iperf.port),
             t.ns_b,
             o.load_cpus,
         )

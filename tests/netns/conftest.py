@@ -1,17 +1,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from helpers import harness_processes, tb_namespaces
-
-
-def tb_tempdirs() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("tb-*"))
+from helpers import harness_processes, tb_namespaces, tb_tempdirs
 
 
 @pytest.fixture(scope="session", autouse=True)

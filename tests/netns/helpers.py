@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +21,54 @@ REPO = Path(__file__).resolve().parents[2]
 TUNBENCH = [sys.executable, "-m", "tunbench.cli"]
 
 
-def tunbench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def tunbench(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*TUNBENCH, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+        [*TUNBENCH, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, **env} if env else None,
     )
+
+
+@contextmanager
+def adopting_orphans() -> Iterator[list[str]]:
+    """Collect every process that outlives its parent among those started inside.
+
+    This process becomes a child subreaper (PR_SET_CHILD_SUBREAPER): a process whose parent
+    exits is re-parented to it instead of to init. So when ``tunbench`` has exited, any
+    process it started and did not stop *and reap* is now a child of ours, alive or a
+    zombie, for certain and at once; no waiting for PDEATHSIG to maybe kill it. On exit the
+    yielded list describes them (they are then killed and reaped).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    me = psutil.Process()
+    before = {p.pid for p in me.children()}
+    found: list[str] = []
+    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    try:
+        yield found
+    finally:
+        assert libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) == 0
+        for proc in me.children():
+            if proc.pid in before:
+                continue
+            try:
+                found.append(
+                    f"{proc.pid} {proc.status()}: {' '.join(proc.cmdline()) or proc.name()}"
+                )
+            except psutil.Error:
+                found.append(f"{proc.pid}: (gone)")
+            with suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+            with suppress(ChildProcessError):
+                os.waitpid(proc.pid, 0)
 
 
 def matrix_argv(*specs: str, results: Path, flamegraphs: Path, repeat: int = 1) -> list[str]:
@@ -61,6 +110,10 @@ def run_json(spec: str, results_dir: Path, *extra: str) -> dict[str, Any]:
 
 def tb_namespaces() -> list[str]:
     return sorted(n for n in netns.listnetns() if n.startswith("tb-"))
+
+
+def tb_tempdirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("tb-*"))
 
 
 def host_links() -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from forwarders.common import FAULT_CRASH_AFTER_ENV
 from tunbench import results
 
 from helpers import tunbench
@@ -88,3 +89,42 @@ def test_verify_catches_a_bad_forwarder(mode: str, broken: str) -> None:
     rep = json.loads(proc.stdout.splitlines()[-1])
     assert rep["ok"] is False
     assert broken in rep["checks"]["stream"]
+
+
+@pytest.mark.parametrize(
+    "variant", ["sync-normal", "sync-gso-channel", "async-normal", "async-gso-channel"]
+)
+def test_a_crashed_worker_ends_the_forwarder_and_the_cell_at_once(
+    variant: str, tmp_path: Path
+) -> None:
+    """An exception in one worker (one direction) must not leave the forwarder half alive
+    until iperf3 counts as hung: the forwarder exits non-zero with the traceback, and the
+    harness says so within a second."""
+    t0 = time.monotonic()
+    proc = tunbench(
+        "run",
+        variant,
+        "--duration",
+        "6",
+        "--omit",
+        "0",
+        "--grace",
+        "5",
+        "-q",
+        "--results-dir",
+        str(tmp_path),
+        env={FAULT_CRASH_AFTER_ENV: "2000"},
+    )
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 1, proc.stderr
+    (doc,) = results.load_dir(tmp_path)
+    died = doc["forwarder_exit"]
+    assert died is not None, doc["error"]
+    assert died["status"] not in (0, None)
+    assert f"forwarder exited with status {died['status']}" in doc["error"]
+    tail = died["stderr_tail"]
+    assert "InjectedFault: injected fault after 2000 packets" in tail  # the traceback's end
+    assert '  File "' in tail  # ... and its frames
+    crashed_at = float(tail.split(" packets at ")[-1].split()[0])
+    assert 0 <= died["detected_at"] - crashed_at < 1.0
+    assert elapsed < 6 + 5  # not the iperf3-hung path

@@ -35,6 +35,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
         (["run", "sync-gso --configure"], "--configure belongs to the harness"),
         (["run", "sync-gso --help"], "--help shows the options and exits"),
         (["matrix", "sync-normal", "async-gso -h"], "--help shows the options and exits"),
+        (["run", "sync-gso --multiqueue"], "--multiqueue needs --thread 2 or more"),
     ],
 )
 def test_bad_input_one_line_exit_2(

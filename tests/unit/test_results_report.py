@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tunbench import report, results
+from tunbench import cli, report, results
 from tunbench.errors import ResultFileError, UsageError
 
 from resultdocs import make_doc
@@ -82,3 +82,54 @@ def test_schema_doc_names_every_flat_key() -> None:
     flat_doc = text[text.index("`tunbench run --json` prints a flat record") :]
     missing = [k for k in results.flat(make_doc()) if f"`{k}`" not in flat_doc]
     assert missing == []
+
+
+def _foreign_files(directory: Path) -> None:
+    (directory / "notes.json").write_text(json.dumps({"todo": "rerun sync-gso"}))
+    (directory / "exported.json").write_text(json.dumps([{"Variant": "sync-gso"}]))
+    (directory / "scratch.json").write_text("{half a thought")
+
+
+def test_report_and_compare_skip_foreign_json_with_one_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    for d, gbps in ((old, 10.0), (new, 11.0)):
+        d.mkdir()
+        results.write(make_doc("sync-gso", gbps), d, "cell")
+        _foreign_files(d)
+    assert cli.main(["report", "--results-dir", str(new)]) == 0
+    out, err = capsys.readouterr()
+    assert "sync-gso" in out
+    (warning,) = err.strip().splitlines()
+    assert warning.startswith("tunbench: warning: skipped 3 files")
+    for name in ("exported.json", "notes.json", "scratch.json"):
+        assert name in warning
+    assert cli.main(["compare", str(old), str(new)]) == 0
+    out, err = capsys.readouterr()
+    assert "sync-gso" in out
+    assert len(err.strip().splitlines()) == 2  # one line per directory
+    assert all("skipped 3 files" in line for line in err.strip().splitlines())
+
+
+def test_load_dir_reports_what_it_skipped(tmp_path: Path) -> None:
+    results.write(make_doc("a"), tmp_path, "a")
+    _foreign_files(tmp_path)
+    seen: list[list[Path]] = []
+    docs = results.load_dir(tmp_path, on_skip=seen.append)
+    assert [d["cell"]["variant"] for d in docs] == ["a"]
+    assert [[p.name for p in paths] for paths in seen] == [
+        ["exported.json", "notes.json", "scratch.json"]
+    ]
+
+
+def test_a_tunbench_result_of_another_version_is_refused_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results.write(make_doc("a"), tmp_path, "a")
+    future = make_doc("b")
+    future["version"] = results.VERSION + 1
+    (tmp_path / "future.json").write_text(json.dumps(future))
+    assert cli.main(["report", "--results-dir", str(tmp_path)]) != 0
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert str(tmp_path / "future.json") in line and "version" in line

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from tunbench.procs import Child, spawn, stop
@@ -72,21 +73,50 @@ def test_empty_window() -> None:
 
 
 def test_interval_deltas_see_steady_state_not_lifetime_average() -> None:
-    # Idle for 1.5 s, then busy: a lifetime average (ps -o %cpu) would report ~40-50 %.
-    code = "import time; time.sleep(1.5)\nwhile True: pass"
-    proc = subprocess.Popen([sys.executable, "-c", code])
+    """Each sample is the CPU used in its own interval (ps -o %cpu is a lifetime average).
+
+    Checked against the process's own CPU times, not against how much CPU it managed to
+    get (that depends on what else the machine runs): idle, busy, then frozen (SIGSTOP).
+    A lifetime average would show the busy phase smeared over the idle one and would still
+    be high once the process is frozen; interval deltas show 0 there and put all the CPU
+    it used in the busy intervals.
+    """
+    tick = 0.01  # /proc CPU times are whole clock ticks
+    code = (
+        "import sys, time\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(1.0)\n"
+        "print('busy', time.time(), flush=True)\n"
+        "while True: pass\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
     try:
+        assert proc.stdout.readline() == "ready\n"
+        child = psutil.Process(proc.pid)
         sampler = Sampler(proc.pid, interval=0.1).start()
-        time.sleep(3.0)
+        used_before = sum(child.cpu_times()[:2])  # asleep: does not change
+        busy_from = float(proc.stdout.readline().split()[1])
+        time.sleep(1.5)
+        frozen_at = time.time()
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.5)
         samples = sampler.stop()
-        busy_from = samples[0].t + 1.7
-        summ = summarize(samples, busy_from, samples[-1].t)
-        assert summ.n >= 5
-        assert summ.cpu_avg > 80.0
-        assert summ.mem_max_bytes > 0
+        used = sum(child.cpu_times()[:2]) - used_before  # frozen: does not change either
+        idle = [x for x in samples if x.t <= busy_from]
+        frozen = [x for x in samples if x.t - x.dt >= frozen_at + 0.05]
+        assert len(idle) >= 3 and len(frozen) >= 2
+        # what the samples add up to is what the process used, to a tick or two
+        assert sum(x.cpu_pct * x.dt for x in samples) / 100 == pytest.approx(used, abs=2 * tick)
+        assert used > 10 * tick  # it did get to run
+        # none of it is smeared into the intervals where it used none
+        for x in idle + frozen:
+            assert x.cpu_pct * x.dt / 100 <= tick + 1e-9, x
+        assert max(x.rss_bytes for x in samples) > 0
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
 
 
 def test_stop_escalates_to_sigkill_and_reaps() -> None:

@@ -76,6 +76,10 @@ def test_unknown_variant_lists_known_ones() -> None:
         ("kernel-router --thread 2", "takes only --no-offload"),
         ("", "empty spec"),
         ("'unbalanced", "cannot parse"),
+        # one thread has one queue: --multiqueue would silently do nothing
+        ("sync-gso --multiqueue", "--multiqueue needs --thread 2 or more"),
+        ("sync-normal-channel --thread 1 --multiqueue", "--multiqueue needs --thread 2"),
+        ("sync-normal --multiqueue --thread 2 --thread 1", "--multiqueue needs --thread 2"),
     ],
 )
 def test_bad_specs(spec: str, needle: str) -> None:
@@ -133,3 +137,14 @@ def test_flamegraph_names_never_collide() -> None:
     assert names["sync-normal"] == "sync-normal"
     assert len(set(names.values())) == 3
     assert all(n.startswith("sync-gso_--thread_2-") for n in list(names.values())[:2])
+
+
+def test_multiqueue_with_threads_is_fine_and_the_forwarder_refuses_it_alone_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert describe(parse_spec("sync-gso --multiqueue --thread 2"))["mode"] == "sync x2 mq"
+    parser = VARIANTS["sync-gso"].build_parser()  # standalone: python -m forwarders.sync_gso
+    with pytest.raises(SystemExit) as exited:
+        parser.parse_args(["--multiqueue"])
+    assert exited.value.code == 2
+    assert "--multiqueue needs --thread 2 or more" in capsys.readouterr().err

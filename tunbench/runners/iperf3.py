@@ -1,19 +1,26 @@
-"""iperf3 through the PyPI ``iperf3`` wrapper (libiperf), one child process per role.
+"""iperf3 through libiperf and the PyPI ``iperf3`` wrapper, one child process per role.
 
 Contract (shared by every runner): ``*_argv`` builds the child command, which the session
 starts inside a namespace with :func:`tunbench.procs.spawn`, waits on with a deadline and
 stops with :func:`tunbench.procs.stop`; :func:`parse` turns the raw output into numbers.
 
 The child (``python -m tunbench.runners.iperf3 server|client ...``, started through
-:mod:`tunbench.nsexec`) loads libiperf with the wrapper's ``Server``/``Client`` and writes
-``{"t_start", "t_end", "raw"}`` to ``--out``: wall-clock bounds of the test as the client
-saw them and the raw iperf3 JSON. The parent parses ``raw`` with the wrapper's
-``TestResult``.
+:mod:`tunbench.nsexec`) sets the test up with the wrapper's ``Server``/``Client`` but runs
+it by calling libiperf itself: the wrapper's ``run()`` reads the JSON from its stdout pipe on
+some versions (any whose version string does not start with "iperf 3.1") and from
+``iperf_get_test_json_output_string`` on others, and that pipe fills up on long tests unless
+someone drains it, racing the wrapper for the JSON. Here libiperf's stdout goes to
+/dev/null and the JSON always comes from ``iperf_get_test_json_output_string``, which every
+libiperf from 3.1 on has; :func:`check_available` refuses older ones up front. The client
+writes ``{"t_start", "t_end", "raw"}`` to ``--out``: wall-clock bounds of the test as it saw
+them and the raw iperf3 JSON, which the parent parses with the wrapper's ``TestResult``.
+The server writes nothing: one test, then it exits.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import sys
@@ -27,6 +34,7 @@ from tunbench.errors import MeasurementError, PrerequisiteError
 
 DEFAULT_PORT = 5201
 TCP_LISTEN = "0A"
+JSON_STRING = "iperf_get_test_json_output_string"  # libiperf >= 3.1
 
 
 @dataclass(frozen=True)
@@ -78,10 +86,17 @@ def check_available() -> str:
         raise PrerequisiteError(
             "libiperf is missing: install the Debian packages iperf3 and libiperf0"
         ) from exc
-    return str(iperf3.Client().iperf_version)
+    client = iperf3.Client()
+    version = str(client.iperf_version)
+    if not hasattr(client.lib, JSON_STRING):
+        raise PrerequisiteError(
+            f"libiperf is too old ({version}): tunbench needs iperf 3.1 or later, "
+            f"whose libiperf has {JSON_STRING}"
+        )
+    return version
 
 
-def server_argv(bind: str, out: Path, port: int = DEFAULT_PORT) -> list[str]:
+def server_argv(bind: str, port: int = DEFAULT_PORT) -> list[str]:
     """The child argv for a one-test iperf3 server bound to ``bind``."""
     return [
         sys.executable,
@@ -92,8 +107,6 @@ def server_argv(bind: str, out: Path, port: int = DEFAULT_PORT) -> list[str]:
         bind,
         "--port",
         str(port),
-        "--out",
-        str(out),
     ]
 
 
@@ -209,14 +222,24 @@ def _udp(result: Any, doc: dict[str, Any]) -> Iperf3Result:
 # ---------------------------------------------------------------- child side
 
 
-def _drain(fd: int) -> None:
-    """Keep reading the wrapper's stdout pipe so libiperf never blocks on a full pipe."""
-    while True:
-        try:
-            if not os.read(fd, 65536):
-                return
-        except OSError:
-            return
+def _run(test: Any, role: str) -> str:
+    """Run ``test`` with libiperf (not the wrapper's ``run()``); its JSON text.
+
+    libiperf runs in a daemon thread so that SIGINT still reaches Python in the main
+    thread while it blocks in select(). Errors come back as ``{"error": ...}``, as the
+    wrapper would put them.
+    """
+    lib = test.lib
+    status: list[int] = []
+    call = lib.iperf_run_server if role == "server" else lib.iperf_run_client
+    worker = threading.Thread(target=lambda: status.append(call(test._test)), daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    text = ctypes.c_char_p(getattr(lib, JSON_STRING)(test._test)).value
+    if not status or status[0] < 0 or not text:
+        return json.dumps({"error": test._error_to_string(test._errno)})
+    return text.decode("utf-8", errors="replace")
 
 
 def _child(argv: list[str]) -> int:
@@ -234,8 +257,10 @@ def _child(argv: list[str]) -> int:
     p.add_argument("--blksize", type=int, default=0)
     p.add_argument("--udp", action="store_true")
     p.add_argument("--reverse", action="store_true")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", help="client: where the result goes")
     a = p.parse_args(argv)
+    if a.role == "client" and not a.out:
+        p.error("the client needs --out")
 
     test: Any
     if a.role == "server":
@@ -257,15 +282,27 @@ def _child(argv: list[str]) -> int:
             test.blksize = a.blksize
     test.port = a.port
     test.verbose = False
-    threading.Thread(target=_drain, args=(test._pipe_out,), daemon=True).start()
+    if not hasattr(test.lib, JSON_STRING):
+        print(f"tunbench.runners.iperf3: {test.iperf_version} lacks {JSON_STRING}", file=sys.stderr)
+        return 2
+    # libiperf also prints its JSON (and any text) to stdout: nobody reads it, so nothing
+    # may block on it
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
     t_start = time.time()
-    result = test.run()
+    try:
+        raw = _run(test, a.role)
+    except KeyboardInterrupt:  # stopped by the harness (SIGINT, the first rung)
+        return 130
     t_end = time.time()
+    if a.role == "server":
+        return 0
     out = Path(a.out)
     tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"t_start": t_start, "t_end": t_end, "raw": result.text}))
+    tmp.write_text(json.dumps({"t_start": t_start, "t_end": t_end, "raw": raw}))
     tmp.replace(out)
-    return 1 if result.error else 0
+    return 1 if "error" in json.loads(raw) else 0
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tunbench.errors import MeasurementError
+from tunbench.procs import run_output
 
 RATE_HZ = 499  # odd, so sampling does not lock step with periodic work
 
@@ -34,19 +35,12 @@ def parse(data: Path, perf: str = "perf", timeout: float = 120.0) -> Counter[str
     if not data.exists() or data.stat().st_size == 0:
         raise MeasurementError("perf wrote no samples")
     try:
-        out = subprocess.run(
-            [perf, "script", "-i", str(data)],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=True,
-        ).stdout
+        status, out, err = run_output([perf, "script", "-i", str(data)], timeout)
     except subprocess.TimeoutExpired as exc:
         raise MeasurementError(f"perf script took over {timeout:.0f}s (killed)") from exc
-    except subprocess.CalledProcessError as exc:
-        tail = (exc.stderr or "").strip().splitlines()[-1:] or ["no output"]
-        raise MeasurementError(f"perf script failed: {tail[0]}") from exc
+    if status != 0:
+        tail = err.strip().splitlines()[-1:] or ["no output"]
+        raise MeasurementError(f"perf script failed: {tail[0]}")
     return fold(out)
 
 
