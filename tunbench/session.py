@@ -28,8 +28,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import psutil
-
 from tunbench import results
 from tunbench.errors import ForwarderError, MeasurementError, TopologyError
 from tunbench.procs import Child, reap_adopted, spawn, stop, wait_until
@@ -100,7 +98,6 @@ class Cell:
         self.topo = Topology(self.run_id)
         self._show = phase or (lambda _p: None)
         self.forwarder: Child | None = None
-        self.forwarder_children: list[psutil.Process] = []
         self.workdir = Path(".")
         self.stats_path: Path | None = None
         self.command: list[str] = []
@@ -205,40 +202,11 @@ class Cell:
                 None,
                 fwd.stderr_tail(),
             )
-        self._record_children(fwd)
+        self.record_tree(fwd)  # and whatever it started while creating them
         self.phase("topology")
         t = self.topo
         t.move_and_configure(o.iface1, t.ns_fwd, t.ns_a, o.ip1, o.ip2, o.mtu)
         t.move_and_configure(o.iface2, t.ns_fwd, t.ns_b, o.ip2, o.ip1, o.mtu)
-
-    def _record_children(self, fwd: Child) -> None:
-        """Record the forwarder's own child processes (a peer launcher's two daemons).
-
-        They go in the run state (PID + start time), so ``tunbench clean`` stops them after
-        a kill -9 of the harness; the profiler records them; and teardown stops any the
-        forwarder leaves behind once it is stopped itself.
-        """
-        try:
-            self.forwarder_children = psutil.Process(fwd.pid).children(recursive=True)
-        except psutil.Error:
-            return
-        state = current_state()
-        for proc in self.forwarder_children:
-            if state:
-                with contextlib.suppress(psutil.Error):
-                    state.add_process(proc.pid, f"forwarder child {proc.name()}")
-
-        def _stop_left() -> None:
-            stop(fwd)  # the forwarder first: it stops and reaps its own children
-            for proc in self.forwarder_children:
-                with contextlib.suppress(psutil.Error):
-                    proc.kill()  # psutil checks PID + start time: never a recycled PID
-            psutil.wait_procs(self.forwarder_children, timeout=5.0)
-            if state:
-                for proc in self.forwarder_children:
-                    state.drop_process(proc.pid)
-
-        self.stack.callback(_stop_left)
 
     def check_forwarder(self, when: str) -> None:
         """ForwarderError (with its status and last output lines) if the forwarder exited."""
@@ -368,7 +336,8 @@ class Cell:
             return children
         if perf_bin is None:
             raise MeasurementError("perf is not installed (Debian package linux-perf)")
-        pids = [pid, *(p.pid for p in self.forwarder_children)]
+        tree = self.forwarder.tree if self.forwarder else {}
+        pids = [pid, *tree]
         return [self.spawn("perf", perf.argv(pids, data, perf_bin), None)]
 
     def _draw_perf(self, svg: Path) -> None:

@@ -109,7 +109,7 @@ def recorded(harness: subprocess.Popen[str], prefix: str) -> list[psutil.Process
 
 def daemons_of(harness: subprocess.Popen[str]) -> list[psutil.Process]:
     """The two daemons, as recorded in the run state."""
-    procs = recorded(harness, "forwarder child")
+    procs = recorded(harness, "forwarder tree")
     names = {p.name() for p in procs}
     assert len(procs) == 2 and len(names) == 1 and names <= DAEMONS, procs
     return procs

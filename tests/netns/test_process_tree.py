@@ -57,13 +57,18 @@ def test_clean_after_sigkill_stops_the_recorded_tree(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         text=True,
     )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if "measure" in line:
-            break
-    state = json.loads(next(Path("/run/tunbench").glob(f"state-{proc.pid}.json")).read_text())
-    names = sorted(p["name"] for p in state["processes"].values())
-    assert names.count("forwarder tree") == 2, names  # the daemons, by PID and start time
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "measure" in line:
+                break
+        state = json.loads(next(Path("/run/tunbench").glob(f"state-{proc.pid}.json")).read_text())
+        names = sorted(p["name"] for p in state["processes"].values())
+        assert names.count("forwarder tree") == 2, names  # the daemons, by PID and start time
+    except BaseException:
+        proc.terminate()  # a failed check must not leave this run holding the lock
+        proc.wait(timeout=30)
+        raise
     os.kill(proc.pid, signal.SIGKILL)  # no teardown at all
     proc.wait()
     proc.stderr.close()
