@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import psutil
 import pytest
 from pyroute2 import netns
 
-from helpers import REPO, TUNBENCH, tb_namespaces, tunbench
+from helpers import REPO, TUNBENCH, tb_namespaces, tb_tempdirs, tunbench
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
@@ -96,6 +95,7 @@ def test_clean_removes_only_recorded_leftovers(tmp_path: Path) -> None:
 
 
 def test_clean_after_sigkill(tmp_path: Path) -> None:
+    before = tb_tempdirs()
     proc = subprocess.Popen(
         [*TUNBENCH, "run", "sync-normal", "--duration", "20", "--results-dir", str(tmp_path)],
         cwd=REPO,
@@ -111,7 +111,7 @@ def test_clean_after_sigkill(tmp_path: Path) -> None:
     proc.wait()
     proc.stderr.close()
     assert tb_namespaces() != []
-    workdirs = sorted(Path(tempfile.gettempdir()).glob("tb-*"))
+    workdirs = sorted(tb_tempdirs() - before)  # this run's, not another tb- file in /tmp
     assert workdirs, "the killed run's temporary directory should be there"
     out = tunbench("clean")
     assert out.returncode == 0
