@@ -162,7 +162,7 @@ class Cell:
             if state:
                 state.add_file(str(self.workdir))
                 self.stack.callback(state.drop_file, str(self.workdir))
-            self.stack.callback(reap_adopted)  # last: orphans our children left us
+            self.stack.callback(reap_adopted)  # after the children and namespaces are gone
             self.stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
             self.stack.callback(self._remove_namespaces)
             self.phase("namespaces")
