@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tunbench import compare, report, results
+from tunbench import compare, report, results, stats
 from tunbench.errors import ResultFileError
 from tunbench.htmlreport import write_html
 
@@ -164,3 +164,131 @@ def test_html_page_has_table_chart_and_flamegraph_links(tmp_path: Path) -> None:
     chart = tmp_path / "out" / "report-throughput.svg"
     assert chart.exists() and (tmp_path / "out" / "report-throughput.png").stat().st_size > 1000
     assert 'src="report-throughput.svg"' in text
+
+
+def test_confidence_interval_in_table_csv_and_json() -> None:
+    runs = [10.0, 10.2, 9.8, 10.1, 9.9]
+    r = recs(*(doc("v", g, repeat=i) for i, g in enumerate(runs)))
+    row = report.grouped(r).iloc[0]
+    ci = stats.mean_ci(runs)
+    assert ci is not None
+    assert (row["gbps_mean"], row["gbps_ci_low"], row["gbps_ci_high"]) == pytest.approx(
+        (ci.mean, ci.low, ci.high)
+    )
+    text = report.markdown(r)
+    assert f"10.00 ± {ci.half:.2f}" in text and "Mean ± CI" in text.splitlines()[0]
+    assert "95% CI" not in text  # +-2 % of the mean: no warning
+    header = report.csv(r).splitlines()[0].split(",")
+    assert "gbps_ci_low" in header and "gbps_ci_high" in header
+    row_json = json.loads(report.json_table(r))[0]
+    assert row_json["gbps_ci_low"] == pytest.approx(ci.low)
+    # two runs: no interval
+    two = report.markdown(recs(doc("w", 10.0), doc("w", 11.0, repeat=1)))
+    assert "± " not in two.splitlines()[2]
+
+
+def test_wide_interval_warns() -> None:
+    runs = [10.0, 10.9, 9.4]
+    text = report.markdown(recs(*(doc("v", g, repeat=i) for i, g in enumerate(runs))))
+    assert "warning: v: 95% CI ±" in text and "of the mean over 3 runs (> 5%)" in text
+
+
+def test_percent_of_kernel_is_paired_per_round() -> None:
+    # the machine got 20 % faster in round 1: both rows see it, the ratio does not move
+    r = recs(
+        doc("kernel-veth", 20.0, repeat=0),
+        doc("sync-gso", 10.0, repeat=0),
+        doc("kernel-veth", 24.0, repeat=1),
+        doc("sync-gso", 12.0, repeat=1),
+        doc("kernel-veth", 21.0, repeat=2),
+        doc("sync-gso", 10.5, repeat=2),
+    )
+    df = report.grouped(r).set_index("Variant")
+    assert df.loc["sync-gso", "% of kernel"] == pytest.approx(50.0)
+    assert df.loc["kernel-veth", "% of kernel"] == pytest.approx(100.0)
+    # ratio of medians would say 10.5 / 21 too, but not with a skewed round
+    skew = recs(
+        doc("kernel-veth", 20.0, repeat=0),
+        doc("v", 10.0, repeat=0),
+        doc("kernel-veth", 30.0, repeat=1),
+        doc("v", 15.0, repeat=1),
+        doc("kernel-veth", 25.0, repeat=2),
+        doc("v", 11.0, repeat=2),
+    )
+    v = report.grouped(skew).set_index("Variant").loc["v"]
+    assert v["% of kernel"] == pytest.approx(50.0)  # median of 50, 50, 44
+    assert "each run over the kernel-veth run of the same round" in report.markdown(skew)
+
+
+def test_percent_of_kernel_never_crosses_matrices() -> None:
+    r = recs(doc("kernel-veth", 20.0, matrix="a"), doc("sync-gso", 10.0, matrix="b"))
+    df = report.grouped(r).set_index("Variant")
+    assert pd.isna(df.loc["sync-gso", "% of kernel"])
+    text = report.markdown(r)
+    assert "rows combine 2 matrix runs (a, b)" in text
+    single = recs(doc("kernel-veth", 20.0, matrix=None), doc("sync-gso", 10.0, matrix=None))
+    assert pd.isna(report.grouped(single).set_index("Variant").loc["sync-gso", "% of kernel"])
+    # a row whose rounds span two matrices pairs each run inside its own matrix
+    both = recs(
+        doc("kernel-veth", 20.0, matrix="a"),
+        doc("v", 10.0, matrix="a"),
+        doc("kernel-veth", 40.0, matrix="b"),
+        doc("v", 20.0, matrix="b"),
+        doc("v", 20.0, matrix="b", repeat=1),  # no kernel run in round 1 of b
+    )
+    row = report.grouped(both).set_index("Variant").loc["v"]
+    assert row["% of kernel"] == pytest.approx(50.0)
+
+
+def test_kernel_reference_is_one_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        report,
+        "kernel_reference",
+        lambda mode, offload: (
+            ("kernel-router", "kernel-veth") if offload == "none" else ("kernel-veth",)
+        ),
+    )
+    plain = doc("sync-normal", 4.0)
+    plain["cell"]["offload"] = "none"
+    r = recs(doc("kernel-veth", 20.0), doc("kernel-router", 8.0), plain)
+    df = report.grouped(r).set_index("Variant")
+    assert df.loc["sync-normal", "% of kernel"] == pytest.approx(50.0)
+    assert df.loc["kernel-router", "% of kernel"] == pytest.approx(40.0)
+
+
+def test_cpu_per_gbps_is_per_run_then_median() -> None:
+    # per run 5, 10 and 2 %/Gbps: median 5; median CPU over median Gbps would say 50 / 11
+    r = recs(
+        doc("v", 10.0, cpu=50.0),
+        doc("v", 11.0, cpu=110.0, repeat=1),
+        doc("v", 12.0, cpu=24.0, repeat=2),
+    )
+    assert report.grouped(r).iloc[0]["CPU/Gbps"] == pytest.approx(5.0)
+
+
+def test_noisy_unsteady_and_unsampled_runs_are_counted_and_warned() -> None:
+    r = recs(
+        doc("v", 10.0, noisy=True, background_cpu_pct=63.0),
+        doc("v", 10.1, repeat=1, steady=False, interval_cv=0.19),
+        doc("v", 10.2, repeat=2, samples=0, cpu_avg=None, sampler_error="no samples"),
+    )
+    text = report.markdown(r)
+    assert "3 (1 noisy, 1 unsteady)" in text
+    assert "warning: v: 1 of 3 runs started on a busy machine (background CPU up to 63%" in text
+    assert "note: v: 1 of 3 runs not steady" in text and "19%" in text
+    assert "warning: v: 1 of 3 runs had no CPU sample inside the measured window" in text
+
+
+def test_udp_and_latency_columns_only_where_measured() -> None:
+    tcp = report.markdown(recs(doc("v", 10.0)))
+    assert "Loss %" not in tcp and "RTT p50 ms" not in tcp and "Sys busy" in tcp
+    udp = doc("u", 1.0, udp=True, lost_percent=2.5, pps=83000.0, jitter_ms=0.012)
+    text = report.markdown(recs(udp))
+    header = text.splitlines()[0]
+    assert "Loss %" in header and "pps" in header and "Jitter ms" in header
+    assert "2.50" in text and "83,000" in text and "0.012" in text
+    probed = doc("p", 1.0, rtt_p50_ms=0.21, rtt_p99_ms=1.5)
+    probed["metadata"]["latency_probe"] = True
+    text = report.markdown(recs(probed))
+    assert "RTT p50 ms" in text.splitlines()[0] and "0.210" in text and "1.500" in text
+    assert "RTT p99 ms" in report.csv(recs(probed)).splitlines()[0]
