@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from tunbench import report, results, signals
 from tunbench.errors import Interrupted, PrerequisiteError, TunbenchError, UsageError
 from tunbench.session import CellOptions
+from tunbench.stats import MIN_EFFECT
 from tunio.argtypes import mtu, nonneg_int, positive_int
 
 
@@ -69,7 +70,38 @@ def _add_workload(p: argparse.ArgumentParser) -> None:
         metavar="FWD:LOAD",
         help="pin the forwarder and the iperf3/ping processes, e.g. 0:1",
     )
+    p.add_argument(
+        "--background-limit",
+        type=_percent,
+        default=15.0,
+        metavar="PCT",
+        help="whole-machine CPU before traffic (%% of one core) above which a run is noisy (15)",
+    )
+    p.add_argument(
+        "--background-wait",
+        type=_nonneg_float,
+        default=3.0,
+        metavar="S",
+        help="seconds to wait for the machine to get quiet before running anyway (3)",
+    )
     p.add_argument("--results-dir", type=Path, default=Path("results"))
+
+
+def _percent(text: str) -> float:
+    value = _nonneg_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a percentage above 0, got {text!r}")
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
 
 
 def _cell_options(a: argparse.Namespace) -> CellOptions:
@@ -83,6 +115,8 @@ def _cell_options(a: argparse.Namespace) -> CellOptions:
         grace=float(a.grace),
         fwd_cpus=fwd_cpus,
         load_cpus=load_cpus,
+        background_limit=a.background_limit,
+        background_wait=a.background_wait,
         iperf=ClientOptions(
             duration=a.duration,
             omit=a.omit,
@@ -248,7 +282,13 @@ def cmd_report(a: argparse.Namespace) -> int:
 def cmd_compare(a: argparse.Namespace) -> int:
     from tunbench import compare
 
-    print(compare.markdown(compare.compare(a.old, a.new)))
+    df, notes = compare.compare(a.old, a.new, a.min_effect / 100)
+    if a.format == "json":
+        print(compare.as_json(df))
+        for note in notes:
+            print(f"tunbench: {note}", file=sys.stderr)
+    else:
+        print(compare.markdown(df, notes))
     return 0
 
 
@@ -313,6 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="change per variant between two result dirs")
     cmp.add_argument("old", type=Path)
     cmp.add_argument("new", type=Path)
+    cmp.add_argument(
+        "--min-effect",
+        type=_nonneg_float,
+        default=100 * MIN_EFFECT,
+        metavar="PCT",
+        help="smallest change of the median called faster/slower, in %% (3)",
+    )
+    cmp.add_argument("--format", choices=["markdown", "json"], default="markdown")
     sub.add_parser("clean", help="remove leftovers of interrupted runs (tb- namespaces, PIDs)")
     return p
 

@@ -20,8 +20,7 @@ import statistics
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from scipy import stats as sps
+from typing import Any
 
 LEVEL = 0.95  # confidence level of intervals and tests
 MIN_RUNS = 3  # fewer runs on a side: no interval, no verdict
@@ -36,6 +35,13 @@ ADDED = "added"
 REMOVED = "removed"
 FAILED = "failed"
 VERDICTS = (FASTER, SLOWER, NO_CHANGE, TOO_FEW, ADDED, REMOVED, FAILED)
+
+
+def _sps() -> Any:
+    """scipy.stats, imported on first use (it takes most of a second to load)."""
+    from scipy import stats as sps
+
+    return sps
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ def mean_ci(
         return None
     mean = statistics.fmean(values)
     sem = statistics.stdev(values) / math.sqrt(n)
-    half = float(sps.t.ppf(0.5 + level / 2, n - 1)) * sem
+    half = float(_sps().t.ppf(0.5 + level / 2, n - 1)) * sem
     return Interval(mean, mean - half, mean + half, n)
 
 
@@ -88,13 +94,13 @@ def welch_p(old: Sequence[float], new: Sequence[float]) -> float:
         return 1.0 if statistics.fmean(old) == statistics.fmean(new) else 0.0
     with warnings.catch_warnings():  # near-identical runs: "precision loss" is expected
         warnings.simplefilter("ignore", RuntimeWarning)
-        p = float(sps.ttest_ind(new, old, equal_var=False).pvalue)
+        p = float(_sps().ttest_ind(new, old, equal_var=False).pvalue)
     return 1.0 if math.isnan(p) else p
 
 
 def mann_whitney_p(old: Sequence[float], new: Sequence[float]) -> float:
     """Two-sided p-value of the Mann-Whitney U test (exact for small samples without ties)."""
-    return float(sps.mannwhitneyu(new, old, alternative="two-sided").pvalue)
+    return float(_sps().mannwhitneyu(new, old, alternative="two-sided").pvalue)
 
 
 @dataclass(frozen=True)

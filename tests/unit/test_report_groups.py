@@ -121,19 +121,74 @@ def write_set(directory: Path, values: dict[str, list[float]]) -> None:
             results.write(doc(variant, g, repeat=i), directory, f"{variant}-{i}")
 
 
-def test_compare_marks_only_disjoint_ranges_significant(tmp_path: Path) -> None:
+def test_compare_verdicts(tmp_path: Path) -> None:
     old, new = tmp_path / "old", tmp_path / "new"
-    write_set(old, {"a": [10.0, 11.0], "b": [10.0, 11.0], "c": [5.0], "gone": [1.0, 1.0]})
-    write_set(new, {"a": [10.5, 11.5], "b": [12.0, 13.0], "c": [9.0], "new": [2.0, 2.0]})
-    df = compare.compare(old, new).set_index("Variant")
-    assert df.loc["a", "Change"] == "within noise"
-    assert df.loc["b", "Change"] == "significant"
-    assert df.loc["b", "Δ Gbps"] == pytest.approx(2.0)
-    assert df.loc["b", "Δ %"] == pytest.approx(100 * 2.0 / 10.5)
-    assert df.loc["c", "Change"] == "too few runs"
-    assert df.loc["gone", "Change"] == "removed"
-    assert df.loc["new", "Change"] == "added"
-    assert "significant" in compare.markdown(df.reset_index())
+    base = [10.0, 10.1, 9.9, 10.05, 9.95]
+    write_set(
+        old,
+        {
+            "same": base,
+            "slow": base,
+            "fast": base,
+            "tiny": [10.0, 10.01, 9.99, 10.005, 9.995],
+            "few": [5.0, 5.1],
+            "gone": [1.0, 1.0, 1.0],
+        },
+    )
+    write_set(
+        new,
+        {
+            "same": [10.02, 9.93, 10.08, 9.97, 10.0],
+            "slow": [x * 0.88 for x in base],
+            "fast": [x * 1.1 for x in base],
+            "tiny": [x * 1.01 for x in [10.0, 10.01, 9.99, 10.005, 9.995]],
+            "few": [9.0, 9.1, 9.2],
+            "new": [2.0, 2.0, 2.0],
+        },
+    )
+    df, notes = compare.compare(old, new)
+    v = df.set_index("variant")
+    assert v.loc["same", "verdict"] == "no significant change"
+    assert v.loc["slow", "verdict"] == "slower" and v.loc["slow", "p_value"] < 0.05
+    assert v.loc["slow", "change_pct"] == pytest.approx(-12.0)
+    assert v.loc["fast", "verdict"] == "faster"
+    assert v.loc["tiny", "verdict"] == "no significant change"  # 1 % < the 3 % minimum
+    assert v.loc["tiny", "p_value"] < 0.05
+    assert v.loc["few", "verdict"] == "too few runs" and v.loc["few", "p_value"] is None
+    assert v.loc["gone", "verdict"] == "removed" and v.loc["new", "verdict"] == "added"
+    assert v.loc["slow", "n_old"] == 5 and v.loc["slow", "mw_p_value"] < 0.05
+    assert notes == []
+    # a smaller minimum effect turns the 1 % change into a verdict
+    df2, _ = compare.compare(old, new, min_effect=0.005)
+    assert df2.set_index("variant").loc["tiny", "verdict"] == "faster"
+    text = compare.markdown(df, notes)
+    assert "| slow " in text and "slower" in text and "-12.0%" in text and "<0.001" in text
+    rows = json.loads(compare.as_json(df))
+    for row in rows:
+        for key in ("variant", "workload", "old_gbps", "new_gbps", "change_pct", "p_value"):
+            assert key in row
+        assert row["verdict"] in stats.VERDICTS
+    slow = next(r for r in rows if r["variant"] == "slow")
+    assert slow["n_old"] == 5 and isinstance(slow["n_old"], int)
+    assert slow["workload"] == "tcp mtu 1500"
+
+
+def test_compare_failed_rows_and_machine_warnings(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    for i in range(3):
+        results.write(doc("v", 10.0 + i, repeat=i), old, f"v-{i}")
+        d = doc("v", 0.0, repeat=i, status="failed")
+        d["metadata"]["kernel"] = "6.19"
+        d["metadata"]["iperf3_version"] = "iperf 3.17"
+        d["results"]["noisy"] = True
+        results.write(d, new, f"v-{i}")
+    df, notes = compare.compare(old, new)
+    assert list(df["verdict"]) == ["failed"]
+    assert any("differ in kernel: 6.18 -> 6.19" in n for n in notes)
+    assert any("iperf3 version" in n for n in notes)
+    assert "warning: 3 of 3 runs in NEW started on a busy machine" in notes
 
 
 def test_compare_errors(tmp_path: Path) -> None:
