@@ -185,8 +185,16 @@ def cmd_matrix(a: argparse.Namespace) -> int:
 
     cells = [parse_spec(s) for s in (a.specs or default_matrix())]
     opts = _cell_options(a)
+    if a.until_ci is not None and a.max_repeat < a.repeat:
+        raise UsageError(f"--max-repeat {a.max_repeat} is below --repeat {a.repeat}")
     mopts = MatrixOptions(
-        repeat=a.repeat, profile=not a.no_profile, native=a.native, flamegraph_dir=a.flamegraph_dir
+        repeat=a.repeat,
+        profile=not a.no_profile,
+        native=a.native,
+        flamegraph_dir=a.flamegraph_dir,
+        until_ci=a.until_ci,
+        max_repeat=a.max_repeat,
+        seed=a.seed,
     )
     check_prerequisites()
     results.check_writable(a.results_dir)
@@ -195,10 +203,27 @@ def cmd_matrix(a: argparse.Namespace) -> int:
     failed = [r for r in recs if r["status"] != "ok"]
     for r in failed:
         print(f"tunbench: cell {r['spec']!r} failed: {r['error']}", file=sys.stderr)
+    if a.until_ci is not None:
+        _print_convergence(recs, a.until_ci, a.max_repeat)
     table = report.markdown(recs)
     print(table)
     _write_reports(recs, table, a.results_dir)
     return 1 if failed else 0
+
+
+def _print_convergence(recs: list[dict[str, Any]], until_ci: float, max_repeat: int) -> None:
+    from tunbench.matrix import convergence
+
+    met, missed = convergence(recs, until_ci)
+    total = len(met) + len(missed)
+    print(
+        f"tunbench: {len(met)} of {total} rows converged to ±{until_ci:g}% (95% CI of the mean)"
+        + (f"; not within {max_repeat} runs:" if missed else ""),
+        file=sys.stderr,
+    )
+    for spec, half, n in missed:
+        width = f"±{half:.1f}%" if half is not None else "no interval"
+        print(f"tunbench:   {spec}: {width} after {n} successful runs", file=sys.stderr)
 
 
 def _write_reports(recs: list[dict[str, Any]], table: str, results_dir: Path) -> None:
@@ -329,6 +354,26 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("specs", nargs="*", help="specs to run (default: all registered)")
     _add_workload(m)
     m.add_argument("--repeat", type=positive_int, default=3, help="runs per cell (3)")
+    m.add_argument(
+        "--until-ci",
+        type=_percent,
+        default=None,
+        metavar="PCT",
+        help="after --repeat rounds, rerun cells until their 95%% CI is within ±PCT%% of the mean",
+    )
+    m.add_argument(
+        "--max-repeat",
+        type=positive_int,
+        default=8,
+        metavar="M",
+        help="with --until-ci: at most M runs per cell (8)",
+    )
+    m.add_argument(
+        "--seed",
+        type=nonneg_int,
+        default=None,
+        help="seed of the shuffled order within each round (default: random, recorded)",
+    )
     m.add_argument(
         "--no-profile", action="store_true", help="skip the profiling passes (py-spy, perf)"
     )
