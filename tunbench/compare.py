@@ -137,6 +137,10 @@ def _fmt(value: Any, spec: str) -> str:
     return format(value, spec)
 
 
+def _gbps(value: Any) -> str:
+    return "-" if value is None else _fmt(value, ".2f" if value >= 1 else ".3f")
+
+
 def _p(value: Any) -> str:
     if value is None:
         return "-"
@@ -148,9 +152,12 @@ def markdown(df: pd.DataFrame, notes: list[str] | None = None) -> str:
     table = pd.DataFrame(
         {
             "Variant": df["variant"],
-            "Gbps old": [_fmt(v, ".2f") for v in df["old_gbps"]],
-            "Gbps new": [_fmt(v, ".2f") for v in df["new_gbps"]],
-            "Change": [_fmt(v, "+.1f") + ("%" if v is not None else "") for v in df["change_pct"]],
+            "Gbps old": [_gbps(v) for v in df["old_gbps"]],
+            "Gbps new": [_gbps(v) for v in df["new_gbps"]],
+            "Change": [
+                _fmt(round(v, 1) + 0.0, "+.1f") + "%" if v is not None else "-"
+                for v in df["change_pct"]
+            ],
             "p (Welch)": [_p(v) for v in df["p_value"]],
             "n": [
                 f"{a}/{b}" if a is not None else "-"

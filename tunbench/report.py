@@ -390,6 +390,11 @@ def _num(value: Any, fmt: str, suffix: str = "") -> str:
     return format(value, fmt) + suffix
 
 
+def _gbps(value: Any) -> str:
+    """Two decimals, three below 1 Gbit/s (0.058, not 0.06)."""
+    return _num(value, ".2f" if value is None or math.isnan(value) or value >= 1 else ".3f")
+
+
 def _runs_text(row: pd.Series) -> str:
     notes = [
         f"{int(row[k])} {label}"
@@ -403,7 +408,7 @@ def _ci_text(mean: float, low: float, high: float) -> str:
     if math.isnan(mean):
         return "-"
     half = (high - low) / 2
-    digits = 2 if half >= 0.005 or half == 0 else 3
+    digits = 2 if mean >= 1 else 3
     return f"{mean:.{digits}f} ± {half:.{digits}f}"
 
 
@@ -417,7 +422,7 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
             "Mode": df["Mode"],
             "Offload": df["Offload"],
             "Channel": df["Channel"],
-            "Gbps": [_num(v, ".2f") for v in df["Gbps"]],
+            "Gbps": [_gbps(v) for v in df["Gbps"]],
             CI_COLUMN: [
                 _ci_text(m, lo, hi)
                 for m, lo, hi in zip(
@@ -430,8 +435,8 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
             "Sys busy": [_num(v, ".0f", "%") for v in df["Sys busy"]],
             "Mem Avg": [_num(v, ".1f", " MB") for v in df["Mem Avg"]],
             "Mem Max": [_num(v, ".1f", " MB") for v in df["Mem Max"]],
-            "Min": [_num(v, ".2f") for v in df["Min"]],
-            "Max": [_num(v, ".2f") for v in df["Max"]],
+            "Min": [_gbps(v) for v in df["Min"]],
+            "Max": [_gbps(v) for v in df["Max"]],
             "n": [_runs_text(row) for _, row in df.iterrows()],
             "% of kernel": [_num(v, ".0f", "%") for v in df["% of kernel"]],
             "CPU/Gbps": [_num(v, ".1f", "%") for v in df["CPU/Gbps"]],

@@ -307,11 +307,11 @@ def workload_key(doc: dict[str, Any]) -> str:
     """What must be equal for two runs to be the same measurement: the iperf3 workload, the
     MTU, CPU pinning and whether the latency probe ran beside it."""
     meta = doc.get("metadata", {})
-    cpus = meta.get("cpus") or {}
+    cpus = {k: (meta.get("cpus") or {}).get(k) for k in ("forwarder", "load")}
     key = {
         "workload": meta.get("workload"),
         "mtu": meta.get("mtu"),
-        "cpus": cpus if cpus.get("forwarder") or cpus.get("load") else None,
+        "cpus": cpus if cpus["forwarder"] or cpus["load"] else None,
         "latency": bool(meta.get("latency_probe")),
     }
     return json.dumps(key, sort_keys=True)

@@ -113,5 +113,6 @@ def test_latency_under_load_and_reverse_parallel(tmp_path: Path) -> None:
 def test_cpu_pinning_is_recorded(tmp_path: Path) -> None:
     rec = run_json("sync-normal", tmp_path, "--cpus", "0:1")
     doc = results.load(Path(rec["result_file"]))
-    assert doc["metadata"]["cpus"] == {"forwarder": [0], "load": [1]}
+    assert doc["metadata"]["cpus"] == {"forwarder": [0], "load": [1], "harness": [1]}
+    assert rec["samples"] > 0  # the sampler ran, on the harness's core
     assert rec["cpu_max"] <= 110  # one core, sampling jitter aside

@@ -347,3 +347,10 @@ def test_udp_and_latency_columns_only_where_measured() -> None:
     text = report.markdown(recs(probed))
     assert "RTT p50 ms" in text.splitlines()[0] and "0.210" in text and "1.500" in text
     assert "RTT p99 ms" in report.csv(recs(probed)).splitlines()[0]
+
+
+def test_harness_pinning_is_not_part_of_the_row_key() -> None:
+    a, b = doc("v", 10.0), doc("v", 11.0, repeat=1)
+    a["metadata"]["cpus"] = {"forwarder": [0], "load": [1]}
+    b["metadata"]["cpus"] = {"forwarder": [0], "load": [1], "harness": [1]}
+    assert len(report.grouped(recs(a, b))) == 1
