@@ -16,6 +16,7 @@ PAGE = """<!doctype html>
 body {{ font-family: sans-serif; margin: 2em; }}
 table {{ border-collapse: collapse; font-size: 0.9em; }}
 th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }}
+td {{ white-space: nowrap; }}
 th {{ background: #eee; }} td:nth-child(2) {{ text-align: left; }}
 .notes li {{ color: #a00; }}
 </style></head>

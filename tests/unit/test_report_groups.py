@@ -245,7 +245,19 @@ def test_confidence_interval_in_table_csv_and_json() -> None:
 def test_wide_interval_warns() -> None:
     runs = [10.0, 10.9, 9.4]
     text = report.markdown(recs(*(doc("v", g, repeat=i) for i, g in enumerate(runs))))
-    assert "warning: v: 95% CI ±" in text and "of the mean over 3 runs (> 5%)" in text
+    assert "warning: v: spread 15% of the median (> 10%) and 95% CI ±" in text
+    assert "of the mean (> 5%) over 3 runs" in text
+    target = [doc("v", g, repeat=i) for i, g in enumerate(runs)]
+    for d in target:
+        d["matrix"]["until_ci"] = 3.0
+    assert "over 3 runs; target ±3% not reached" in report.markdown(recs(*target))
+    close = [doc("v", g, repeat=i) for i, g in enumerate([10.0, 10.2, 10.4])]
+    for d in close:
+        d["matrix"]["until_ci"] = 3.0
+    # +-4.9 %: within the 5 % warning, but not the 3 % target
+    text = report.markdown(recs(*close))
+    assert "note: v: did not converge to ±3% in 3 runs (95% CI ±4.9%)" in text
+    assert "warning: v:" not in text
 
 
 def test_percent_of_kernel_is_paired_per_round() -> None:
