@@ -199,6 +199,12 @@ def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
             "error": [str(r.get("error")) if r.get("status") != "ok" else None for r in recs],
             "profile": [r.get("profile") or None for r in recs],
             "matrix_id": [(_round_of(r) or (None,))[0] for r in recs],
+            "cell": [
+                float((r.get("matrix") or {}).get("cell", math.nan))
+                if (r.get("matrix") or {}).get("cell") is not None
+                else math.nan
+                for r in recs
+            ],
             "until_ci": [(r.get("matrix") or {}).get("until_ci") for r in recs],
             **{key: [str(r.get(key)) for r in recs] for key in MACHINE},
         }
@@ -253,7 +259,8 @@ PROFILE = ["profile_svg", "profile_gbps", "profile_error"]
 
 
 def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per (spec, workload) in order of first appearance, raw numbers.
+    """One row per (spec, workload), raw numbers: a matrix's rows in the order of its
+    specs, other rows after them in order of first appearance.
 
     ``gbps_runs`` keeps the row's per-run Gbps (successful runs) for :func:`warnings` and
     ``compare``; ``gbps_mean``/``gbps_ci_low``/``gbps_ci_high`` are its t-interval (NaN
@@ -284,12 +291,15 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             unsampled=("unsampled", "sum"),
             matrix_ids=("matrix_id", _distinct),
             until_ci=("until_ci", _first),
+            cell=("cell", "min"),
             errors=("error", _distinct),
             profile=("profile", _first),
             **{key: (key, _distinct) for key in MACHINE},
         )
         .reset_index()
     )
+    # a matrix's rows in the order its specs were given, though its rounds are shuffled
+    df = df.sort_values("cell", kind="stable", na_position="last").reset_index(drop=True)
     df.insert(0, "#", range(1, len(df) + 1))
     df["failed"] = df["records"] - df["n"]
     df["spread"] = [spread(g) for g in df["gbps_runs"]]

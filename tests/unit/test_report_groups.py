@@ -366,3 +366,13 @@ def test_harness_pinning_is_not_part_of_the_row_key() -> None:
     a["metadata"]["cpus"] = {"forwarder": [0], "load": [1]}
     b["metadata"]["cpus"] = {"forwarder": [0], "load": [1], "harness": [1]}
     assert len(report.grouped(recs(a, b))) == 1
+
+
+def test_rows_follow_the_matrix_spec_order_not_the_shuffle() -> None:
+    first = doc("b", 1.0)
+    first["matrix"]["cell"] = 1
+    second = doc("a", 2.0)
+    second["matrix"]["cell"] = 0
+    loose = doc("z", 3.0, matrix=None)
+    df = report.grouped(recs(loose, first, second))
+    assert list(df["Variant"]) == ["a", "b", "z"] and list(df["#"]) == [1, 2, 3]
