@@ -73,6 +73,13 @@ def compare_docs(
     new = report.grouped(results.flat(d) for d in new_docs)
     key = ["Variant", "workload_key"]
     both = old.merge(new, on=key, how="outer", suffixes=(" old", " new"), indicator=True)
+    # OLD's row order (its matrix's spec order), then rows only NEW has (an outer merge
+    # sorts its keys)
+    order = {k: i for i, k in enumerate(zip(old["Variant"], old["workload_key"], strict=True))}
+    for k in zip(new["Variant"], new["workload_key"], strict=True):
+        order.setdefault(k, len(order))
+    both["_pos"] = [order[k] for k in zip(both["Variant"], both["workload_key"], strict=True)]
+    both = both.sort_values("_pos", kind="stable")
     rows = []
     for _, r in both.iterrows():
         workload = r["Workload old"] if r["_merge"] != "right_only" else r["Workload new"]

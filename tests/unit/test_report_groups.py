@@ -156,6 +156,7 @@ def test_compare_verdicts(tmp_path: Path) -> None:
     assert v.loc["tiny", "p_value"] < 0.05
     assert v.loc["few", "verdict"] == "too few runs" and v.loc["few", "p_value"] is None
     assert v.loc["gone", "verdict"] == "removed" and v.loc["new", "verdict"] == "added"
+    assert list(df["variant"])[-1] == "new"  # OLD's order, then what only NEW has
     assert v.loc["slow", "n_old"] == 5 and v.loc["slow", "mw_p_value"] < 0.05
     assert notes == []
     # a smaller minimum effect turns the 1 % change into a verdict
