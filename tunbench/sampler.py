@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,19 @@ class Summary:
     threads: dict[str, float] = field(default_factory=dict)  # thread -> avg % of one core
 
 
-def background_cpu(seconds: float = 1.0) -> float:
-    """Whole-machine busy over the next ``seconds`` (blocking), in % of one core."""
-    return psutil.cpu_percent(interval=seconds) * online_cpus()  # share of all -> of one
+def background_cpu(seconds: float = 1.0, watch: Callable[[], None] | None = None) -> float:
+    """Whole-machine busy over the next ``seconds`` (blocking), in % of one core.
+
+    ``watch`` is called every 0.1 s meanwhile (the session checks its forwarder and
+    pending signals there, so a crash is noticed at once).
+    """
+    psutil.cpu_percent(interval=None)  # starts this thread's count
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        if watch is not None:
+            watch()
+        time.sleep(min(0.1, left))
+    return psutil.cpu_percent(interval=None) * online_cpus()  # share of all -> of one core
 
 
 @dataclass(frozen=True)
@@ -80,13 +91,15 @@ class Background:
     noisy: bool  # still above the limit when the wait ran out
 
 
-def quiet_check(limit: float, wait: float, seconds: float = 1.0) -> Background:
+def quiet_check(
+    limit: float, wait: float, seconds: float = 1.0, watch: Callable[[], None] | None = None
+) -> Background:
     """Measure background CPU for ``seconds``; while above ``limit`` (% of one core)
     measure again, for at most ``wait`` seconds more; noisy if it never got quiet."""
-    checks = [background_cpu(seconds)]
+    checks = [background_cpu(seconds, watch)]
     deadline = time.monotonic() + wait
     while checks[-1] > limit and time.monotonic() + seconds <= deadline + 1e-3:
-        checks.append(background_cpu(seconds))
+        checks.append(background_cpu(seconds, watch))
     return Background(checks[-1], checks, checks[-1] > limit)
 
 

@@ -246,7 +246,9 @@ class Cell:
         background = None
         if profile_svg is None:  # a measured run: is the machine quiet enough?
             self.phase("background check")
-            background = quiet_check(o.background_limit, o.background_wait)
+            background = quiet_check(
+                o.background_limit, o.background_wait, watch=self._watch_background
+            )
         sampler = Sampler(self.forwarder.pid if self.forwarder else None).start()
         self.phase("measure")
         out = self.workdir / "iperf3-client.json"
@@ -291,6 +293,10 @@ class Cell:
             if self.cell.kind != "python":
                 self._draw_perf(profile_svg)
         return m
+
+    def _watch_background(self) -> None:
+        checkpoint()
+        self.check_forwarder("while the machine's background load was measured")
 
     def _start_profiler(self, svg: Path, native: bool) -> Child:
         """py-spy on a Python forwarder; perf (if installed) on a native one."""

@@ -149,11 +149,11 @@ def test_quiet_check_waits_then_gives_up(monkeypatch: pytest.MonkeyPatch) -> Non
     from tunbench import sampler
 
     seen = iter([80.0, 40.0, 5.0])
-    monkeypatch.setattr(sampler, "background_cpu", lambda seconds: next(seen))
+    monkeypatch.setattr(sampler, "background_cpu", lambda seconds, watch: next(seen))
     quiet = sampler.quiet_check(limit=15.0, wait=5.0, seconds=0.0)
     assert (quiet.cpu_pct, quiet.checks, quiet.noisy) == (5.0, [80.0, 40.0, 5.0], False)
 
-    def busy(seconds: float) -> float:
+    def busy(seconds: float, watch: object) -> float:
         time.sleep(seconds)
         return 90.0
 
@@ -170,7 +170,9 @@ def test_background_cpu_sees_a_busy_loop() -> None:
     proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.2)
-        assert background_cpu(0.5) >= 50.0  # % of one core: the loop alone is ~100
+        calls = []
+        assert background_cpu(0.5, lambda: calls.append(1)) >= 50.0  # the loop alone: ~100
+        assert 4 <= len(calls) <= 6  # watched every 0.1 s
     finally:
         proc.kill()
         proc.wait()
