@@ -53,15 +53,22 @@ def doc(
     parallel: int = 1,
     status: str = "ok",
     cpu: float = 80.0,
+    matrix: str | None = "m1",
+    udp: bool = False,
+    **results: Any,
 ) -> dict[str, Any]:
+    """A result of round ``repeat`` of matrix ``matrix`` (None: a single ``run``);
+    ``results`` keys override the numbers."""
     d = make_doc(variant, gbps, status)
     d["metadata"] = {
         "mtu": 1500,
         "kernel": "6.18",
         "cpu_model": "cpu",
-        "workload": {"duration": 5, "parallel": parallel, "udp": False},
+        "workload": {"duration": 5, "parallel": parallel, "udp": udp},
     }
-    d["matrix"] = {"id": "m1", "repeat": repeat, "repeats": 3, "order": 0}
+    if matrix is not None:
+        d["matrix"] = {"id": matrix, "repeat": repeat, "repeats": 3, "order": 0}
     if status == "ok":
         d["results"]["cpu_avg"] = cpu
+        d["results"].update(results)
     return d

@@ -21,6 +21,7 @@ from tunbench import report, results, signals
 from tunbench.errors import Interrupted, PrerequisiteError, TunbenchError, UsageError
 from tunbench.procs import adopt_orphans
 from tunbench.session import CellOptions
+from tunbench.stats import MIN_EFFECT
 from tunio.argtypes import mtu, nonneg_int, positive_int
 
 
@@ -70,7 +71,38 @@ def _add_workload(p: argparse.ArgumentParser) -> None:
         metavar="FWD:LOAD",
         help="pin the forwarder and the iperf3/ping processes, e.g. 0:1",
     )
+    p.add_argument(
+        "--background-limit",
+        type=_percent,
+        default=15.0,
+        metavar="PCT",
+        help="whole-machine CPU before traffic (%% of one core) above which a run is noisy (15)",
+    )
+    p.add_argument(
+        "--background-wait",
+        type=_nonneg_float,
+        default=3.0,
+        metavar="S",
+        help="seconds to wait for the machine to get quiet before running anyway (3)",
+    )
     p.add_argument("--results-dir", type=Path, default=Path("results"))
+
+
+def _percent(text: str) -> float:
+    value = _nonneg_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a percentage above 0, got {text!r}")
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
 
 
 def _cell_options(a: argparse.Namespace) -> CellOptions:
@@ -84,6 +116,8 @@ def _cell_options(a: argparse.Namespace) -> CellOptions:
         grace=float(a.grace),
         fwd_cpus=fwd_cpus,
         load_cpus=load_cpus,
+        background_limit=a.background_limit,
+        background_wait=a.background_wait,
         iperf=ClientOptions(
             duration=a.duration,
             omit=a.omit,
@@ -153,8 +187,16 @@ def cmd_matrix(a: argparse.Namespace) -> int:
 
     cells = [parse_spec(s) for s in (a.specs or default_matrix())]
     opts = _cell_options(a)
+    if a.until_ci is not None and a.max_repeat < a.repeat:
+        raise UsageError(f"--max-repeat {a.max_repeat} is below --repeat {a.repeat}")
     mopts = MatrixOptions(
-        repeat=a.repeat, profile=not a.no_profile, native=a.native, flamegraph_dir=a.flamegraph_dir
+        repeat=a.repeat,
+        profile=not a.no_profile,
+        native=a.native,
+        flamegraph_dir=a.flamegraph_dir,
+        until_ci=a.until_ci,
+        max_repeat=a.max_repeat,
+        seed=a.seed,
     )
     check_prerequisites()
     results.check_writable(a.results_dir)
@@ -175,10 +217,27 @@ def cmd_matrix(a: argparse.Namespace) -> int:
     failed = [r for r in recs if r["status"] != "ok"]
     for r in failed:
         print(f"tunbench: cell {r['spec']!r} failed: {r['error']}", file=sys.stderr)
+    if a.until_ci is not None:
+        _print_convergence(recs, a.until_ci, a.max_repeat)
     table = report.markdown(recs)
     print(table)
     _write_reports(recs, table, a.results_dir)
     return 1 if failed else 0
+
+
+def _print_convergence(recs: list[dict[str, Any]], until_ci: float, max_repeat: int) -> None:
+    from tunbench.matrix import convergence
+
+    met, missed = convergence(recs, until_ci)
+    total = len(met) + len(missed)
+    print(
+        f"tunbench: {len(met)} of {total} rows converged to ±{until_ci:g}% (95% CI of the mean)"
+        + (f"; not within {max_repeat} runs:" if missed else ""),
+        file=sys.stderr,
+    )
+    for spec, half, n in missed:
+        width = f"±{half:.1f}%" if half is not None else "no interval"
+        print(f"tunbench:   {spec}: {width} after {n} successful runs", file=sys.stderr)
 
 
 def _write_reports(recs: list[dict[str, Any]], table: str, results_dir: Path) -> None:
@@ -280,13 +339,18 @@ def cmd_report(a: argparse.Namespace) -> int:
 def cmd_compare(a: argparse.Namespace) -> int:
     from tunbench import compare
 
-    table = compare.compare(a.old, a.new, on_skip=_warn_skipped)
-    print(compare.markdown(table))
+    df, notes = compare.compare(a.old, a.new, a.min_effect / 100, on_skip=_warn_skipped)
+    if a.format == "json":
+        print(compare.as_json(df))
+        for note in notes:
+            print(f"tunbench: {note}", file=sys.stderr)
+    else:
+        print(compare.markdown(df, notes))
     if a.html:
         from tunbench.htmlcompare import write_compare_html
 
         try:
-            page = write_compare_html(a.old, a.new, table, a.html)
+            page = write_compare_html(a.old, a.new, df, a.html)
         except OSError as exc:
             raise UsageError(f"cannot write the page: {exc.strerror}: {exc.filename}") from exc
         print(f"tunbench: wrote {page}", file=sys.stderr)
@@ -331,6 +395,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workload(m)
     m.add_argument("--repeat", type=positive_int, default=3, help="runs per cell (3)")
     m.add_argument(
+        "--until-ci",
+        type=_percent,
+        default=None,
+        metavar="PCT",
+        help="after --repeat rounds, rerun cells until their 95%% CI is within ±PCT%% of the mean",
+    )
+    m.add_argument(
+        "--max-repeat",
+        type=positive_int,
+        default=8,
+        metavar="M",
+        help="with --until-ci: at most M runs per cell (8)",
+    )
+    m.add_argument(
+        "--seed",
+        type=nonneg_int,
+        default=None,
+        help="seed of the shuffled order within each round (default: random, recorded)",
+    )
+    m.add_argument(
         "--no-profile", action="store_true", help="skip the profiling passes (py-spy, perf)"
     )
     m.add_argument("--native", action="store_true", help="Python variants: py-spy --native stacks")
@@ -357,6 +441,14 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument(
         "--html", type=Path, default=None, metavar="OUT", help="also write the comparison page"
     )
+    cmp.add_argument(
+        "--min-effect",
+        type=_nonneg_float,
+        default=100 * MIN_EFFECT,
+        metavar="PCT",
+        help="smallest change of the median called faster/slower, in %% (3)",
+    )
+    cmp.add_argument("--format", choices=["markdown", "json"], default="markdown")
     sub.add_parser("clean", help="remove leftovers of interrupted runs (tb- namespaces, PIDs)")
     return p
 

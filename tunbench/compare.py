@@ -1,88 +1,193 @@
 """``tunbench compare OLD NEW``: what changed between two result sets, per row.
 
-A change is marked significant only when both sides have at least two runs and their
-[min, max] ranges do not overlap; with a single run on either side there is no range to
-judge, and the row says so.
+Rows are matched by spec and workload. A row is ``faster`` or ``slower`` only when a test
+on the per-run Gbps says so and the median moved by more than the minimum effect
+(:func:`tunbench.stats.compare_runs`: Welch's t-test, Mann-Whitney U from 5 runs per
+side, 3 % by default); fewer than 3 runs on a side is ``too few runs``. Differences in the
+machine or the tools between the two sets are warned about: a verdict across them may be
+about the machine, not the code.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from tunbench import report, results
+from tunbench import report, results, stats
 from tunbench.errors import ResultFileError
 
+# metadata keys that must match for a comparison to be about the code alone
+MACHINE_KEYS = {
+    "kernel": "kernel",
+    "cpu_model": "CPU model",
+    "hostname": "host",
+    "iperf3_version": "iperf3 version",
+    "python": "Python version",
+}
+JSON_KEYS = (
+    "variant",
+    "workload",
+    "old_gbps",
+    "new_gbps",
+    "change_pct",
+    "p_value",
+    "mw_p_value",
+    "n_old",
+    "n_new",
+    "old_ci",
+    "new_ci",
+    "old_cpu",
+    "new_cpu",
+    "verdict",
+)
 
-def _load(directory: Path, on_skip: Callable[[list[Path]], None] | None) -> pd.DataFrame:
+
+def _load(
+    directory: Path, on_skip: Callable[[list[Path]], None] | None = None
+) -> list[dict[str, Any]]:
     docs = results.load_dir(directory, on_skip)
     if not docs:
         raise ResultFileError(f"no result files in {directory}")
-    return report.grouped(results.flat(d) for d in docs)
+    return docs
 
 
-def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    """True when the closed ranges ``a`` and ``b`` share a point."""
-    return a[0] <= b[1] and b[0] <= a[1]
+def _nan_to_none(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _ci(row: pd.Series, side: str) -> list[float] | None:
+    low, high = row[f"gbps_ci_low {side}"], row[f"gbps_ci_high {side}"]
+    return None if pd.isna(low) else [float(low), float(high)]
+
+
+def compare_docs(
+    old_docs: list[dict[str, Any]],
+    new_docs: list[dict[str, Any]],
+    min_effect: float = stats.MIN_EFFECT,
+) -> pd.DataFrame:
+    """One row per (spec, workload) in either set, with the verdict and what it rests on
+    (the columns of ``JSON_KEYS``)."""
+    old = report.grouped(results.flat(d) for d in old_docs)
+    new = report.grouped(results.flat(d) for d in new_docs)
+    key = ["Variant", "workload_key"]
+    both = old.merge(new, on=key, how="outer", suffixes=(" old", " new"), indicator=True)
+    # OLD's row order (its matrix's spec order), then rows only NEW has (an outer merge
+    # sorts its keys)
+    order = {k: i for i, k in enumerate(zip(old["Variant"], old["workload_key"], strict=True))}
+    for k in zip(new["Variant"], new["workload_key"], strict=True):
+        order.setdefault(k, len(order))
+    both["_pos"] = [order[k] for k in zip(both["Variant"], both["workload_key"], strict=True)]
+    both = both.sort_values("_pos", kind="stable")
+    rows = []
+    for _, r in both.iterrows():
+        workload = r["Workload old"] if r["_merge"] != "right_only" else r["Workload new"]
+        row: dict[str, Any] = dict.fromkeys(JSON_KEYS)
+        row.update({"variant": r["Variant"], "workload": workload})
+        if r["_merge"] != "both":
+            row["verdict"] = stats.ADDED if r["_merge"] == "right_only" else stats.REMOVED
+            side = "new" if r["_merge"] == "right_only" else "old"
+            row[f"{side}_gbps"] = _nan_to_none(r[f"Gbps {side}"])
+            rows.append(row)
+            continue
+        c = stats.compare_runs(r["gbps_runs old"], r["gbps_runs new"], min_effect)
+        row.update(
+            {
+                "old_gbps": _nan_to_none(r["Gbps old"]),
+                "new_gbps": _nan_to_none(r["Gbps new"]),
+                "change_pct": c.change_pct,
+                "p_value": c.p_value,
+                "mw_p_value": c.mw_p_value,
+                "n_old": c.n_old,
+                "n_new": c.n_new,
+                "old_ci": _ci(r, "old"),
+                "new_ci": _ci(r, "new"),
+                "old_cpu": _nan_to_none(r["CPU Avg old"]),
+                "new_cpu": _nan_to_none(r["CPU Avg new"]),
+                "verdict": c.verdict,
+            }
+        )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(JSON_KEYS), dtype=object)
+
+
+def machine_warnings(old_docs: list[dict[str, Any]], new_docs: list[dict[str, Any]]) -> list[str]:
+    """What differs between the machines and tools of the two sets, and noisy runs."""
+    out = []
+    for key, what in MACHINE_KEYS.items():
+        a = sorted({str(d["metadata"].get(key)) for d in old_docs})
+        b = sorted({str(d["metadata"].get(key)) for d in new_docs})
+        if a != b:
+            out.append(
+                f"warning: OLD and NEW differ in {what}: {', '.join(a)} -> {', '.join(b)}; "
+                "a verdict may be about that, not the code"
+            )
+    for name, docs in (("OLD", old_docs), ("NEW", new_docs)):
+        noisy = sum(1 for d in docs if d.get("results", {}).get("noisy"))
+        if noisy:
+            out.append(f"warning: {noisy} of {len(docs)} runs in {name} started on a busy machine")
+    return out
 
 
 def compare(
-    old_dir: Path, new_dir: Path, on_skip: Callable[[list[Path]], None] | None = None
-) -> pd.DataFrame:
-    """One row per (variant, workload) in either set, with the changes; files that are not
-    tunbench results go to ``on_skip`` (see :func:`tunbench.results.load_dir`)."""
-    old, new = _load(old_dir, on_skip), _load(new_dir, on_skip)
-    key = ["Variant", "workload_key"]
-    both = old.merge(new, on=key, how="outer", suffixes=(" old", " new"), indicator=True)
-    rows = []
-    for _, r in both.iterrows():
-        if r["_merge"] != "both":
-            rows.append(
-                {
-                    "Variant": r["Variant"],
-                    "Change": "added" if r["_merge"] == "right_only" else "removed",
-                }
-            )
-            continue
-        go, gn = r["Gbps old"], r["Gbps new"]
-        row = {"Variant": r["Variant"], "Gbps old": go, "Gbps new": gn}
-        if pd.notna(go) and pd.notna(gn) and go:
-            few = min(r["n old"], r["n new"]) < 2
-            sig = not few and not overlap(
-                (r["Min old"], r["Max old"]), (r["Min new"], r["Max new"])
-            )
-            row.update(
-                {
-                    "Δ Gbps": gn - go,
-                    "Δ %": 100.0 * (gn - go) / go,
-                    "CPU old": r["CPU Avg old"],
-                    "CPU new": r["CPU Avg new"],
-                    "Δ CPU": (r["CPU Avg new"] - r["CPU Avg old"])
-                    if pd.notna(r["CPU Avg old"]) and pd.notna(r["CPU Avg new"])
-                    else None,
-                    "Change": "significant" if sig else "too few runs" if few else "within noise",
-                }
-            )
-        else:
-            row["Change"] = "failed run"
-        rows.append(row)
-    return pd.DataFrame(rows)
+    old_dir: Path,
+    new_dir: Path,
+    min_effect: float = stats.MIN_EFFECT,
+    on_skip: Callable[[list[Path]], None] | None = None,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Compare the result files of two directories: the rows and the warnings. Files that
+    are not tunbench results go to ``on_skip`` (see :func:`tunbench.results.load_dir`)."""
+    old_docs, new_docs = _load(old_dir, on_skip), _load(new_dir, on_skip)
+    return compare_docs(old_docs, new_docs, min_effect), machine_warnings(old_docs, new_docs)
 
 
-def markdown(df: pd.DataFrame) -> str:
-    cols = [
-        "Variant",
-        "Gbps old",
-        "Gbps new",
-        "Δ Gbps",
-        "Δ %",
-        "CPU old",
-        "CPU new",
-        "Δ CPU",
-        "Change",
-    ]
-    df = df.reindex(columns=cols).astype(object)
-    df = df.where(df.notna(), None)
-    return str(df.to_markdown(index=False, tablefmt="github", floatfmt=".2f", missingval="-"))
+def _fmt(value: Any, spec: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+def _gbps(value: Any) -> str:
+    return "-" if value is None else _fmt(value, ".2f" if value >= 1 else ".3f")
+
+
+def _p(value: Any) -> str:
+    if value is None:
+        return "-"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def markdown(df: pd.DataFrame, notes: list[str] | None = None) -> str:
+    """The comparison as a GitHub table, then the warnings."""
+    table = pd.DataFrame(
+        {
+            "Variant": df["variant"],
+            "Gbps old": [_gbps(v) for v in df["old_gbps"]],
+            "Gbps new": [_gbps(v) for v in df["new_gbps"]],
+            "Change": [
+                _fmt(round(v, 1) + 0.0, "+.1f") + "%" if v is not None else "-"
+                for v in df["change_pct"]
+            ],
+            "p (Welch)": [_p(v) for v in df["p_value"]],
+            "n": [
+                f"{a}/{b}" if a is not None else "-"
+                for a, b in zip(df["n_old"], df["n_new"], strict=True)
+            ],
+            "CPU old": [_fmt(v, ".0f") for v in df["old_cpu"]],
+            "CPU new": [_fmt(v, ".0f") for v in df["new_cpu"]],
+            "Verdict": df["verdict"],
+        }
+    )
+    if df["workload"].nunique() > 1:
+        table.insert(1, "Workload", df["workload"])
+    text = str(table.to_markdown(index=False, tablefmt="github", disable_numparse=True))
+    return text + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def as_json(df: pd.DataFrame) -> str:
+    rows = [{k: _nan_to_none(v) for k, v in row.items()} for row in df.to_dict("records")]
+    return json.dumps(rows, indent=1)

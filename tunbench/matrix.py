@@ -3,13 +3,19 @@
 Order: first one profiling pass per forwarder, not measured (py-spy for a Python variant,
 ``perf record -g`` for an external or peer one; a kernel baseline has no forwarder process
 and gets none), its SVG in ``flamegraph/<spec>.svg``; then ``repeat`` rounds of every cell
-in the same order (A B C A B C ...) so that drift over time hits every cell alike. A
+(A B C, C A B, ...) so that drift over time hits every cell alike. Within a round the
+order is shuffled, seeded (``seed``, recorded), so that no cell always follows the same
+neighbour. With ``until_ci`` (netperf's ``-I``), more rounds follow, of only the cells
+whose 95 % CI half-width is still above that share of their mean (and the kernel runs
+their ``% of kernel`` pairs with), until they meet it or reach ``max_repeat`` runs. A
 failed cell is recorded and the matrix goes on. Each result file carries its position
-(``matrix.id/repeat/repeats/order``) and the profile of its spec.
+(``matrix.id/repeat/repeats/order/cell/seed/until_ci/max_repeat``) and the profile of
+its spec.
 """
 
 from __future__ import annotations
 
+import random
 import secrets
 import sys
 import time
@@ -20,9 +26,9 @@ from hashlib import sha1
 from pathlib import Path
 from typing import Any
 
-from tunbench import results
+from tunbench import report, results, stats
 from tunbench.session import CellOptions, profile_cell, run_cell
-from tunbench.variants import CellSpec
+from tunbench.variants import CellSpec, describe
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,9 @@ class MatrixOptions:
     profile: bool = True
     native: bool = False
     flamegraph_dir: Path = Path("flamegraph")
+    until_ci: float | None = None  # target 95 % CI half-width, % of the mean
+    max_repeat: int = 8  # runs per cell at most, with until_ci
+    seed: int | None = None  # of the shuffles; None: a random one (recorded)
 
 
 class Progress:
@@ -92,10 +101,57 @@ class Progress:
         if self._rich is not None:
             self._rich.advance(self._task)
 
+    def extend(self, more: int) -> None:
+        """More cells to run than planned (another adaptive round)."""
+        self.total += more
+        if self._rich is not None:
+            self._rich.update(self._task, total=self.total)
 
-def plan(cells: list[CellSpec], repeat: int) -> list[tuple[int, int, CellSpec]]:
-    """Interleaved order: ``(repeat index, position, cell)`` for A B C A B C ..."""
-    return [(r, i, cell) for r in range(repeat) for i, cell in enumerate(cells)]
+
+def round_order(cells: list[int], seed: int, r: int) -> list[int]:
+    """Round ``r``'s order of the cell indexes ``cells``: a shuffle that depends only on
+    the seed and the round, so a matrix can be replayed from its recorded seed."""
+    order = list(cells)
+    random.Random(f"{seed}-{r}").shuffle(order)
+    return order
+
+
+def plan(cells: list[CellSpec], repeat: int, seed: int) -> list[tuple[int, int, int]]:
+    """The first ``repeat`` rounds: ``(round, position in it, cell index)``, every cell
+    once per round, shuffled within the round."""
+    return [
+        (r, pos, i)
+        for r in range(repeat)
+        for pos, i in enumerate(round_order(list(range(len(cells))), seed, r))
+    ]
+
+
+def converged(gbps: list[float], until_ci: float) -> bool:
+    """True once the 95 % CI half-width of ``gbps``'s mean is at most ``until_ci`` % of it."""
+    ci = stats.mean_ci(gbps)
+    return ci is not None and 100 * ci.rel_half <= until_ci
+
+
+def next_round(
+    cells: list[CellSpec], runs: dict[int, list[float]], tried: dict[int, int], mopts: MatrixOptions
+) -> list[int]:
+    """The cells an adaptive round runs: those not converged yet that have runs left
+    (``max_repeat``) and at least one successful run so far; and, when any runs, the
+    kernel cells whose runs their ``% of kernel`` is paired with."""
+    assert mopts.until_ci is not None
+    pending = [
+        i
+        for i in range(len(cells))
+        if tried[i] < mopts.max_repeat and runs[i] and not converged(runs[i], mopts.until_ci)
+    ]
+    if not pending:
+        return []
+    index = {c.spec: i for i, c in enumerate(cells)}
+    refs = set()
+    for i in pending:
+        d = describe(cells[i])
+        refs |= {index[s] for s in report.kernel_reference(d["mode"], d["offload"]) if s in index}
+    return sorted(set(pending) | {i for i in refs if tried[i] < mopts.max_repeat})
 
 
 def flamegraph_names(specs: list[str]) -> dict[str, str]:
@@ -115,13 +171,45 @@ def run_matrix(
     progress: bool = True,
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Profile, then measure every cell ``repeat`` times; returns the flat records."""
+    """Profile, then measure every cell ``repeat`` times (and, with ``until_ci``, more
+    rounds of the cells whose interval is still too wide); returns the flat records."""
     matrix_id = secrets.token_hex(4)
+    seed = mopts.seed if mopts.seed is not None else secrets.randbelow(2**31)
     profiled = [c for c in cells if c.kind != "baseline"] if mopts.profile else []
-    order = plan(cells, mopts.repeat)
+    order = plan(cells, mopts.repeat, seed)
     bar = Progress(len(profiled) + len(order), enabled=progress)
     profiles: dict[str, dict[str, Any]] = {}
     recs: list[dict[str, Any]] = []
+    runs: dict[int, list[float]] = {i: [] for i in range(len(cells))}
+    tried: dict[int, int] = dict.fromkeys(range(len(cells)), 0)
+    rounds = mopts.repeat if mopts.until_ci is None else max(mopts.repeat, mopts.max_repeat)
+
+    def measure(r: int, pos: int, i: int) -> None:
+        cell = cells[i]
+        bar.start(f"{cell.spec} (round {r + 1}/{mopts.repeat if r < mopts.repeat else rounds})")
+        extra: dict[str, Any] = {
+            "matrix": {
+                "id": matrix_id,
+                "repeat": r,
+                "repeats": mopts.repeat,
+                "order": pos,
+                "cell": i,
+                "seed": seed,
+                "until_ci": mopts.until_ci,
+                "max_repeat": mopts.max_repeat if mopts.until_ci is not None else None,
+            }
+        }
+        if cell.spec in profiles:
+            extra["profile"] = profiles[cell.spec]
+        rec = results.flat(run_cell(cell, opts, extra=extra))
+        recs.append(rec)
+        tried[i] += 1
+        if rec["status"] == "ok" and rec.get("gbps") is not None:
+            runs[i].append(float(rec["gbps"]))
+        if on_result:
+            on_result(rec)
+        bar.advance()
+
     with bar.running():
         names = flamegraph_names([c.spec for c in profiled])
         for cell in profiled:
@@ -129,17 +217,36 @@ def run_matrix(
             svg = mopts.flamegraph_dir / f"{names[cell.spec]}.svg"
             profiles[cell.spec] = profile_cell(cell, opts, svg, mopts.native)
             bar.advance()
-        for r, i, cell in order:
-            bar.start(f"{cell.spec} (round {r + 1}/{mopts.repeat})")
-            extra: dict[str, Any] = {
-                "matrix": {"id": matrix_id, "repeat": r, "repeats": mopts.repeat, "order": i}
-            }
-            if cell.spec in profiles:
-                extra["profile"] = profiles[cell.spec]
-            doc = run_cell(cell, opts, extra=extra)
-            rec = results.flat(doc)
-            recs.append(rec)
-            if on_result:
-                on_result(rec)
-            bar.advance()
+        for r, pos, i in order:
+            measure(r, pos, i)
+        r = mopts.repeat
+        while mopts.until_ci is not None and r < rounds:
+            todo = next_round(cells, runs, tried, mopts)
+            if not todo:
+                break
+            bar.extend(len(todo))
+            for pos, i in enumerate(round_order(todo, seed, r)):
+                measure(r, pos, i)
+            r += 1
     return recs
+
+
+def convergence(
+    recs: list[dict[str, Any]], until_ci: float
+) -> tuple[list[str], list[tuple[str, float | None, int]]]:
+    """Rows (spec and workload) that met the CI target, and those that did not with their
+    half-width in % of the mean (None: fewer than 3 successful runs) and run count."""
+    rows: dict[tuple[str, str], list[float]] = {}
+    for r in recs:
+        key = (str(r.get("spec") or r["variant"]), str(r.get("workload_key")))
+        rows.setdefault(key, [])
+        if r.get("status") == "ok" and r.get("gbps") is not None:
+            rows[key].append(float(r["gbps"]))
+    met, missed = [], []
+    for (spec, _), gbps in rows.items():
+        ci = stats.mean_ci(gbps)
+        if converged(gbps, until_ci):
+            met.append(spec)
+        else:
+            missed.append((spec, 100 * ci.rel_half if ci else None, len(gbps)))
+    return met, missed

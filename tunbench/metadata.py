@@ -25,6 +25,26 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def cpu_governor() -> str | None:
+    """The CPU frequency governor(s) (``performance``, ``powersave``, ...), comma-separated
+    where CPUs differ; None where the kernel exposes none (typical in a VM)."""
+    found = set()
+    for path in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_governor"):
+        try:
+            found.add(path.read_text().strip())
+        except OSError:
+            continue
+    return ",".join(sorted(found)) or None
+
+
+def online_cpus() -> int:
+    """CPUs online now (``/sys/devices/system/cpu/online`` as the scheduler sees it)."""
+    try:
+        return max(1, os.sysconf("SC_NPROCESSORS_ONLN"))
+    except (OSError, ValueError):
+        return os.cpu_count() or 1
+
+
 def git_sha() -> str | None:
     """The commit of the tunbench checkout, with ``-dirty`` when it has local changes."""
     try:
@@ -50,9 +70,15 @@ def _static() -> dict[str, Any]:
         "tunbench_version": tunbench.__version__,
         "git_sha": git_sha(),
         "hostname": platform.node(),
+        "cpu_governor": cpu_governor(),
     }
 
 
 def collect() -> dict[str, Any]:
-    """Machine and tool facts (cached per process)."""
-    return dict(_static())
+    """Machine and tool facts (cached per process), and the load on the machine now: the
+    1/5/15-minute load average and the CPUs online, taken as each cell starts."""
+    return {
+        **_static(),
+        "online_cpus": online_cpus(),
+        "loadavg": list(os.getloadavg()),
+    }

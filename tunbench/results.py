@@ -6,10 +6,11 @@ Schema (``docs/results-schema.md`` has the field by field description)::
      "cell": {"spec", "kind", "variant", "args", "mode", "offload", "channel"},
      "status": "ok" | "failed", "error": null | "one line",
      "metadata": {...machine, tools, command, mtu, offload flags, workload...},
-     "window": {"start", "end"},          # Unix seconds: the measured interval
+     "window": {"start", "end", "clock", "anchor"},  # the measured interval
      "results": {...computed numbers, SI units...},
      "forwarder": {...the forwarder's own counters...} | null,
-     "samples": [{"t", "dt", "cpu_pct", "rss_bytes", "system_busy_pct", "threads"}],
+     "samples": [{"t", "dt", "cpu_pct", "cpu_user_pct", "cpu_sys_pct", "rss_bytes",
+                  "system_busy_pct", "threads", "thread_pct"}],
      "load_samples": {"iperf3-client": [...], "iperf3-server": [...]},  # same fields
      "iperf3": {...raw iperf3 JSON...} | null}
 
@@ -35,7 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
-from tunbench import boundby, metadata
+from tunbench import boundby, metadata, stats
 from tunbench.errors import ForwarderError, ResultFileError, UsageError
 from tunbench.sampler import samples_to_json
 from tunbench.signals import deferred
@@ -44,28 +45,42 @@ from tunbench.variants import CellSpec, describe
 if TYPE_CHECKING:  # annotations only; session imports this module, so it cannot go the other way
     from tunbench.runners.iperf3 import Iperf3Result
     from tunbench.runners.ping import PingResult
-    from tunbench.sampler import Sample, Summary
+    from tunbench.sampler import Background, Sample, Summary
     from tunbench.session import CellOptions
 
 SCHEMA = "tunbench.result"
 VERSION = 1
 MB = 1_000_000
+# A run whose receiver-side interval throughput varies more than this (coefficient of
+# variation over iperf3's 1 s intervals) did not reach a steady state.
+UNSTEADY_CV = 0.10
 
 # Numbers copied from ``results`` into the flat record.
 RESULT_KEYS = (
     "gbps",
     "retransmits",
     "cpu_avg",
+    "cpu_user_avg",
+    "cpu_sys_avg",
     "cpu_max",
+    "cpu_threads",
     "mem_avg_mb",
     "mem_max_mb",
     "system_busy_avg",
     "duration_s",
     "samples",
+    "sampler_error",
+    "sampler_cpu_pct",
+    "background_cpu_pct",
+    "noisy",
+    "interval_cv",
+    "steady",
     "lost_percent",
+    "pps",
     "jitter_ms",
     "rtt_p50_ms",
     "rtt_p99_ms",
+    "rtt_count",
 )
 # The flat record printed by ``--json`` and used for tables: these keys always exist.
 FLAT_KEYS = ("variant", "args", "status", *RESULT_KEYS, "bound_by", "result_file")
@@ -76,10 +91,13 @@ class Measurement(TypedDict):
 
     iperf: Iperf3Result
     samples: list[Sample]
-    window: dict[str, float]  # "start", "end": Unix seconds
+    window: dict[str, Any]  # "start", "end": time.monotonic() seconds; "anchor"
     summary: Summary
     sampler_error: str | None
-    ping: NotRequired[PingResult]  # only with the latency probe
+    sampler_cpu_pct: float | None  # the sampler thread's own CPU, % of one core
+    background: Background | None  # the check before traffic (None: not made)
+    interval_bps: list[float]  # receiver side, per measured iperf3 interval
+    ping: NotRequired[PingResult]  # only with the latency probe, inside the window
     load_samples: NotRequired[dict[str, list[Sample]]]  # iperf3 client and server processes
 
 
@@ -109,7 +127,12 @@ def skeleton(
             "mtu": opts.mtu,
             "workload": asdict(opts.iperf),
             "latency_probe": opts.latency,
-            "cpus": {"forwarder": list(opts.fwd_cpus), "load": list(opts.load_cpus)},
+            "cpus": {
+                "forwarder": list(opts.fwd_cpus),
+                "load": list(opts.load_cpus),
+                "harness": list(opts.load_cpus),
+            },
+            "background_limit": opts.background_limit,
             "devices": {
                 "iface1": opts.iface1,
                 "ip1": opts.ip1,
@@ -160,32 +183,53 @@ def fill(
         return
     res = m["iperf"]
     s = m["summary"]
-    doc["window"] = m["window"]
+    doc["window"] = {**m["window"], "clock": "monotonic"}
     doc["samples"] = samples_to_json(m["samples"])
     doc["load_samples"] = {k: samples_to_json(v) for k, v in m.get("load_samples", {}).items()}
     doc["iperf3"] = res.raw
     fwd = doc.get("forwarder") or {}
     doc["metadata"]["offload_flags"] = fwd.get("offload")
     pr = m.get("ping")
+    bg = m["background"]
+    intervals = m["interval_bps"]
+    sampler_error = m["sampler_error"]
+    if s.n == 0:
+        sampler_error = sampler_error or "no samples inside the measured window"
+
+    def proc(value: float | None, scale: float = 1.0) -> float | None:
+        """A forwarder figure: None for baselines and when nothing was sampled."""
+        return value / scale if has_forwarder and value is not None else None
+
     doc["results"] = {
         "gbps": res.bps / 1e9,
         "bps": res.bps,
         "sent_bps": res.sent_bps,
         "retransmits": res.retransmits,
-        "cpu_avg": s.cpu_avg if has_forwarder else None,
-        "cpu_max": s.cpu_max if has_forwarder else None,
-        "mem_avg_mb": s.mem_avg_bytes / MB if has_forwarder else None,
-        "mem_max_mb": s.mem_max_bytes / MB if has_forwarder else None,
+        "cpu_avg": proc(s.cpu_avg),
+        "cpu_user_avg": proc(s.cpu_user_avg),
+        "cpu_sys_avg": proc(s.cpu_sys_avg),
+        "cpu_max": proc(s.cpu_max),
+        "cpu_threads": s.threads if has_forwarder and s.n else None,
+        "mem_avg_mb": proc(s.mem_avg_bytes, MB),
+        "mem_max_mb": proc(s.mem_max_bytes, MB),
         "system_busy_avg": s.system_busy_avg,
-        "duration_s": m["window"]["end"] - m["window"]["start"],
+        "duration_s": s.span,
         "samples": s.n,
-        "sampler_error": m["sampler_error"],
+        "sampler_error": sampler_error,
+        "sampler_cpu_pct": m["sampler_cpu_pct"],
+        "background_cpu_pct": bg.cpu_pct if bg else None,
+        "background_checks": bg.checks if bg else None,
+        "noisy": bg.noisy if bg else None,
+        "interval_gbps": [b / 1e9 for b in intervals],
+        "interval_cv": stats.cv(intervals) if len(intervals) >= 2 else None,
+        "steady": stats.cv(intervals) <= UNSTEADY_CV if len(intervals) >= 2 else None,
         "lost_percent": res.lost_percent,
         "jitter_ms": res.jitter_ms,
         "udp_packets": res.packets,
         "pps": res.pps,
         "rtt_p50_ms": pr.percentile(50) if pr else None,
         "rtt_p99_ms": pr.percentile(99) if pr else None,
+        "rtt_count": pr.received if pr else None,
         "ping_loss": (pr.sent - pr.received) / pr.sent if pr and pr.sent else None,
     }
     start, end = m["window"]["start"], m["window"]["end"]
@@ -304,11 +348,11 @@ def workload_key(doc: dict[str, Any]) -> str:
     """What must be equal for two runs to be the same measurement: the iperf3 workload, the
     MTU, CPU pinning and whether the latency probe ran beside it."""
     meta = doc.get("metadata", {})
-    cpus = meta.get("cpus") or {}
+    cpus = {k: (meta.get("cpus") or {}).get(k) for k in ("forwarder", "load")}
     key = {
         "workload": meta.get("workload"),
         "mtu": meta.get("mtu"),
-        "cpus": cpus if cpus.get("forwarder") or cpus.get("load") else None,
+        "cpus": cpus if cpus["forwarder"] or cpus["load"] else None,
         "latency": bool(meta.get("latency_probe")),
     }
     return json.dumps(key, sort_keys=True)

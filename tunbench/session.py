@@ -34,7 +34,7 @@ from tunbench.procs import Child, reap_adopted, spawn, stop, wait_until
 from tunbench.runners import iperf3 as iperf
 from tunbench.runners import perf, ping
 from tunbench.runstate import current as current_state
-from tunbench.sampler import Sampler, summarize
+from tunbench.sampler import Sampler, quiet_check, summarize
 from tunbench.signals import checkpoint, deferred, shielded
 from tunbench.topology import Topology, disable_offloads, write_sysctl
 from tunbench.variants import CellSpec
@@ -44,6 +44,8 @@ Phase = Callable[[str], None]
 # window averages, and every sampler costs CPU on the machine it measures.
 LOAD_INTERVAL = 0.2
 CELL_FAILURES = (ForwarderError, MeasurementError, TopologyError)
+PING_INTERVAL_S = 0.1
+PING_MARGIN_S = 1.5  # the probe starts before iperf3's test does, and must outlast it
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,9 @@ class CellOptions:
     grace: float = 20.0  # seconds past duration+omit before iperf3 counts as hung
     latency: bool = False  # ping through the forwarder while iperf3 runs
     fwd_cpus: tuple[int, ...] = ()
-    load_cpus: tuple[int, ...] = ()  # iperf3 and ping
+    load_cpus: tuple[int, ...] = ()  # iperf3 and ping, and the harness itself
+    background_limit: float = 15.0  # % of one core busy before traffic that makes a run noisy
+    background_wait: float = 3.0  # seconds to wait for a quieter machine before running anyway
 
 
 class Teardown(contextlib.ExitStack):
@@ -272,6 +276,12 @@ class Cell:
                 f"iperf3 server did not start listening: {server.stderr_tail(2) or 'no output'}"
             )
         profilers = self._start_profiler(profile_svg, native) if profile_svg else []
+        background = None
+        if profile_svg is None:  # a measured run: is the machine quiet enough?
+            self.phase("background check")
+            background = quiet_check(
+                o.background_limit, o.background_wait, watch=self._watch_background
+            )
         launcher = self.cell.peer is not None and self.cell.peer.launcher
         sampler = Sampler(
             self.forwarder.pid if self.forwarder else None, include_root=not launcher
@@ -284,11 +294,11 @@ class Cell:
         )
         load["iperf3-client"] = Sampler(client.pid, LOAD_INTERVAL).start()
         pinger = None
-        if o.latency:
-            count = int((o.iperf.duration + o.iperf.omit) / 0.1)
+        if o.latency:  # outlasts the test: only the probes inside its window count
+            count = int((o.iperf.duration + o.iperf.omit + PING_MARGIN_S) / PING_INTERVAL_S)
             pinger = self.spawn(
                 "ping",
-                ping.argv(o.ip2, count, 0.1, self.workdir / "ping.json"),
+                ping.argv(o.ip2, count, PING_INTERVAL_S, self.workdir / "ping.json"),
                 t.ns_a,
                 o.load_cpus,
             )
@@ -300,24 +310,33 @@ class Cell:
         if not out.exists():
             raise MeasurementError(f"iperf3 client failed: {client.stderr_tail(3)}")
         res = iperf.parse(out)
-        end = res.t_end
-        start = max(res.t_start + o.iperf.omit, end - o.iperf.duration)
+        win = iperf.window(res)
+        if win is None:  # no interval timeline: the last `duration` seconds before it ended
+            end = res.mono_end if res.mono_end is not None else time.monotonic()
+            win = iperf.Window(end - o.iperf.duration, end, "end")
         m: results.Measurement = {
             "iperf": res,
             "samples": samples,
-            "window": {"start": start, "end": end},
-            "summary": summarize(samples, start, end),
+            "window": {"start": win.start, "end": win.end, "anchor": win.anchor},
+            "summary": summarize(samples, win.start, win.end, process=self.forwarder is not None),
             "sampler_error": sampler.error,
             "load_samples": load_samples,
+            "sampler_cpu_pct": sampler.own_cpu_pct,
+            "background": background,
+            "interval_bps": iperf.receiver_interval_bps(res),
         }
         if pinger is not None:
-            self.wait_child(pinger, 5.0, "ping")
-            m["ping"] = ping.parse(self.workdir / "ping.json")
+            self.wait_child(pinger, PING_MARGIN_S + 5.0, "ping")
+            m["ping"] = ping.parse(self.workdir / "ping.json").inside(win.start, win.end)
         for profiler in profilers:
             stop(profiler)
         if profile_svg is not None and any(p.name == "perf" for p in profilers):
             self._draw_perf(perf_svg(profile_svg, self.cell.kind))
         return m
+
+    def _watch_background(self) -> None:
+        checkpoint()
+        self.check_forwarder("while the machine's background load was measured")
 
     def _start_profiler(self, svg: Path, native: bool) -> list[Child]:
         """py-spy on a Python forwarder, with perf on the same process when it is installed
@@ -372,6 +391,27 @@ def perf_svg(svg: Path, kind: str) -> Path:
     return svg if kind != "python" else svg.with_name(f"{svg.stem}-perf.svg")
 
 
+@contextlib.contextmanager
+def pinned(cpus: Sequence[int]) -> Iterator[None]:
+    """Pin every thread of the harness to ``cpus`` (the load generators' CPUs, away from
+    the forwarder's) while a cell runs; threads started meanwhile (the sampler) inherit
+    it. Nothing happens without ``cpus``."""
+    if not cpus:
+        yield
+        return
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    before = {tid: os.sched_getaffinity(tid) for tid in tids}
+    for tid in tids:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(tid, set(cpus))
+    try:
+        yield
+    finally:
+        for tid, mask in before.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, mask)
+
+
 def _router_ip(ip: str) -> str:
     return ".".join([*ip.split(".")[:3], "254"])
 
@@ -394,7 +434,7 @@ def run_cell(
     m: results.Measurement | None = None
     counters = None
     try:
-        with c.up():
+        with pinned(opts.load_cpus), c.up():
             m = c.measure()
             counters = c.forwarder_stats()
     except CELL_FAILURES as exc:

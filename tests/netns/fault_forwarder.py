@@ -7,6 +7,8 @@ Modes:
   crash       forward for ~2 s, then print an error and exit 3
   blackhole   read everything, forward nothing (iperf3 never connects)
   nodevices   never create the TUN devices
+  pace        forward everything, but at most one packet per --delay-us per direction: a
+              forwarder with a known, load-independent ceiling (the A/B test slows it)
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from tunio.tun import MAX_FRAME, open_tun
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["corrupt", "drop", "crash", "blackhole", "nodevices"])
+    p.add_argument("mode", choices=["corrupt", "drop", "crash", "blackhole", "nodevices", "pace"])
+    p.add_argument("--delay-us", type=float, default=0.0)
     p.add_argument("--iface1", default="tun11")
     p.add_argument("--ip1")
     p.add_argument("--iface2", default="tun22")
@@ -35,8 +38,12 @@ def main() -> int:
     d1 = open_tun(a.iface1)
     d2 = open_tun(a.iface2)
 
+    delay = a.delay_us / 1e6
+    credit = 0.002  # time a late packet may catch up, so sleep overshoot does not add up
+
     def pump(src: int, dst: int) -> None:
         n = 0
+        due = time.monotonic()
         while True:
             try:
                 pkt = bytearray(os.read(src, MAX_FRAME))
@@ -53,6 +60,11 @@ def main() -> int:
                 )
             with contextlib.suppress(OSError):
                 os.write(dst, pkt)
+            if delay:  # the next packet is due `delay` after this one's slot
+                now = time.monotonic()
+                due = max(due + delay, now - credit)
+                if due > now:
+                    time.sleep(due - now)
 
     for s, d in ((d1.fd, d2.fd), (d2.fd, d1.fd)):
         threading.Thread(target=pump, args=(s, d), daemon=True).start()

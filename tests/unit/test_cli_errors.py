@@ -36,6 +36,13 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
         (["run", "sync-gso --help"], "--help shows the options and exits"),
         (["matrix", "sync-normal", "async-gso -h"], "--help shows the options and exits"),
         (["run", "sync-gso --multiqueue"], "--multiqueue needs --thread 2 or more"),
+        (
+            ["matrix", "kernel-veth", "--until-ci", "3", "--repeat", "5", "--max-repeat", "4"],
+            "--max-repeat 4 is below --repeat 5",
+        ),
+        (["matrix", "kernel-veth", "--until-ci", "0"], "a percentage above 0"),
+        (["run", "kernel-veth", "--background-limit", "x"], "expected a number"),
+        (["compare", "a", "b", "--min-effect", "-1"], "a number >= 0"),
     ],
 )
 def test_bad_input_one_line_exit_2(

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tunbench import compare, report, results
+from tunbench import compare, report, results, stats
 from tunbench.errors import ResultFileError
 from tunbench.htmlreport import write_html
 
@@ -121,19 +121,75 @@ def write_set(directory: Path, values: dict[str, list[float]]) -> None:
             results.write(doc(variant, g, repeat=i), directory, f"{variant}-{i}")
 
 
-def test_compare_marks_only_disjoint_ranges_significant(tmp_path: Path) -> None:
+def test_compare_verdicts(tmp_path: Path) -> None:
     old, new = tmp_path / "old", tmp_path / "new"
-    write_set(old, {"a": [10.0, 11.0], "b": [10.0, 11.0], "c": [5.0], "gone": [1.0, 1.0]})
-    write_set(new, {"a": [10.5, 11.5], "b": [12.0, 13.0], "c": [9.0], "new": [2.0, 2.0]})
-    df = compare.compare(old, new).set_index("Variant")
-    assert df.loc["a", "Change"] == "within noise"
-    assert df.loc["b", "Change"] == "significant"
-    assert df.loc["b", "Δ Gbps"] == pytest.approx(2.0)
-    assert df.loc["b", "Δ %"] == pytest.approx(100 * 2.0 / 10.5)
-    assert df.loc["c", "Change"] == "too few runs"
-    assert df.loc["gone", "Change"] == "removed"
-    assert df.loc["new", "Change"] == "added"
-    assert "significant" in compare.markdown(df.reset_index())
+    base = [10.0, 10.1, 9.9, 10.05, 9.95]
+    write_set(
+        old,
+        {
+            "same": base,
+            "slow": base,
+            "fast": base,
+            "tiny": [10.0, 10.01, 9.99, 10.005, 9.995],
+            "few": [5.0, 5.1],
+            "gone": [1.0, 1.0, 1.0],
+        },
+    )
+    write_set(
+        new,
+        {
+            "same": [10.02, 9.93, 10.08, 9.97, 10.0],
+            "slow": [x * 0.88 for x in base],
+            "fast": [x * 1.1 for x in base],
+            "tiny": [x * 1.01 for x in [10.0, 10.01, 9.99, 10.005, 9.995]],
+            "few": [9.0, 9.1, 9.2],
+            "new": [2.0, 2.0, 2.0],
+        },
+    )
+    df, notes = compare.compare(old, new)
+    v = df.set_index("variant")
+    assert v.loc["same", "verdict"] == "no significant change"
+    assert v.loc["slow", "verdict"] == "slower" and v.loc["slow", "p_value"] < 0.05
+    assert v.loc["slow", "change_pct"] == pytest.approx(-12.0)
+    assert v.loc["fast", "verdict"] == "faster"
+    assert v.loc["tiny", "verdict"] == "no significant change"  # 1 % < the 3 % minimum
+    assert v.loc["tiny", "p_value"] < 0.05
+    assert v.loc["few", "verdict"] == "too few runs" and v.loc["few", "p_value"] is None
+    assert v.loc["gone", "verdict"] == "removed" and v.loc["new", "verdict"] == "added"
+    assert list(df["variant"])[-1] == "new"  # OLD's order, then what only NEW has
+    assert v.loc["slow", "n_old"] == 5 and v.loc["slow", "mw_p_value"] < 0.05
+    assert notes == []
+    # a smaller minimum effect turns the 1 % change into a verdict
+    df2, _ = compare.compare(old, new, min_effect=0.005)
+    assert df2.set_index("variant").loc["tiny", "verdict"] == "faster"
+    text = compare.markdown(df, notes)
+    assert "| slow " in text and "slower" in text and "-12.0%" in text and "<0.001" in text
+    rows = json.loads(compare.as_json(df))
+    for row in rows:
+        for key in ("variant", "workload", "old_gbps", "new_gbps", "change_pct", "p_value"):
+            assert key in row
+        assert row["verdict"] in stats.VERDICTS
+    slow = next(r for r in rows if r["variant"] == "slow")
+    assert slow["n_old"] == 5 and isinstance(slow["n_old"], int)
+    assert slow["workload"] == "tcp mtu 1500"
+
+
+def test_compare_failed_rows_and_machine_warnings(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    for i in range(3):
+        results.write(doc("v", 10.0 + i, repeat=i), old, f"v-{i}")
+        d = doc("v", 0.0, repeat=i, status="failed")
+        d["metadata"]["kernel"] = "6.19"
+        d["metadata"]["iperf3_version"] = "iperf 3.17"
+        d["results"]["noisy"] = True
+        results.write(d, new, f"v-{i}")
+    df, notes = compare.compare(old, new)
+    assert list(df["verdict"]) == ["failed"]
+    assert any("differ in kernel: 6.18 -> 6.19" in n for n in notes)
+    assert any("iperf3 version" in n for n in notes)
+    assert "warning: 3 of 3 runs in NEW started on a busy machine" in notes
 
 
 def test_compare_errors(tmp_path: Path) -> None:
@@ -168,8 +224,6 @@ def test_html_page_has_table_chart_and_flamegraphs(tmp_path: Path) -> None:
 
 
 def test_compare_page_shows_whatever_columns_compare_returns(tmp_path: Path) -> None:
-    import pandas as pd
-
     from tunbench import results as res
     from tunbench.htmlcompare import write_compare_html
 
@@ -190,3 +244,160 @@ def test_compare_page_shows_whatever_columns_compare_returns(tmp_path: Path) -> 
     assert '<tbody class="faster">' in html and '<td class="">0.0123</td>' in html
     assert 'data-selftest-sort="new_gbps"' in html and ">p_value</th>" in html
     assert (tmp_path / "plotly.min.js").exists()
+
+
+def test_confidence_interval_in_table_csv_and_json() -> None:
+    runs = [10.0, 10.2, 9.8, 10.1, 9.9]
+    r = recs(*(doc("v", g, repeat=i) for i, g in enumerate(runs)))
+    row = report.grouped(r).iloc[0]
+    ci = stats.mean_ci(runs)
+    assert ci is not None
+    assert (row["gbps_mean"], row["gbps_ci_low"], row["gbps_ci_high"]) == pytest.approx(
+        (ci.mean, ci.low, ci.high)
+    )
+    text = report.markdown(r)
+    assert f"10.00 ± {ci.half:.2f}" in text and "Mean ± CI" in text.splitlines()[0]
+    assert "95% CI" not in text  # +-2 % of the mean: no warning
+    header = report.csv(r).splitlines()[0].split(",")
+    assert "gbps_ci_low" in header and "gbps_ci_high" in header
+    row_json = json.loads(report.json_table(r))[0]
+    assert row_json["gbps_ci_low"] == pytest.approx(ci.low)
+    # two runs: no interval
+    two = report.markdown(recs(doc("w", 10.0), doc("w", 11.0, repeat=1)))
+    assert "± " not in two.splitlines()[2]
+
+
+def test_wide_interval_warns() -> None:
+    runs = [10.0, 10.9, 9.4]
+    text = report.markdown(recs(*(doc("v", g, repeat=i) for i, g in enumerate(runs))))
+    assert "warning: v: spread 15% of the median (> 10%) and 95% CI ±" in text
+    assert "of the mean (> 5%) over 3 runs" in text
+    target = [doc("v", g, repeat=i) for i, g in enumerate(runs)]
+    for d in target:
+        d["matrix"]["until_ci"] = 3.0
+    assert "over 3 runs; target ±3% not reached" in report.markdown(recs(*target))
+    close = [doc("v", g, repeat=i) for i, g in enumerate([10.0, 10.2, 10.4])]
+    for d in close:
+        d["matrix"]["until_ci"] = 3.0
+    # +-4.9 %: within the 5 % warning, but not the 3 % target
+    text = report.markdown(recs(*close))
+    assert "note: v: did not converge to ±3% in 3 runs (95% CI ±4.9%)" in text
+    assert "warning: v:" not in text
+
+
+def test_percent_of_kernel_is_paired_per_round() -> None:
+    # the machine got 20 % faster in round 1: both rows see it, the ratio does not move
+    r = recs(
+        doc("kernel-veth", 20.0, repeat=0),
+        doc("sync-gso", 10.0, repeat=0),
+        doc("kernel-veth", 24.0, repeat=1),
+        doc("sync-gso", 12.0, repeat=1),
+        doc("kernel-veth", 21.0, repeat=2),
+        doc("sync-gso", 10.5, repeat=2),
+    )
+    df = report.grouped(r).set_index("Variant")
+    assert df.loc["sync-gso", "% of kernel"] == pytest.approx(50.0)
+    assert df.loc["kernel-veth", "% of kernel"] == pytest.approx(100.0)
+    # ratio of medians would say 10.5 / 21 too, but not with a skewed round
+    skew = recs(
+        doc("kernel-veth", 20.0, repeat=0),
+        doc("v", 10.0, repeat=0),
+        doc("kernel-veth", 30.0, repeat=1),
+        doc("v", 15.0, repeat=1),
+        doc("kernel-veth", 25.0, repeat=2),
+        doc("v", 11.0, repeat=2),
+    )
+    v = report.grouped(skew).set_index("Variant").loc["v"]
+    assert v["% of kernel"] == pytest.approx(50.0)  # median of 50, 50, 44
+    assert "each run over the kernel-veth run of the same round" in report.markdown(skew)
+
+
+def test_percent_of_kernel_never_crosses_matrices() -> None:
+    r = recs(doc("kernel-veth", 20.0, matrix="a"), doc("sync-gso", 10.0, matrix="b"))
+    df = report.grouped(r).set_index("Variant")
+    assert pd.isna(df.loc["sync-gso", "% of kernel"])
+    text = report.markdown(r)
+    assert "rows combine 2 matrix runs (a, b)" in text
+    single = recs(doc("kernel-veth", 20.0, matrix=None), doc("sync-gso", 10.0, matrix=None))
+    assert pd.isna(report.grouped(single).set_index("Variant").loc["sync-gso", "% of kernel"])
+    # a row whose rounds span two matrices pairs each run inside its own matrix
+    both = recs(
+        doc("kernel-veth", 20.0, matrix="a"),
+        doc("v", 10.0, matrix="a"),
+        doc("kernel-veth", 40.0, matrix="b"),
+        doc("v", 20.0, matrix="b"),
+        doc("v", 20.0, matrix="b", repeat=1),  # no kernel run in round 1 of b
+    )
+    row = report.grouped(both).set_index("Variant").loc["v"]
+    assert row["% of kernel"] == pytest.approx(50.0)
+
+
+def test_kernel_reference_is_one_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        report,
+        "kernel_reference",
+        lambda mode, offload: (
+            ("kernel-router", "kernel-veth") if offload == "none" else ("kernel-veth",)
+        ),
+    )
+    plain = doc("sync-normal", 4.0)
+    plain["cell"]["offload"] = "none"
+    r = recs(doc("kernel-veth", 20.0), doc("kernel-router", 8.0), plain)
+    df = report.grouped(r).set_index("Variant")
+    assert df.loc["sync-normal", "% of kernel"] == pytest.approx(50.0)
+    assert df.loc["kernel-router", "% of kernel"] == pytest.approx(40.0)
+
+
+def test_cpu_per_gbps_is_per_run_then_median() -> None:
+    # per run 5, 10 and 2 %/Gbps: median 5; median CPU over median Gbps would say 50 / 11
+    r = recs(
+        doc("v", 10.0, cpu=50.0),
+        doc("v", 11.0, cpu=110.0, repeat=1),
+        doc("v", 12.0, cpu=24.0, repeat=2),
+    )
+    assert report.grouped(r).iloc[0]["CPU/Gbps"] == pytest.approx(5.0)
+
+
+def test_noisy_unsteady_and_unsampled_runs_are_counted_and_warned() -> None:
+    r = recs(
+        doc("v", 10.0, noisy=True, background_cpu_pct=63.0),
+        doc("v", 10.1, repeat=1, steady=False, interval_cv=0.19),
+        doc("v", 10.2, repeat=2, samples=0, cpu_avg=None, sampler_error="no samples"),
+    )
+    text = report.markdown(r)
+    assert "3 (1 noisy, 1 unsteady)" in text
+    assert "warning: v: 1 of 3 runs started on a busy machine (background CPU up to 63%" in text
+    assert "note: v: 1 of 3 runs not steady" in text and "19%" in text
+    assert "warning: v: 1 of 3 runs had no CPU sample inside the measured window" in text
+
+
+def test_udp_and_latency_columns_only_where_measured() -> None:
+    tcp = report.markdown(recs(doc("v", 10.0)))
+    assert "Loss %" not in tcp and "RTT p50 ms" not in tcp and "Sys busy" in tcp
+    udp = doc("u", 1.0, udp=True, lost_percent=2.5, pps=83000.0, jitter_ms=0.012)
+    text = report.markdown(recs(udp))
+    header = text.splitlines()[0]
+    assert "Loss %" in header and "pps" in header and "Jitter ms" in header
+    assert "2.50" in text and "83,000" in text and "0.012" in text
+    probed = doc("p", 1.0, rtt_p50_ms=0.21, rtt_p99_ms=1.5)
+    probed["metadata"]["latency_probe"] = True
+    text = report.markdown(recs(probed))
+    assert "RTT p50 ms" in text.splitlines()[0] and "0.210" in text and "1.500" in text
+    assert "RTT p99 ms" in report.csv(recs(probed)).splitlines()[0]
+
+
+def test_harness_pinning_is_not_part_of_the_row_key() -> None:
+    a, b = doc("v", 10.0), doc("v", 11.0, repeat=1)
+    a["metadata"]["cpus"] = {"forwarder": [0], "load": [1]}
+    b["metadata"]["cpus"] = {"forwarder": [0], "load": [1], "harness": [1]}
+    assert len(report.grouped(recs(a, b))) == 1
+
+
+def test_rows_follow_the_matrix_spec_order_not_the_shuffle() -> None:
+    first = doc("b", 1.0)
+    first["matrix"]["cell"] = 1
+    second = doc("a", 2.0)
+    second["matrix"]["cell"] = 0
+    loose = doc("z", 3.0, matrix=None)
+    df = report.grouped(recs(loose, first, second))
+    assert list(df["Variant"]) == ["a", "b", "z"] and list(df["#"]) == [1, 2, 3]

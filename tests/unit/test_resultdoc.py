@@ -14,7 +14,7 @@ from tunbench.errors import ForwarderError
 from tunbench.runners import iperf3
 from tunbench.runners.iperf3 import Iperf3Result
 from tunbench.runners.ping import PingResult
-from tunbench.sampler import Sample, summarize
+from tunbench.sampler import Background, Sample, summarize
 from tunbench.session import CellOptions
 from tunbench.variants import CellSpec
 
@@ -31,16 +31,24 @@ def _no_libiperf(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     metadata._static.cache_clear()
 
 
-def measurement(with_ping: bool) -> results.Measurement:
-    samples = [Sample(10.0 + 0.1 * i, 0.1, 50.0, 10_000_000, 25.0, 3) for i in range(1, 31)]
+def sample(t: float) -> Sample:
+    return Sample(t, 0.1, 50.0, 10_000_000, 25.0, 3, 30.0, 20.0, {"fwd-0": 30.0, "77": 20.0})
+
+
+def measurement(with_ping: bool, samples: list[Sample] | None = None) -> results.Measurement:
+    if samples is None:
+        samples = [sample(10.0 + 0.1 * i) for i in range(1, 31)]
     res = Iperf3Result(2e9, 2.1e9, 4, 10.0, 13.0, {"end": {}})
     m: results.Measurement = {
         "iperf": res,
         "samples": samples,
-        "window": {"start": 10.0, "end": 13.0},
+        "window": {"start": 10.0, "end": 13.0, "anchor": "streams"},
         "summary": summarize(samples, 10.0, 13.0),
         "sampler_error": None,
         "load_samples": {"iperf3-client": samples, "iperf3-server": samples},
+        "sampler_cpu_pct": 0.8,
+        "background": Background(3.0, [40.0, 3.0], False),
+        "interval_bps": [2.0e9, 2.1e9, 1.9e9],
     }
     if with_ping:
         m["ping"] = PingResult(30, 29, [0.1] * 29)
@@ -95,9 +103,16 @@ def test_assembly_as_run_cell_does_it(tmp_path: Path) -> None:
     assert doc["forwarder"] is counters
     assert doc["metadata"]["forwarder_command"] == "fwd --mtu 1500"
     assert doc["metadata"]["offload_flags"] == counters["offload"]
-    assert doc["results"]["gbps"] == pytest.approx(2.0)
-    assert doc["results"]["cpu_avg"] == pytest.approx(50.0)
-    assert doc["results"]["rtt_p50_ms"] is None
+    r = doc["results"]
+    assert r["gbps"] == pytest.approx(2.0)
+    assert r["cpu_avg"] == pytest.approx(50.0)
+    assert (r["cpu_user_avg"], r["cpu_sys_avg"]) == pytest.approx((30.0, 20.0))
+    assert r["cpu_threads"] == pytest.approx({"fwd-0": 30.0, "77": 20.0})
+    assert r["duration_s"] == pytest.approx(3.0) and r["samples"] == 30
+    assert r["background_cpu_pct"] == 3.0 and r["noisy"] is False
+    assert r["interval_cv"] == pytest.approx(0.05) and r["steady"] is True
+    assert r["rtt_p50_ms"] is None and r["rtt_count"] is None
+    assert doc["window"] == {"start": 10.0, "end": 13.0, "anchor": "streams", "clock": "monotonic"}
     path = results.save(doc, tmp_path)
     assert path.name.endswith("-kernel-veth-abc123.json") and doc["_path"] == str(path)
     assert "_path" not in json.loads(path.read_text())
@@ -110,3 +125,35 @@ def test_no_measurement_leaves_the_numbers_out() -> None:
     assert doc["results"] == {} and doc["window"] is None and doc["iperf3"] is None
     assert doc["metadata"]["forwarder_command"] is None
     assert "offload_flags" not in doc["metadata"]
+
+
+def test_no_sample_in_the_window_is_null_not_zero() -> None:
+    """A run whose samples all lie outside its window measured nothing: no 0 % CPU."""
+    outside = [sample(20.0 + 0.1 * i) for i in range(1, 11)]
+    fwd = CellSpec("socat", "external", "socat")
+    doc = results.skeleton(fwd, CellOptions(), "abc123")
+    results.fill(doc, ["fwd"], None, measurement(False, outside), has_forwarder=True)
+    r = doc["results"]
+    for key in ("cpu_avg", "cpu_user_avg", "cpu_sys_avg", "cpu_max", "mem_avg_mb", "cpu_threads"):
+        assert r[key] is None, key
+    assert r["system_busy_avg"] is None and r["samples"] == 0 and r["duration_s"] == 0.0
+    assert r["sampler_error"] == "no samples inside the measured window"
+    rec = results.flat(doc)
+    assert rec["sampler_error"] == "no samples inside the measured window"
+    assert rec["cpu_avg"] is None
+
+
+def test_baseline_has_no_process_figures_but_system_busy() -> None:
+    doc = results.skeleton(KERNEL, CellOptions(), "abc123")
+    results.fill(doc, [], None, measurement(False), has_forwarder=False)
+    r = doc["results"]
+    assert r["cpu_avg"] is None and r["cpu_threads"] is None
+    assert r["system_busy_avg"] == pytest.approx(25.0)
+
+
+def test_machine_facts_for_noise() -> None:
+    meta = results.skeleton(KERNEL, CellOptions(load_cpus=(1,)), "abc123")["metadata"]
+    assert meta["online_cpus"] >= 1 and len(meta["loadavg"]) == 3
+    assert "cpu_governor" in meta
+    assert meta["cpus"]["harness"] == [1]
+    assert meta["background_limit"] == 15.0

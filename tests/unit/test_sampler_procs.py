@@ -86,7 +86,7 @@ def test_interval_deltas_see_steady_state_not_lifetime_average() -> None:
         "import sys, time\n"
         "print('ready', flush=True)\n"
         "time.sleep(1.0)\n"
-        "print('busy', time.time(), flush=True)\n"
+        "print('busy', time.monotonic(), flush=True)\n"
         "while True: pass\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -98,7 +98,7 @@ def test_interval_deltas_see_steady_state_not_lifetime_average() -> None:
         used_before = sum(child.cpu_times()[:2])  # asleep: does not change
         busy_from = float(proc.stdout.readline().split()[1])
         time.sleep(1.5)
-        frozen_at = time.time()
+        frozen_at = time.monotonic()
         proc.send_signal(signal.SIGSTOP)
         time.sleep(0.5)
         samples = sampler.stop()
@@ -113,6 +113,12 @@ def test_interval_deltas_see_steady_state_not_lifetime_average() -> None:
         for x in idle + frozen:
             assert x.cpu_pct * x.dt / 100 <= tick + 1e-9, x
         assert max(x.rss_bytes for x in samples) > 0
+        # the per-thread and user/system split of the same samples
+        summ = summarize(samples, busy_from, frozen_at)
+        assert summ.cpu_avg is not None and summ.cpu_user_avg is not None
+        assert summ.cpu_user_avg > 0.9 * summ.cpu_avg
+        assert sampler.own_cpu_pct is not None and sampler.own_cpu_pct < 10
+        assert list(summ.threads) == [str(proc.pid)]  # one thread, no name of its own
     finally:
         proc.kill()
         proc.wait()
@@ -147,3 +153,54 @@ def test_spawn_logs_output_and_stop_of_exited_child(tmp_path: object) -> None:
     assert child.popen.wait(10) == 3
     assert stop(child) == 3
     assert child.stderr_tail() == "one"
+
+
+def test_user_system_and_threads_are_time_weighted() -> None:
+    a = Sample(1.0, 1.0, 60.0, 1000, 10.0, 2, 40.0, 20.0, {"rx": 50.0, "tx": 10.0})
+    b = Sample(1.5, 0.5, 30.0, 1000, 10.0, 2, 30.0, 0.0, {"rx": 30.0})
+    summ = summarize([a, b], 0.0, 2.0)
+    assert summ.cpu_user_avg == pytest.approx((40.0 + 15.0) / 1.5)
+    assert summ.cpu_sys_avg == pytest.approx(20.0 / 1.5)
+    assert summ.cpu_user_avg + summ.cpu_sys_avg == pytest.approx(summ.cpu_avg)
+    assert summ.threads == pytest.approx({"rx": (50.0 + 15.0) / 1.5, "tx": 10.0 / 1.5})
+    assert summ.span == pytest.approx(1.5)
+    baseline = summarize([a, b], 0.0, 2.0, process=False)
+    assert baseline.cpu_avg is None and baseline.system_busy_avg == pytest.approx(10.0)
+
+
+def test_empty_window_measures_nothing() -> None:
+    summ = summarize([s(1.0, 0.1, 50.0)], 5.0, 6.0)
+    assert (summ.n, summ.span, summ.cpu_avg, summ.mem_max_bytes) == (0, 0.0, None, None)
+
+
+def test_quiet_check_waits_then_gives_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunbench import sampler
+
+    seen = iter([80.0, 40.0, 5.0])
+    monkeypatch.setattr(sampler, "background_cpu", lambda seconds, watch: next(seen))
+    quiet = sampler.quiet_check(limit=15.0, wait=5.0, seconds=0.0)
+    assert (quiet.cpu_pct, quiet.checks, quiet.noisy) == (5.0, [80.0, 40.0, 5.0], False)
+
+    def busy(seconds: float, watch: object) -> float:
+        time.sleep(seconds)
+        return 90.0
+
+    monkeypatch.setattr(sampler, "background_cpu", busy)
+    t0 = time.monotonic()
+    noisy = sampler.quiet_check(limit=15.0, wait=0.25, seconds=0.1)
+    assert noisy.noisy and noisy.cpu_pct == 90.0 and len(noisy.checks) in (3, 4)
+    assert time.monotonic() - t0 < 1.0
+
+
+def test_background_cpu_sees_a_busy_loop() -> None:
+    from tunbench.sampler import background_cpu
+
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        calls = []
+        assert background_cpu(0.5, lambda: calls.append(1)) >= 50.0  # the loop alone: ~100
+        assert 4 <= len(calls) <= 6  # watched every 0.1 s
+    finally:
+        proc.kill()
+        proc.wait()

@@ -15,6 +15,12 @@ libiperf from 3.1 on has; :func:`check_available` refuses older ones up front. T
 writes ``{"t_start", "t_end", "raw"}`` to ``--out``: wall-clock bounds of the test as it saw
 them and the raw iperf3 JSON, which the parent parses with the wrapper's ``TestResult``.
 The server writes nothing: one test, then it exits.
+
+Timeline: the client child also records ``time.monotonic()`` (one clock for every process
+on the machine, the sampler's too) before and after the test, and the moment it opened
+the sockets of every stream (the test starts one control message later); :func:`window`
+places iperf3's own interval timeline on that clock. The client asks the server for its
+output too, so the receiver's intervals are in the raw JSON whichever side receives.
 """
 
 from __future__ import annotations
@@ -65,6 +71,62 @@ class Iperf3Result:
     jitter_ms: float | None = None
     packets: int | None = None  # UDP: datagrams that arrived
     pps: float | None = None  # UDP: datagrams that arrived, per second
+    mono_start: float | None = None  # time.monotonic() around the test, and when its
+    mono_end: float | None = None  # streams were all connected (None: not seen)
+    mono_streams: float | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """The measured interval (after ``omit``) on the ``time.monotonic()`` clock."""
+
+    start: float
+    end: float
+    anchor: str  # "streams": placed from the test's start; "end": from when it returned
+
+
+def _intervals(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [iv.get("sum", {}) for iv in doc.get("intervals") or []]
+
+
+def window(res: Iperf3Result) -> Window | None:
+    """Where iperf3's measured intervals lie on the monotonic clock.
+
+    iperf3 reports intervals relative to the start of its test, restarting at 0 when the
+    ``--omit`` seconds end. Anchored at the moment all streams were connected (the test
+    starts one control message later), the window is that moment + the omitted seconds +
+    the measured intervals' start and end. If that would end after the client returned
+    (the anchor was missed), it is placed to end when the client returned instead: late
+    by the time the results exchange took, a few milliseconds. None if iperf3 reported
+    no measured interval or the child did not record the clock.
+    """
+    sums = _intervals(res.raw)
+    measured = [s for s in sums if not s.get("omitted")]
+    if not measured or res.mono_end is None:
+        return None
+    omitted = max((float(s.get("end", 0.0)) for s in sums if s.get("omitted")), default=0.0)
+    first, last = float(measured[0].get("start", 0.0)), float(measured[-1].get("end", 0.0))
+    if res.mono_streams is not None:
+        start = res.mono_streams + omitted + first
+        end = res.mono_streams + omitted + last
+        if end <= res.mono_end + 0.02:
+            return Window(start, end, "streams")
+    return Window(res.mono_end - (last - first), res.mono_end, "end")
+
+
+def receiver_interval_bps(res: Iperf3Result, min_seconds: float = 0.5) -> list[float]:
+    """Bits/s of each measured interval on the receiving side (the client's own intervals
+    with ``--reverse``, else the server's, which the client asked for); the short tail
+    interval iperf3 sometimes adds is left out."""
+    raw = res.raw
+    reverse = bool(raw.get("start", {}).get("test_start", {}).get("reverse"))
+    server = raw.get("server_output_json")
+    doc = raw if reverse or not isinstance(server, dict) else server
+    return [
+        float(s.get("bits_per_second", 0.0))
+        for s in _intervals(doc)
+        if not s.get("omitted") and float(s.get("seconds", 0.0)) >= min_seconds
+    ]
 
 
 def check_available() -> str:
@@ -172,9 +234,10 @@ def parse(path: Path) -> Iperf3Result:
     result = iperf3.TestResult(raw_text)
     if result.error:
         raise MeasurementError(f"iperf3: {result.error}")
+    clock = {k: doc.get(k) for k in ("mono_start", "mono_end", "mono_streams")}
     udp = result.protocol == "UDP"
     if udp:
-        return _udp(result, doc)
+        return _udp(result, doc, clock)
     return Iperf3Result(
         bps=float(result.received_bps),
         sent_bps=float(result.sent_bps),
@@ -182,10 +245,11 @@ def parse(path: Path) -> Iperf3Result:
         t_start=doc["t_start"],
         t_end=doc["t_end"],
         raw=result.json,
+        **clock,
     )
 
 
-def _udp(result: Any, doc: dict[str, Any]) -> Iperf3Result:
+def _udp(result: Any, doc: dict[str, Any], clock: dict[str, Any]) -> Iperf3Result:
     """UDP: what arrived. The wrapper's ``bps`` is iperf3's ``end.sum``, the *sender's* rate
     (iperf3 keeps it for compatibility), which hides any loss; ``end.sum_received`` (iperf3
     >= 3.11) is the receiver's. Loss is 1 - bytes received / bytes sent: iperf3's own lost
@@ -216,6 +280,7 @@ def _udp(result: Any, doc: dict[str, Any]) -> Iperf3Result:
         jitter_ms=float(result.jitter_ms),
         packets=packets,
         pps=packets / seconds if packets is not None and seconds else None,
+        **clock,
     )
 
 
@@ -240,6 +305,61 @@ def _run(test: Any, role: str) -> str:
     if not status or status[0] < 0 or not text:
         return json.dumps({"error": test._error_to_string(test._errno)})
     return text.decode("utf-8", errors="replace")
+
+
+class StreamWatch:
+    """Notes ``time.monotonic()`` when this process holds ``count`` more sockets than when
+    it started (the control connection and every data stream): the test starts one
+    control message later.
+
+    A thread polls ``/proc/self/fd`` every millisecond until then (reading the socket
+    tables in ``/proc/net`` instead costs milliseconds per read); libiperf's run() releases
+    the GIL, so the thread runs beside it.
+    """
+
+    def __init__(self, count: int, timeout: float = 60.0) -> None:
+        self.count = count
+        self.timeout = timeout
+        self.seen: float | None = None
+        self.base = self.sockets()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def sockets() -> int:
+        n = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                n += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+            except OSError:
+                continue
+        return n
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while not self._done.wait(0.001) and time.monotonic() < deadline:
+            if self.sockets() - self.base >= self.count:
+                self.seen = time.monotonic()
+                return
+
+    def start(self) -> StreamWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> float | None:
+        self._done.set()
+        self._thread.join(1.0)
+        return self.seen
+
+
+def _ask_server_output(test: Any) -> None:
+    """Have the server send its results (its intervals are the receiver's)."""
+    from ctypes import c_int, c_void_p
+
+    fn = test.lib.iperf_set_test_get_server_output
+    fn.restype = None
+    fn.argtypes = (c_void_p, c_int)
+    fn(test._test, 1)
 
 
 def _child(argv: list[str]) -> int:
@@ -290,17 +410,29 @@ def _child(argv: list[str]) -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
-    t_start = time.time()
+    watch = None
+    if a.role == "client":
+        _ask_server_output(test)
+        watch = StreamWatch(1 + a.parallel).start()
+    t_start, mono_start = time.time(), time.monotonic()
     try:
         raw = _run(test, a.role)
     except KeyboardInterrupt:  # stopped by the harness (SIGINT, the first rung)
         return 130
-    t_end = time.time()
+    t_end, mono_end = time.time(), time.monotonic()
     if a.role == "server":
         return 0
     out = Path(a.out)
     tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"t_start": t_start, "t_end": t_end, "raw": raw}))
+    doc = {
+        "t_start": t_start,
+        "t_end": t_end,
+        "mono_start": mono_start,
+        "mono_end": mono_end,
+        "mono_streams": watch.stop() if watch else None,
+        "raw": raw,
+    }
+    tmp.write_text(json.dumps(doc))
     tmp.replace(out)
     return 1 if "error" in json.loads(raw) else 0
 

@@ -3,7 +3,8 @@
 Contract as every runner: :func:`argv` builds the child command (run inside namespace
 ``-a`` through :mod:`tunbench.nsexec`), :func:`parse` reads what it wrote. The child sends
 ``--count`` echo requests ``--interval`` apart on a raw ICMP socket and writes every
-round-trip time (``null`` for a lost one) as JSON. No ``ping`` binary is needed.
+round-trip time (``null`` for a lost one) and when each request left
+(``time.monotonic()``) as JSON. No ``ping`` binary is needed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import socket
 import struct
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunbench.errors import MeasurementError
@@ -28,6 +29,16 @@ class PingResult:
     sent: int
     received: int
     rtts_ms: list[float]
+    # every request: when it left (monotonic s) and its RTT in ms (None: no reply)
+    probes: list[tuple[float, float | None]] = field(default_factory=list)
+
+    def inside(self, start: float, end: float) -> PingResult:
+        """Only the requests sent inside ``[start, end]``; a reply that came after
+        ``end`` is left out as well (it no longer measured the load)."""
+        kept = [(t, r) for t, r in self.probes if start <= t <= end]
+        rtts = [r for t, r in kept if r is not None and t + r / 1000.0 <= end]
+        lost = sum(1 for _, r in kept if r is None)
+        return PingResult(len(rtts) + lost, len(rtts), rtts, kept)
 
     def percentile(self, q: float) -> float | None:
         """Nearest-rank percentile of the RTTs (``q`` in 0..100)."""
@@ -61,7 +72,13 @@ def parse(path: Path) -> PingResult:
     except (OSError, ValueError) as exc:
         raise MeasurementError(f"ping wrote no usable result ({exc})") from exc
     rtts = [float(r) for r in doc["rtts_ms"] if r is not None]
-    return PingResult(sent=len(doc["rtts_ms"]), received=len(rtts), rtts_ms=rtts)
+    sent_at = doc.get("sent_mono") or []
+    probes = [
+        (float(t), None if r is None else float(r))
+        for t, r in zip(sent_at, doc["rtts_ms"], strict=False)
+        if t is not None
+    ]
+    return PingResult(sent=len(doc["rtts_ms"]), received=len(rtts), rtts_ms=rtts, probes=probes)
 
 
 def _echo(ident: int, seq: int, payload: bytes) -> bytes:
@@ -81,6 +98,7 @@ def _child(args: list[str]) -> int:
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     ident = os.getpid() & 0xFFFF
     rtts: list[float | None] = [None] * a.count
+    sent_mono: list[float | None] = [None] * a.count
     sent_at: dict[int, float] = {}
     payload = os.urandom(56)
     next_send = time.monotonic()
@@ -89,7 +107,7 @@ def _child(args: list[str]) -> int:
     while True:
         now = time.monotonic()
         if seq < a.count and now >= next_send:
-            sent_at[seq] = now
+            sent_at[seq] = sent_mono[seq] = now
             sock.sendto(_echo(ident, seq, payload), (a.target, 0))
             seq += 1
             next_send = now + a.interval
@@ -107,7 +125,7 @@ def _child(args: list[str]) -> int:
                 rtts[rseq] = (time.monotonic() - sent_at.pop(rseq)) * 1000.0
                 if data[ihl + 8 :] != payload:
                     rtts[rseq] = None  # corrupted reply counts as lost
-    Path(a.out).write_text(json.dumps({"rtts_ms": rtts}))
+    Path(a.out).write_text(json.dumps({"rtts_ms": rtts, "sent_mono": sent_mono}))
     return 0
 
 

@@ -1,0 +1,104 @@
+"""The matrix's order (interleaved rounds, shuffled within each) and adaptive rounds,
+with run_cell replaced: no root needed."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tunbench import matrix
+from tunbench.matrix import MatrixOptions, convergence, plan, round_order
+from tunbench.session import CellOptions
+from tunbench.variants import CellSpec
+
+from resultdocs import make_doc
+
+CELLS = [
+    CellSpec("kernel-veth", "baseline", "kernel-veth"),
+    CellSpec("fast", "external", "fast"),
+    CellSpec("noisy", "external", "noisy"),
+    CellSpec("steady", "external", "steady"),
+]
+
+
+def test_rounds_are_shuffled_permutations_replayable_from_the_seed() -> None:
+    order = plan(CELLS, 6, seed=42)
+    rounds = [[i for r, _, i in order if r == k] for k in range(6)]
+    assert all(sorted(r) == [0, 1, 2, 3] for r in rounds)
+    assert len({tuple(r) for r in rounds}) > 1  # not the same order every round
+    assert [pos for r, pos, _ in order if r == 2] == [0, 1, 2, 3]
+    assert plan(CELLS, 6, seed=42) == order
+    assert plan(CELLS, 6, seed=43) != order
+    # a later round's order depends only on the seed and the round
+    assert round_order([1, 3], 42, 7) == round_order([1, 3], 42, 7)
+
+
+def test_each_cell_leads_a_round_equally_often_over_many_seeds() -> None:
+    firsts = [plan(CELLS, 1, seed)[0][2] for seed in range(400)]
+    assert all(60 < firsts.count(i) < 140 for i in range(4))
+
+
+def fake_run(values: dict[str, Any]) -> Any:
+    """A run_cell stand-in: Gbps from ``values[spec]`` (a list consumed in order)."""
+    iters = {k: iter(v) for k, v in values.items()}
+
+    def run_cell(cell: CellSpec, opts: CellOptions, extra: dict[str, Any]) -> dict[str, Any]:
+        gbps = next(iters[cell.spec])
+        doc = make_doc(cell.spec, gbps, "ok" if gbps else "failed")
+        doc["cell"]["spec"] = cell.spec
+        doc["cell"]["mode"] = "kernel" if cell.kind == "baseline" else "external"
+        doc.update(extra)
+        return doc
+
+    return run_cell
+
+
+def run(monkeypatch: pytest.MonkeyPatch, values: dict[str, Any], **kw: Any) -> list[Any]:
+    monkeypatch.setattr(matrix, "run_cell", fake_run(values))
+    mopts = MatrixOptions(profile=False, seed=1, flamegraph_dir=Path("unused"), **kw)
+    return matrix.run_matrix(CELLS, CellOptions(), mopts, progress=False)
+
+
+def test_until_ci_reruns_only_wide_cells_and_their_kernel_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values = {
+        "kernel-veth": itertools.repeat(20.0),
+        "fast": itertools.repeat(10.0),
+        "noisy": itertools.cycle([5.0, 9.0, 6.0, 8.0, 7.0]),
+        "steady": itertools.repeat(0.0),  # every run fails: not retried
+    }
+    recs = run(monkeypatch, values, repeat=3, until_ci=3.0, max_repeat=8)
+    runs = {c.spec: [r for r in recs if r["spec"] == c.spec] for c in CELLS}
+    assert len(runs["fast"]) == 3 and len(runs["steady"]) == 3
+    assert len(runs["noisy"]) == 8  # never within +-3 %: stops at max_repeat
+    assert len(runs["kernel-veth"]) == 8  # paired with every extra round of "noisy"
+    assert sorted({r["matrix"]["repeat"] for r in runs["noisy"]}) == list(range(8))
+    assert all(r["matrix"]["until_ci"] == 3.0 and r["matrix"]["seed"] == 1 for r in recs)
+    met, missed = convergence(recs, 3.0)
+    assert sorted(met) == ["fast", "kernel-veth"]
+    assert sorted((s, n) for s, _, n in missed) == [("noisy", 8), ("steady", 0)]
+
+
+def test_converging_cells_stop_early(monkeypatch: pytest.MonkeyPatch) -> None:
+    # +-12 % after 3 runs, +-3.9 % after 4, +-2.6 % after 5
+    values = {
+        "kernel-veth": itertools.repeat(20.0),
+        "fast": itertools.repeat(10.0),
+        "noisy": itertools.chain([9.7, 10.3, 10.0], itertools.repeat(10.0)),
+        "steady": itertools.repeat(3.0),
+    }
+    recs = run(monkeypatch, values, repeat=3, until_ci=3.0, max_repeat=8)
+    counts = {c.spec: sum(1 for r in recs if r["spec"] == c.spec) for c in CELLS}
+    assert counts["steady"] == 3
+    assert counts["noisy"] == 5 and counts["kernel-veth"] == 5
+
+
+def test_without_until_ci_exactly_repeat_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {c.spec: itertools.cycle([1.0, 5.0]) for c in CELLS}
+    recs = run(monkeypatch, values, repeat=2)
+    assert len(recs) == 8
+    assert all(r["matrix"]["until_ci"] is None for r in recs)
