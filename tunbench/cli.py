@@ -454,7 +454,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; its exit status (128+N after signal N, whenever it landed)."""
     signals.install()
+    code = 1
+    try:
+        code = _command(argv)
+    except Interrupted as exc:  # landed while an error was being reported
+        code = exc.exit_code
+    finally:
+        late = signals.settle()
+    if late is not None and code == 0:
+        code = 128 + late  # the work was done, and the caller asked to stop: say so
+    return code
+
+
+def _command(argv: list[str] | None) -> int:
     try:
         a = build_parser().parse_args(argv)
         code = COMMANDS[a.command](a)

@@ -97,3 +97,15 @@ def shielded() -> Iterator[None]:
     finally:
         _shielded -= 1
         checkpoint()
+
+
+def settle() -> int | None:
+    """End of the program: from here SIGINT/SIGTERM are only recorded, then blocked, so a
+    signal that lands after the work is done (while the interpreter shuts down, when Python
+    has put the default handlers back) no longer kills the process by the signal. Returns
+    the signal received, if any. Main thread; the program's other threads have ended."""
+    global _deferred, _shielded
+    _deferred += 1
+    _shielded += 1
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    return pending()

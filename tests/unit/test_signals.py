@@ -128,3 +128,29 @@ def test_run_output_kills_and_reaps_its_command_when_interrupted(tmp_path: Path)
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # not even a zombie: reaped
         os.kill(pid, 0)
+
+
+LATE_SIGNAL = """
+import os, signal, sys, time
+from tunbench import cli
+
+def command(_a):
+    if sys.argv[1] == "during":
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler raises at once
+        time.sleep(1)
+    return 0
+
+cli.COMMANDS["list"] = command
+code = cli.main(["list"])
+os.kill(os.getpid(), signal.SIGTERM)  # after main: the interpreter is about to shut down
+time.sleep(0.05)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize(("when", "status"), [("during", 143), ("after", 0)])
+def test_a_signal_as_the_program_ends_never_kills_it_by_the_signal(when: str, status: int) -> None:
+    """Once main has returned a late SIGTERM is blocked: the status is what main said, never
+    -15 (killed while the interpreter shut down) or 1 (a traceback from the handler)."""
+    out = subprocess.run([sys.executable, "-c", LATE_SIGNAL, when], capture_output=True)
+    assert (out.returncode, out.stderr.count(b"Traceback")) == (status, 0), out
