@@ -486,5 +486,12 @@ def _command(argv: list[str] | None) -> int:
         return exc.exit_code
 
 
+def run() -> NoReturn:
+    """The ``tunbench`` program: :func:`main`, then exit with its status."""
+    code = main()
+    signals.block_until_exit()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -49,9 +49,10 @@ def _unraisable(info: sys.UnraisableHookArgs) -> None:
 
 def install() -> None:
     """Route SIGINT and SIGTERM through the handler (call once, from the main thread)."""
-    global _main_pid
+    global _main_pid, _deferred, _shielded
     _main_pid = os.getpid()
     _pending.clear()
+    _deferred = _shielded = 0
     signal.signal(signal.SIGINT, _handler)
     signal.signal(signal.SIGTERM, _handler)
     sys.unraisablehook = _unraisable
@@ -100,12 +101,18 @@ def shielded() -> Iterator[None]:
 
 
 def settle() -> int | None:
-    """End of the program: from here SIGINT/SIGTERM are only recorded, then blocked, so a
-    signal that lands after the work is done (while the interpreter shuts down, when Python
-    has put the default handlers back) no longer kills the process by the signal. Returns
-    the signal received, if any. Main thread; the program's other threads have ended."""
+    """The command is done: from here SIGINT/SIGTERM are only recorded, never raised (a
+    raise past main's handlers would be a traceback). Returns the signal received, if any.
+    :func:`install` undoes it (a test calling main twice)."""
     global _deferred, _shielded
     _deferred += 1
     _shielded += 1
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     return pending()
+
+
+def block_until_exit() -> None:
+    """Block SIGINT/SIGTERM for what is left of the process: while the interpreter shuts
+    down, Python puts the default handlers back, and a late signal would kill the process
+    by the signal after its work is done. Only where the process ends (its children are
+    gone by then; a blocked mask would be inherited by new ones)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})

@@ -140,8 +140,10 @@ def test_peer_forwards_and_verifies(peer: str, tmp_path: Path) -> None:
     assert fwd["exit_reason"] == "stopped by signal 2"  # the harness's SIGINT, forwarded
     assert doc["cell"]["mode"] == f"peer ({LAUNCHERS[peer].program})"
     assert peer_leftovers() == []
-    checked = tunbench("verify", peer, "-q")
+    checked = tunbench("verify", peer, "-q", "--json")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    rep = json.loads(checked.stdout.splitlines()[-1])
+    assert set(rep["checks"]) == {"ping", "stream", "stream-udp-gso", "stream-udp-large"}
     assert peer_leftovers() == []
 
 

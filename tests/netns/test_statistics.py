@@ -40,7 +40,8 @@ FAULT = Path(__file__).parent / "fault_forwarder.py"
 def matrix(tmp: Path, name: str, *specs: str, extra: tuple[str, ...] = ()) -> Path:
     res = tmp / name
     argv = matrix_argv(*specs, results=res, flamegraphs=tmp / "fg", repeat=5)
-    proc = tunbench(*argv, "--no-profile", "-q", *extra, timeout=280)
+    # 1 s runs: both tests' rows are paced, so a run's length does not change its noise
+    proc = tunbench(*argv, "--duration", "1", "--no-profile", "-q", *extra, timeout=280)
     assert proc.returncode == 0, proc.stderr
     return res
 
