@@ -383,6 +383,7 @@ def flat(doc: dict[str, Any]) -> dict[str, Any]:
         "git_sha": doc["metadata"].get("git_sha"),
         "profile": doc.get("profile"),
         "matrix": doc.get("matrix"),
+        "sweep": doc.get("sweep"),
     }
     for key in RESULT_KEYS:
         out[key] = res.get(key)
