@@ -408,7 +408,7 @@ def html(df: pd.DataFrame, over: Over, label: str, machine: str) -> str:
 Click a column header to sort.</p>
 <h2>Chart</h2>
 {chart}
-<p class="why">x: the value of <code>{_e(over.flag)}</code> ({_e(label)}). Left: mean
+<p class="why">x: {_e(label)}. Left: mean
 throughput of the runs; right: the forwarder's CPU (% of one core) per Gbit/s it moved, the
 cost of each bit. One line per spec; bars: 95% confidence interval of the mean, drawn where
 a point has 3 or more runs.</p>
