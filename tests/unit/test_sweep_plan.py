@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from tunbench import cli, matrix, results, sweep
+from tunbench import cli, matrix, sweep
 from tunbench.errors import UsageError
 from tunbench.matrix import MatrixOptions
 from tunbench.session import CellOptions
 from tunbench.sweep import Over, parse_over, plan_cells
 from tunbench.variants import CellSpec
 
-from resultdocs import doc
+from resultdocs import doc, sweep_records
 
 WORKLOAD = cli._workload_flags(cli._workload_parser())
 
@@ -126,27 +126,6 @@ def _args(**kw: Any) -> Any:
     for k, v in kw.items():
         setattr(a, k, v)
     return a
-
-
-def sweep_records() -> tuple[Over, list[sweep.Point], list[dict[str, Any]]]:
-    over = parse_over("thread=1,2")
-    _, points = plan_cells(["sync-gso", "sync-normal"], over, WORKLOAD)
-    gbps = {
-        ("sync-gso", "1"): [10.0, 11.0, 12.0],
-        ("sync-gso", "2"): [14.0, 15.0, 16.0],
-        ("sync-normal", "1"): [1.0, 1.1, 1.2],
-        ("sync-normal", "2"): [1.5, 0.0, 1.6],
-    }
-    recs = []
-    for p in points:
-        for g in gbps[(p.spec, p.value)]:
-            d = doc(p.cell.spec, g, status="ok" if g else "failed", cpu=50.0 * int(p.value))
-            d["sweep"] = {"param": "thread", "value": p.value, "spec": p.spec}
-            if p.spec == "sync-gso":
-                d["forwarder"] = {"directions": {"1to2": {"packets": 1000, "bytes": 64_000_000}}}
-                d["metadata"]["workload"]["omit"] = 0
-            recs.append(results.flat(d))
-    return over, points, recs
 
 
 def test_rows_csv_and_table() -> None:
