@@ -42,6 +42,8 @@ class SplitRelay:
         """Plain IP packets from one batch of vnet frames (counted as a batch); a malformed
         frame is counted and dropped."""
         c.batch(len(frames))
+        c.frames_read += len(frames)
+        c.bytes_read += sum(map(len, frames))
         split, mtu = self._split, self.mtu
         segments: list[bytes] = []
         for frame in frames:

@@ -57,4 +57,6 @@ async def write_nb(fd: int, data: bytes | memoryview, c: Counters) -> None:
             return
         c.packets += 1
         c.bytes += len(data)
+        if c.gso_hist is not None:  # as forwarders.common.write_frame
+            c.gso_hist[(data[4] | data[5] << 8).bit_length()] += 1
         return

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunbench import results
+from tunbench import cli, results, sweep
+from tunbench.sweep import Over, parse_over, plan_cells
 
 
 def make_doc(variant: str = "sync-gso", gbps: float = 12.345, status: str = "ok") -> dict[str, Any]:
@@ -72,3 +73,28 @@ def doc(
         d["results"]["cpu_avg"] = cpu
         d["results"].update(results)
     return d
+
+
+def sweep_records() -> tuple[Over, list[sweep.Point], list[dict[str, Any]]]:
+    """A sweep over --thread 1,2 of sync-gso (with counters) and sync-normal (without; one
+    failed run), three runs a point, as flat records."""
+    over = parse_over("thread=1,2")
+    _, points = plan_cells(
+        ["sync-gso", "sync-normal"], over, cli._workload_flags(cli._workload_parser())
+    )
+    gbps = {
+        ("sync-gso", "1"): [10.0, 11.0, 12.0],
+        ("sync-gso", "2"): [14.0, 15.0, 16.0],
+        ("sync-normal", "1"): [1.0, 1.1, 1.2],
+        ("sync-normal", "2"): [1.5, 0.0, 1.6],
+    }
+    recs = []
+    for p in points:
+        for g in gbps[(p.spec, p.value)]:
+            d = doc(p.cell.spec, g, status="ok" if g else "failed", cpu=50.0 * int(p.value))
+            d["sweep"] = {"param": "thread", "value": p.value, "spec": p.spec}
+            if p.spec == "sync-gso":
+                d["forwarder"] = {"directions": {"1to2": {"packets": 1000, "bytes": 64_000_000}}}
+                d["metadata"]["workload"]["omit"] = 0
+            recs.append(results.flat(d))
+    return over, points, recs

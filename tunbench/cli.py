@@ -46,7 +46,7 @@ def check_prerequisites() -> str:
 def _add_workload(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=positive_int, default=10, help="seconds measured (10)")
     p.add_argument("--omit", type=nonneg_int, default=1, help="warm-up seconds not counted (1)")
-    p.add_argument("--mtu", type=mtu, default=1500)
+    p.add_argument("--mtu", type=mtu, default=1500, help="MTU of both devices, bytes (1500)")
     p.add_argument("--parallel", type=positive_int, default=1, help="iperf3 streams (1)")
     p.add_argument("--reverse", action="store_true", help="server sends (b -> a)")
     p.add_argument("--udp", action="store_true", help="UDP instead of TCP")
@@ -86,6 +86,34 @@ def _add_workload(p: argparse.ArgumentParser) -> None:
         help="seconds to wait for the machine to get quiet before running anyway (3)",
     )
     p.add_argument("--results-dir", type=Path, default=Path("results"))
+
+
+def _add_repeats(m: argparse.ArgumentParser) -> None:
+    """matrix's and sweep's rounds: --repeat, --until-ci, --max-repeat, --seed, --no-profile."""
+    m.add_argument("--repeat", type=positive_int, default=3, help="runs per cell (3)")
+    m.add_argument(
+        "--until-ci",
+        type=_percent,
+        default=None,
+        metavar="PCT",
+        help="after --repeat rounds, rerun cells until their 95%% CI is within ±PCT%% of the mean",
+    )
+    m.add_argument(
+        "--max-repeat",
+        type=positive_int,
+        default=8,
+        metavar="M",
+        help="with --until-ci: at most M runs per cell (8)",
+    )
+    m.add_argument(
+        "--seed",
+        type=nonneg_int,
+        default=None,
+        help="seed of the shuffled order within each round (default: random, recorded)",
+    )
+    m.add_argument(
+        "--no-profile", action="store_true", help="skip the profiling passes (py-spy, perf)"
+    )
 
 
 def _percent(text: str) -> float:
@@ -223,6 +251,115 @@ def cmd_matrix(a: argparse.Namespace) -> int:
     print(table)
     _write_reports(recs, table, a.results_dir)
     return 1 if failed else 0
+
+
+def _workload_parser() -> _Parser:
+    """The workload options of ``run`` alone: what ``sweep --over`` may name besides a
+    forwarder option, and how its values are read and checked."""
+    p = _Parser(prog="tunbench run", add_help=False)
+    _add_workload(p)
+    return p
+
+
+def _workload_flags(p: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """Long flags of ``p`` that take a value, except where results go."""
+    return {
+        flag: action
+        for action in p._actions
+        if action.nargs != 0 and action.dest != "results_dir"
+        for flag in action.option_strings
+        if flag.startswith("--")
+    }
+
+
+def cmd_sweep(a: argparse.Namespace) -> int:
+    from tunbench import sweep
+    from tunbench.matrix import MatrixOptions, run_matrix
+    from tunbench.runstate import locked_run
+
+    over = sweep.parse_over(a.over)
+    wparser = _workload_parser()
+    flags = _workload_flags(wparser)
+    kind, points = sweep.plan_cells(a.specs, over, flags)
+    out: Path = a.out or Path("results") / f"sweep-{over.name}"
+    if a.results_dir is None:
+        a.results_dir = out
+    if a.until_ci is not None and a.max_repeat < a.repeat:
+        raise UsageError(f"--max-repeat {a.max_repeat} is below --repeat {a.repeat}")
+    if kind == "workload":
+        action = flags[over.flag]
+        opts = []
+        for v in over.values:
+            try:  # the option's own type and checks
+                parsed = wparser.parse_args([over.flag, v])
+            except UsageError as exc:
+                msg = str(exc).split(": ", 1)[-1]
+                raise UsageError(f"--over {over.name}={v}: {msg}") from None
+            opts.append(
+                _cell_options(
+                    argparse.Namespace(**{**vars(a), action.dest: getattr(parsed, action.dest)})
+                )
+            )
+        label = sweep.axis_label(over, action.help)
+    else:
+        opts = [_cell_options(a)] * len(over.values)
+        info = points[0].cell.info
+        helps = {o.flag: o.help for o in info.options()} if info else {}
+        label = sweep.axis_label(over, helps.get(over.flag))
+    per_cell = [opts[over.values.index(p.value)] for p in points]
+    extra = [{"sweep": {"param": over.name, "value": p.value, "spec": p.spec}} for p in points]
+    mopts = MatrixOptions(
+        repeat=a.repeat,
+        profile=not a.no_profile,
+        native=False,
+        flamegraph_dir=out / "flamegraph",
+        until_ci=a.until_ci,
+        max_repeat=a.max_repeat,
+        seed=a.seed,
+    )
+    check_prerequisites()
+    results.check_writable(a.results_dir)
+    results.check_writable(out)
+    adopt_orphans()
+    with locked_run():
+        recs = run_matrix(
+            [p.cell for p in points],
+            per_cell[0],
+            mopts,
+            progress=not a.quiet,
+            cell_opts=per_cell,
+            cell_extra=extra,
+        )
+    failed = [r for r in recs if r["status"] != "ok"]
+    for r in failed:
+        print(f"tunbench: cell {r['spec']!r} failed: {r['error']}", file=sys.stderr)
+    df = sweep.rows(recs, over, points)
+    table = sweep.markdown(df, over)
+    print(table)
+    _write_sweep(df, over, label, table, recs, out)
+    return 1 if failed else 0
+
+
+def _write_sweep(
+    df: Any, over: Any, label: str, table: str, recs: list[dict[str, Any]], out: Path
+) -> None:
+    """sweep.md, sweep.csv and sweep.html (plotly.min.js beside it) into ``out``."""
+    from tunbench import sweep
+    from tunbench.htmlreport import write_plotly_js
+
+    first = recs[0] if recs else {}
+    machine = f"kernel {first.get('kernel')}, {first.get('cpu_model')}"
+    try:
+        (out / "sweep.md").write_text(table + "\n")
+        (out / "sweep.csv").write_text(sweep.csv(df))
+        write_plotly_js(out)
+        (out / "sweep.html").write_text(sweep.html(df, over, label, machine))
+    except OSError as exc:
+        raise UsageError(f"cannot write the sweep: {exc.strerror}: {exc.filename}") from exc
+    print(
+        f"tunbench: wrote {out / 'sweep.md'}, {out / 'sweep.csv'} and {out / 'sweep.html'}",
+        file=sys.stderr,
+    )
 
 
 def _print_convergence(recs: list[dict[str, Any]], until_ci: float, max_repeat: int) -> None:
@@ -379,6 +516,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "report": cmd_report,
     "clean": cmd_clean,
     "compare": cmd_compare,
+    "sweep": cmd_sweep,
 }
 
 
@@ -393,33 +531,25 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("matrix", help="measure many specs (default: every variant + baselines)")
     m.add_argument("specs", nargs="*", help="specs to run (default: all registered)")
     _add_workload(m)
-    m.add_argument("--repeat", type=positive_int, default=3, help="runs per cell (3)")
-    m.add_argument(
-        "--until-ci",
-        type=_percent,
-        default=None,
-        metavar="PCT",
-        help="after --repeat rounds, rerun cells until their 95%% CI is within ±PCT%% of the mean",
-    )
-    m.add_argument(
-        "--max-repeat",
-        type=positive_int,
-        default=8,
-        metavar="M",
-        help="with --until-ci: at most M runs per cell (8)",
-    )
-    m.add_argument(
-        "--seed",
-        type=nonneg_int,
-        default=None,
-        help="seed of the shuffled order within each round (default: random, recorded)",
-    )
-    m.add_argument(
-        "--no-profile", action="store_true", help="skip the profiling passes (py-spy, perf)"
-    )
+    _add_repeats(m)
     m.add_argument("--native", action="store_true", help="Python variants: py-spy --native stacks")
     m.add_argument("--flamegraph-dir", type=Path, default=Path("flamegraph"))
     m.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    sw = sub.add_parser("sweep", help="one parameter over values: a table, a chart, a CSV")
+    sw.add_argument("specs", nargs="+", help="specs to run, e.g. sync-gso async-gso")
+    sw.add_argument(
+        "--over",
+        required=True,
+        metavar="NAME=V1,V2,...",
+        help="a forwarder option (thread=1,2,4) or a run option (parallel=1,2,4, mtu=1500,9000)",
+    )
+    _add_workload(sw)
+    sw.set_defaults(results_dir=None)  # the result files go with the sweep, into --out
+    sw.add_argument(
+        "--out", type=Path, default=None, help="directory for everything (results/sweep-NAME)"
+    )
+    _add_repeats(sw)
+    sw.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     v = sub.add_parser("verify", help="check a forwarder delivers TCP/UDP/ICMP byte for byte")
     v.add_argument("spec")
     v.add_argument("--mtu", type=mtu, default=1500)

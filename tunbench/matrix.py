@@ -133,11 +133,16 @@ def converged(gbps: list[float], until_ci: float) -> bool:
 
 
 def next_round(
-    cells: list[CellSpec], runs: dict[int, list[float]], tried: dict[int, int], mopts: MatrixOptions
+    cells: list[CellSpec],
+    runs: dict[int, list[float]],
+    tried: dict[int, int],
+    mopts: MatrixOptions,
+    workloads: list[str] | None = None,
 ) -> list[int]:
     """The cells an adaptive round runs: those not converged yet that have runs left
     (``max_repeat``) and at least one successful run so far; and, when any runs, the
-    kernel cells whose runs their ``% of kernel`` is paired with."""
+    kernel cells whose runs their ``% of kernel`` is paired with (the one of the same
+    workload, where cells have their own: ``workloads`` holds a key per cell)."""
     assert mopts.until_ci is not None
     pending = [
         i
@@ -146,11 +151,13 @@ def next_round(
     ]
     if not pending:
         return []
-    index = {c.spec: i for i, c in enumerate(cells)}
+    wk = workloads or [""] * len(cells)
+    index = {(c.spec, wk[i]): i for i, c in enumerate(cells)}
     refs = set()
     for i in pending:
         d = describe(cells[i])
-        refs |= {index[s] for s in report.kernel_reference(d["mode"], d["offload"]) if s in index}
+        names = report.kernel_reference(d["mode"], d["offload"])
+        refs |= {index[(s, wk[i])] for s in names if (s, wk[i]) in index}
     return sorted(set(pending) | {i for i in refs if tried[i] < mopts.max_repeat})
 
 
@@ -170,12 +177,24 @@ def run_matrix(
     mopts: MatrixOptions,
     progress: bool = True,
     on_result: Callable[[dict[str, Any]], None] | None = None,
+    cell_opts: list[CellOptions] | None = None,
+    cell_extra: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Profile, then measure every cell ``repeat`` times (and, with ``until_ci``, more
-    rounds of the cells whose interval is still too wide); returns the flat records."""
+    rounds of the cells whose interval is still too wide); returns the flat records.
+
+    ``cell_opts`` gives each cell its own options instead of ``opts`` (a sweep over a
+    workload option: the same spec with another workload); ``cell_extra`` adds keys to
+    each cell's result file. A spec is profiled once, with its first cell's options.
+    """
     matrix_id = secrets.token_hex(4)
     seed = mopts.seed if mopts.seed is not None else secrets.randbelow(2**31)
-    profiled = [c for c in cells if c.kind != "baseline"] if mopts.profile else []
+    options = cell_opts or [opts] * len(cells)
+    first: dict[str, int] = {}  # spec -> its first cell
+    for i, c in enumerate(cells):
+        first.setdefault(c.spec, i)
+    profiled = [i for i in first.values() if cells[i].kind != "baseline"] if mopts.profile else []
+    workloads = [repr(o) for o in options] if cell_opts else None
     order = plan(cells, mopts.repeat, seed)
     bar = Progress(len(profiled) + len(order), enabled=progress)
     profiles: dict[str, dict[str, Any]] = {}
@@ -197,11 +216,12 @@ def run_matrix(
                 "seed": seed,
                 "until_ci": mopts.until_ci,
                 "max_repeat": mopts.max_repeat if mopts.until_ci is not None else None,
-            }
+            },
+            **(cell_extra[i] if cell_extra else {}),
         }
         if cell.spec in profiles:
             extra["profile"] = profiles[cell.spec]
-        rec = results.flat(run_cell(cell, opts, extra=extra))
+        rec = results.flat(run_cell(cell, options[i], extra=extra))
         recs.append(rec)
         tried[i] += 1
         if rec["status"] == "ok" and rec.get("gbps") is not None:
@@ -211,17 +231,18 @@ def run_matrix(
         bar.advance()
 
     with bar.running():
-        names = flamegraph_names([c.spec for c in profiled])
-        for cell in profiled:
+        names = flamegraph_names([cells[i].spec for i in profiled])
+        for i in profiled:
+            cell = cells[i]
             bar.start(f"profile {cell.spec}")
             svg = mopts.flamegraph_dir / f"{names[cell.spec]}.svg"
-            profiles[cell.spec] = profile_cell(cell, opts, svg, mopts.native)
+            profiles[cell.spec] = profile_cell(cell, options[i], svg, mopts.native)
             bar.advance()
         for r, pos, i in order:
             measure(r, pos, i)
         r = mopts.repeat
         while mopts.until_ci is not None and r < rounds:
-            todo = next_round(cells, runs, tried, mopts)
+            todo = next_round(cells, runs, tried, mopts, workloads)
             if not todo:
                 break
             bar.extend(len(todo))

@@ -42,6 +42,8 @@ BASE_COLUMNS = [
     "Mem Max",
 ]
 COLUMNS = [*BASE_COLUMNS, "Min", "Max", "n", "% of kernel", "CPU/Gbps"]
+# the forwarder's own counters (tunbench.fwdmetrics): "-" where it has none
+BATCH_COLUMNS = ["fwd kpps", "frame B", "segs/frame"]
 EXPLAIN = ["Bound by"]  # after the numbers: what limited the row (tunbench.boundby)
 UDP_COLUMNS = ["Loss %", "pps", "Jitter ms"]  # shown when a row is a UDP workload
 RTT_COLUMNS = ["RTT p50 ms", "RTT p99 ms"]  # shown when a row ran the --latency probe
@@ -120,6 +122,10 @@ MEDIANS = {
     "Jitter ms": "jitter_ms",
     "RTT p50 ms": "rtt_p50_ms",
     "RTT p99 ms": "rtt_p99_ms",
+    "fwd kpps": "fwd_kpps",
+    "frame B": "frame_bytes_written",
+    "frame B read": "frame_bytes_read",
+    "segs/frame": "segs_per_frame",
 }
 DESCRIPTORS = ("Mode", "Offload", "Channel")  # from a row's first record
 MACHINE = ("kernel", "cpu_model", "git_sha")  # every distinct value of a row, for warnings
@@ -270,10 +276,20 @@ EXTRA = [
     "CPU sys",
     *UDP_COLUMNS,
     *RTT_COLUMNS,
+    "frame B read",
 ]
 PROFILE = ["profile_svg", "profile_gbps", "profile_error", "profile_perf_svg"]
 # grouped()'s columns: the table's, what warnings and the pages read, the verdict last
-_COLUMN_ORDER = [*COLUMNS[:-2], *EXTRA, "kernel_ref", *PROFILE, *MACHINE, *COLUMNS[-2:], *EXPLAIN]
+_COLUMN_ORDER = [
+    *COLUMNS[:-2],
+    *EXTRA,
+    "kernel_ref",
+    *PROFILE,
+    *MACHINE,
+    *COLUMNS[-2:],
+    *BATCH_COLUMNS,
+    *EXPLAIN,
+]
 
 
 def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -341,7 +357,7 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     )
     df["% of kernel"] = df["kernel_pct"]
     df["CPU/Gbps"] = df["cpu_per_gbps"]
-    return df[_COLUMN_ORDER]
+    return df[_COLUMN_ORDER].copy()  # one block: later merges would warn of fragmentation
 
 
 def _count(n: int, total: int, what: str) -> str:
@@ -454,9 +470,20 @@ def _ci_text(mean: float, low: float, high: float) -> str:
     return f"{mean:.{digits}f} ± {half:.{digits}f}"
 
 
+def _frame_text(read: Any, written: Any) -> str:
+    """Mean frame size written, as ``read/written`` where the forwarder changed it (the
+    ``--gso split`` path re-coalesces), "-" without counters."""
+    if written is None or (isinstance(written, float) and math.isnan(written)):
+        return "-"
+    if read is None or math.isnan(read) or abs(read - written) <= 0.01 * written:
+        return f"{written:.0f}"
+    return f"{read:.0f}/{written:.0f}"
+
+
 def formatted(df: pd.DataFrame) -> pd.DataFrame:
     """Display strings: Gbps to 2 decimals, CPU in % of one core, Sys busy in % of all
-    cores, memory in MB; UDP and RTT columns only when a row has them."""
+    cores, memory in MB, the forwarder's kpps and frame size (bytes) from its counters;
+    UDP and RTT columns only when a row has them."""
     out = pd.DataFrame(
         {
             "#": df["#"],
@@ -482,6 +509,11 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
             "n": [_runs_text(row) for _, row in df.iterrows()],
             "% of kernel": [_num(v, ".0f", "%") for v in df["% of kernel"]],
             "CPU/Gbps": [_num(v, ".1f", "%") for v in df["CPU/Gbps"]],
+            "fwd kpps": [_num(v, ".1f") for v in df["fwd kpps"]],
+            "frame B": [
+                _frame_text(r, w) for r, w in zip(df["frame B read"], df["frame B"], strict=True)
+            ],
+            "segs/frame": [_num(v, ".1f") for v in df["segs/frame"]],
             "Bound by": [v or "-" for v in df["Bound by"]],
         }
     )
@@ -517,6 +549,10 @@ EXPORT = [
     "CPU sys",
     *UDP_COLUMNS,
     *RTT_COLUMNS,
+    "fwd kpps",
+    "frame B",
+    "frame B read",
+    "segs/frame",
     "failed",
     "noisy",
     "unsteady",

@@ -36,7 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
-from tunbench import boundby, metadata, stats
+from tunbench import boundby, fwdmetrics, metadata, stats
 from tunbench.errors import ForwarderError, ResultFileError, UsageError
 from tunbench.sampler import samples_to_json
 from tunbench.signals import deferred
@@ -81,6 +81,7 @@ RESULT_KEYS = (
     "rtt_p50_ms",
     "rtt_p99_ms",
     "rtt_count",
+    *fwdmetrics.KEYS,
 )
 # The flat record printed by ``--json`` and used for tables: these keys always exist.
 FLAT_KEYS = ("variant", "args", "status", *RESULT_KEYS, "bound_by", "result_file")
@@ -237,6 +238,7 @@ def fill(
         name: boundby.weighted(boundby.in_window(samples, start, end), "cpu_pct")
         for name, samples in doc["load_samples"].items()
     }
+    doc["results"].update(fwdmetrics.compute(doc))
     bound = boundby.from_doc(doc)
     doc["results"]["bound_by"] = bound.verdict if bound else None
     doc["results"]["bound_by_detail"] = bound.to_json() if bound else None
@@ -381,9 +383,13 @@ def flat(doc: dict[str, Any]) -> dict[str, Any]:
         "git_sha": doc["metadata"].get("git_sha"),
         "profile": doc.get("profile"),
         "matrix": doc.get("matrix"),
+        "sweep": doc.get("sweep"),
     }
     for key in RESULT_KEYS:
         out[key] = res.get(key)
+    # from the counters again, so that files written before these metrics get them too
+    metrics = fwdmetrics.compute(doc)
+    out.update({key: metrics[key] for key in fwdmetrics.KEYS})
     # decided again from the samples, so that tables and the page agree with the rule as it
     # is now, and files from before the rule get a verdict too
     bound = boundby.from_doc(doc)

@@ -172,3 +172,27 @@ def test_compare_page_draws_offline(tmp_path: Path) -> None:
     seen = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert seen["errors"] == [] and seen["plots"] >= seen["figures"] == 1
     assert seen["sorted_desc"] == ["kernel-veth", "sync-gso", "sync-normal"]
+
+
+def test_sweep_page_draws_offline(tmp_path: Path) -> None:
+    """The sweep page: its one chart drawn from file:// with no network, the table sorts."""
+    from tunbench import sweep
+    from tunbench.htmlreport import write_plotly_js
+
+    from resultdocs import sweep_records
+
+    exe = chromium()
+    over, points, recs = sweep_records()
+    df = sweep.rows(recs, over, points)
+    write_plotly_js(tmp_path)
+    page = tmp_path / "sweep.html"
+    page.write_text(sweep.html(df, over, "--thread: threads per direction", "kernel x"))
+    dom = run(
+        exe, tmp_path, "--virtual-time-budget=20000", "--dump-dom", page.as_uri() + "#tb-selftest"
+    )
+    found = re.search(r'<pre id="tb-selftest"[^>]*>(.*?)</pre>', dom, re.S)
+    assert found and found.group(1)
+    seen = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert seen["errors"] == [] and seen["plots"] >= seen["figures"] == 1
+    # rows by median Gbps: sync-gso at 2 threads first, sync-normal at 1 thread last
+    assert seen["sorted_desc"] == ["sync-gso", "sync-gso", "sync-normal", "sync-normal"]
