@@ -38,6 +38,7 @@ from tunbench.sampler import Sampler, quiet_check, summarize
 from tunbench.signals import checkpoint, deferred, shielded
 from tunbench.topology import Topology, disable_offloads, write_sysctl
 from tunbench.variants import CellSpec
+from tunbench.workloads import WorkloadOptions
 
 Phase = Callable[[str], None]
 # The load generators are sampled less often than the forwarder: they only feed bound-by's
@@ -54,6 +55,7 @@ class CellOptions:
 
     results_dir: Path = Path("results")
     iperf: iperf.ClientOptions = field(default_factory=iperf.ClientOptions)
+    workload: WorkloadOptions = field(default_factory=WorkloadOptions)  # rr, crr, zero-loss
     mtu: int = 1500
     iface1: str = "tun11"
     ip1: str = "10.0.1.1"
@@ -258,8 +260,13 @@ class Cell:
         """One iperf3 run through the cell, sampled.
 
         With ``profile_svg``, under a profiler that draws it: py-spy on a Python forwarder
-        (and perf beside it, drawn to :func:`perf_svg`), perf on a native one.
+        (and perf beside it, drawn to :func:`perf_svg`), perf on a native one. Workloads
+        other than a stream run in :mod:`tunbench.workloads`.
         """
+        if self.opts.workload.kind != "stream":
+            from tunbench import workloads
+
+            return workloads.measure(self, profile_svg, native)
         o, t = self.opts, self.topo
         self.phase("iperf3 server")
         server = self.spawn(
@@ -472,7 +479,7 @@ def profile_cell(
         error = "py-spy wrote no flamegraph" if cell.kind == "python" else "perf recorded no stacks"
     out: dict[str, Any] = {
         "svg": str(svg) if ok else None,
-        "gbps": m["iperf"].bps / 1e9,
+        "gbps": m["iperf"].bps / 1e9 if m["iperf"] else None,
         "native": native,
         "error": error,
     }
