@@ -240,3 +240,31 @@ def test_workload_options_only_what_the_kind_uses() -> None:
     assert (w.kind, w.pkt_size, w.max_loss, w.rr_size) == ("zero-loss", 64, 0.1, None)
     a = cli.build_parser().parse_args(["run", "x", "--workload", "rr"])
     assert cli._cell_options(a).workload.rr_size == 64
+
+
+def _res(bps: float, intervals: list[float], retr: int) -> iperf3.Iperf3Result:
+    raw = {
+        "start": {"test_start": {"reverse": 1}},  # the client's own intervals are the receiver's
+        "intervals": [{"sum": {"bits_per_second": b, "seconds": 1.0}} for b in intervals],
+    }
+    return iperf3.Iperf3Result(bps, bps * 1.01, retr, 1.0, 2.0, raw)
+
+
+def test_per_stream_pairs_are_summed() -> None:
+    parts = [_res(1e9, [1e9, 1.1e9], 3), _res(2e9, [2e9, 2e9, 2.1e9], 4)]
+    r = iperf3.combine(parts)
+    assert r.bps == pytest.approx(3e9) and r.sent_bps == pytest.approx(3.03e9)
+    assert r.retransmits == 7
+    assert len(r.raw["tunbench_pairs"]) == 1
+    assert iperf3.receiver_interval_bps(r) == pytest.approx([3e9, 3.1e9])  # common intervals
+    assert iperf3.combine(parts[:1]) is parts[0]
+
+
+def test_per_stream_is_its_own_row() -> None:
+    a = cli.build_parser().parse_args(
+        ["run", "x", "--parallel", "4", "--iperf-procs", "per-stream"]
+    )
+    assert cli._cell_options(a).workload.iperf_procs == "per-stream"
+    one, per = wl_doc(parallel=4), wl_doc(parallel=4, iperf_procs="per-stream")
+    df = report.grouped([results.flat(one), results.flat(per)])
+    assert len(df) == 2 and "procs per-stream" in df["Workload"].iloc[1]

@@ -32,7 +32,7 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,18 @@ def window(res: Iperf3Result) -> Window | None:
 
 
 def receiver_interval_bps(res: Iperf3Result, min_seconds: float = 0.5) -> list[float]:
+    """Bits/s of each measured interval on the receiving side, summed over the clients of
+    ``--iperf-procs per-stream`` (:func:`combine`); see :func:`_receiver_intervals`."""
+    pairs = res.raw.get("tunbench_pairs") or []
+    if not pairs:
+        return _receiver_intervals(res, min_seconds)
+    own = [_receiver_intervals(replace(res, raw=raw), min_seconds) for raw in pairs]
+    first = _receiver_intervals(replace(res, raw={**res.raw, "tunbench_pairs": []}), min_seconds)
+    n = min(len(x) for x in [first, *own])
+    return [first[i] + sum(x[i] for x in own) for i in range(n)]
+
+
+def _receiver_intervals(res: Iperf3Result, min_seconds: float = 0.5) -> list[float]:
     """Bits/s of each measured interval on the receiving side (the client's own intervals
     with ``--reverse``, else the server's, which the client asked for); the short tail
     interval iperf3 sometimes adds is left out."""
@@ -263,6 +275,40 @@ def parse(path: Path) -> Iperf3Result:
         t_end=doc["t_end"],
         raw=result.json,
         **clock,
+    )
+
+
+def combine(parts: list[Iperf3Result]) -> Iperf3Result:
+    """One result from the clients of ``--iperf-procs per-stream`` (one per stream, run at
+    once): their receiver totals summed. ``raw`` is the first client's JSON with the others
+    in ``raw["tunbench_pairs"]``; the timeline is the first client's, and each measured
+    interval's throughput is summed over the clients (``receiver_interval_bps``)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+
+    def total(values: list[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return sum(present) if present else None
+
+    retr = [p.retransmits for p in parts if p.retransmits is not None]
+    packets = [p.packets for p in parts if p.packets is not None]
+    sent = sum(p.sent_bps for p in parts)
+    bps = sum(p.bps for p in parts)
+    lost = None
+    if first.lost_percent is not None and sent:
+        lost = max(0.0, 100.0 * (1 - bps / sent))
+    return replace(
+        first,
+        bps=bps,
+        sent_bps=sent,
+        retransmits=sum(retr) if retr else None,
+        raw={**first.raw, "tunbench_pairs": [p.raw for p in parts[1:]]},
+        lost_percent=lost,
+        packets=sum(packets) if packets else None,
+        pps=total([p.pps for p in parts]),
+        bps_fwd=total([p.bps_fwd for p in parts]),
+        bps_rev=total([p.bps_rev for p in parts]),
     )
 
 
