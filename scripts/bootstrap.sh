@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what tunbench needs, idempotently: Debian iperf3/libiperf0/socat/perf, the VPN
+# Install what tunbench needs, idempotently: Debian iperf3/libiperf0/socat/sockperf/iperf/perf, the VPN
 # daemons of the peer rows, a venv with the package and its test dependencies. Run by bench.sh and test.sh (and on its own).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,6 +9,9 @@ need_apt=()
 command -v iperf3 >/dev/null 2>&1 || need_apt+=(iperf3)
 ldconfig -p 2>/dev/null | grep -q 'libiperf\.so\.0' || need_apt+=(libiperf0)
 command -v socat >/dev/null 2>&1 || need_apt+=(socat)
+# The load generators of --workload rr (sockperf) and crr (iperf 2).
+command -v sockperf >/dev/null 2>&1 || need_apt+=(sockperf)
+command -v iperf >/dev/null 2>&1 || need_apt+=(iperf)
 # perf records the flamegraphs of native (external) forwarders.
 command -v perf >/dev/null 2>&1 || need_apt+=(linux-perf)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)

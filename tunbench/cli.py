@@ -22,6 +22,7 @@ from tunbench.errors import Interrupted, PrerequisiteError, TunbenchError, Usage
 from tunbench.procs import adopt_orphans
 from tunbench.session import CellOptions
 from tunbench.stats import MIN_EFFECT
+from tunbench.workloads import WorkloadOptions, check_tool
 from tunio.argtypes import mtu, nonneg_int, positive_int
 
 
@@ -53,6 +54,7 @@ def _add_workload(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bandwidth", type=nonneg_int, default=0, help="target bits/s (UDP: 0 = unlimited)"
     )
+    _add_workload_kinds(p)
     p.add_argument(
         "--grace",
         type=positive_int,
@@ -116,6 +118,82 @@ def _add_repeats(m: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_workload_kinds(p: argparse.ArgumentParser) -> None:
+    """Workloads beyond one iperf3 stream (tunbench/workloads.py); each is its own row."""
+    from tunbench.workloads import IPERF_PROCS, KINDS
+
+    p.add_argument(
+        "--workload",
+        choices=KINDS,
+        default="stream",
+        help="stream: iperf3 (default); rr: sockperf request/response TPS and latency; "
+        "crr: iperf 2 connections/s; zero-loss: highest UDP rate within --max-loss",
+    )
+    p.add_argument("--bidir", action="store_true", help="stream: both directions at once")
+    p.add_argument(
+        "--rr-size", type=positive_int, default=None, metavar="B", help="rr: message bytes (64)"
+    )
+    p.add_argument(
+        "--pkt-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="zero-loss: IP packet bytes, 64..MTU (default: the MTU)",
+    )
+    p.add_argument(
+        "--max-loss",
+        type=_nonneg_float,
+        default=None,
+        metavar="PCT",
+        help="zero-loss: highest loss counted as none, %% (0.1)",
+    )
+    p.add_argument(
+        "--iperf-procs",
+        choices=IPERF_PROCS,
+        default="one",
+        help="stream: per-stream = one iperf3 client/server pair per --parallel stream",
+    )
+
+
+def _workload_options(a: argparse.Namespace) -> WorkloadOptions:
+    """The WorkloadOptions of the command line; UsageError for an option of another kind.
+
+    Options a kind does not use stay None, so they never split rows."""
+    from tunbench.runners.sockperf import MIN_SIZE
+    from tunbench.workloads import MIN_PKT
+
+    kind = a.workload
+    wrong = [
+        flag
+        for flag, given, kinds in (
+            ("--bidir", a.bidir, ("stream",)),
+            ("--udp", a.udp, ("stream",)),
+            ("--reverse", a.reverse, ("stream",)),
+            ("--rr-size", a.rr_size is not None, ("rr",)),
+            ("--pkt-size", a.pkt_size is not None, ("zero-loss",)),
+            ("--max-loss", a.max_loss is not None, ("zero-loss",)),
+            ("--iperf-procs", a.iperf_procs != "one", ("stream",)),
+        )
+        if given and kind not in kinds
+    ]
+    if wrong:
+        raise UsageError(f"{' and '.join(wrong)}: not an option of --workload {kind}")
+    if a.bidir and (a.udp or a.reverse):
+        raise UsageError("--bidir runs both directions over TCP: no --udp or --reverse")
+    if kind == "rr" and a.rr_size is not None and a.rr_size < MIN_SIZE:
+        raise UsageError(f"--rr-size {a.rr_size}: sockperf's smallest message is {MIN_SIZE}")
+    pkt = a.pkt_size if a.pkt_size is not None else a.mtu
+    if kind == "zero-loss" and not MIN_PKT <= pkt <= a.mtu:
+        raise UsageError(f"--pkt-size {pkt}: expected {MIN_PKT}..{a.mtu} (the MTU)")
+    return WorkloadOptions(
+        kind=kind,
+        rr_size=(a.rr_size or 64) if kind == "rr" else None,
+        pkt_size=pkt if kind == "zero-loss" else None,
+        max_loss=(a.max_loss if a.max_loss is not None else 0.1) if kind == "zero-loss" else None,
+        iperf_procs=a.iperf_procs,
+    )
+
+
 def _percent(text: str) -> float:
     value = _nonneg_float(text)
     if value <= 0:
@@ -137,7 +215,9 @@ def _cell_options(a: argparse.Namespace) -> CellOptions:
     from tunbench.runners.iperf3 import ClientOptions
 
     fwd_cpus, load_cpus = a.cpus if a.cpus else ((), ())
+    workload = _workload_options(a)
     return CellOptions(
+        workload=workload,
         results_dir=a.results_dir,
         mtu=a.mtu,
         latency=a.latency,
@@ -153,6 +233,7 @@ def _cell_options(a: argparse.Namespace) -> CellOptions:
             bandwidth=a.bandwidth,
             parallel=a.parallel,
             reverse=a.reverse,
+            bidir=a.bidir,
             # UDP: one datagram per packet (MTU - IPv4 - UDP headers), not libiperf's
             # default, which sends IP-fragmented 64 KB datagrams
             blksize=a.mtu - 28 if a.udp else 0,
@@ -176,6 +257,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     cell = parse_spec(a.spec)
     opts = _cell_options(a)
     check_prerequisites()
+    check_tool(opts.workload.kind)
     results.check_writable(a.results_dir)
     adopt_orphans()
     with locked_run():
@@ -227,6 +309,7 @@ def cmd_matrix(a: argparse.Namespace) -> int:
         seed=a.seed,
     )
     check_prerequisites()
+    check_tool(opts.workload.kind)
     results.check_writable(a.results_dir)
     written: list[dict[str, Any]] = []
     adopt_orphans()

@@ -22,6 +22,7 @@ import pandas as pd
 
 from tunbench import stats
 from tunbench.boundby import summarize_row
+from tunbench.results import PRIMARY_KEYS
 
 SPREAD_WARN = 0.10  # (max - min) / median above this gets a warning
 CI_WARN = 0.05  # CI half-width above this share of the mean gets a warning
@@ -47,6 +48,18 @@ BATCH_COLUMNS = ["fwd kpps", "frame B", "segs/frame"]
 EXPLAIN = ["Bound by"]  # after the numbers: what limited the row (tunbench.boundby)
 UDP_COLUMNS = ["Loss %", "pps", "Jitter ms"]  # shown when a row is a UDP workload
 RTT_COLUMNS = ["RTT p50 ms", "RTT p99 ms"]  # shown when a row ran the --latency probe
+# shown when some row has them (--bidir, --workload rr|crr|zero-loss), "-" in the others
+WORKLOAD_COLUMNS = {
+    "Gbps fwd": "gbps_fwd",
+    "Gbps rev": "gbps_rev",
+    "TPS": "transactions_per_s",
+    "p50 µs": "latency_p50_us",
+    "p90 µs": "latency_p90_us",
+    "p99 µs": "latency_p99_us",
+    "conn/s": "connections_per_s",
+    "0-loss pps": "zero_loss_pps",
+    "0-loss Gbps": "zero_loss_gbps",
+}
 KERNEL_REF = "kernel-veth"
 ROUTER_REF = "kernel-router"
 ROUTER_NO_OFFLOAD_REF = "kernel-router --no-offload"
@@ -92,11 +105,23 @@ def _workload_text(key: str) -> str:
     if not w:
         return ""
     wl = w.get("workload") or {}
-    parts = ["udp" if wl.get("udp") else "tcp"]
-    if wl.get("parallel", 1) != 1:
+    kind = wl.get("kind") or "stream"
+    if kind == "rr":
+        parts = [f"rr {wl.get('rr_size')} B"]
+    elif kind == "crr":
+        parts = ["crr"]
+    elif kind == "zero-loss":
+        parts = [f"zero-loss {wl.get('pkt_size')} B <= {wl.get('max_loss')}%"]
+    else:
+        parts = ["udp" if wl.get("udp") else "tcp"]
+    if kind in ("stream", "zero-loss") and wl.get("parallel", 1) != 1:
         parts.append(f"-P {wl['parallel']}")
+    if wl.get("iperf_procs") == "per-stream":
+        parts.append("procs per-stream")
     if wl.get("reverse"):
         parts.append("reverse")
+    if wl.get("bidir"):
+        parts.append("bidir")
     parts.append(f"mtu {w.get('mtu')}")
     cpus = w.get("cpus") or {}
     if cpus:
@@ -126,6 +151,7 @@ MEDIANS = {
     "frame B": "frame_bytes_written",
     "frame B read": "frame_bytes_read",
     "segs/frame": "segs_per_frame",
+    **WORKLOAD_COLUMNS,
 }
 DESCRIPTORS = ("Mode", "Offload", "Channel")  # from a row's first record
 MACHINE = ("kernel", "cpu_model", "git_sha")  # every distinct value of a row, for warnings
@@ -144,7 +170,12 @@ def _round_of(rec: dict[str, Any]) -> tuple[str, int] | None:
 
 
 def _good(rec: dict[str, Any]) -> bool:
-    return rec.get("status") == "ok" and rec.get("gbps") is not None
+    """A successful run: it has its workload's main figure (rr and crr have no Gbps)."""
+    return rec.get("status") == "ok" and any(rec.get(k) is not None for k in PRIMARY_KEYS)
+
+
+def _has_gbps(rec: dict[str, Any]) -> bool:
+    return _good(rec) and rec.get("gbps") is not None
 
 
 def paired_ratios(recs: Sequence[dict[str, Any]]) -> tuple[list[float | None], list[str | None]]:
@@ -159,7 +190,7 @@ def paired_ratios(recs: Sequence[dict[str, Any]]) -> tuple[list[float | None], l
     kernel: dict[tuple[str, str, str, int], float] = {}
     for r in recs:
         where = _round_of(r)
-        if where and _good(r) and r["gbps"] > 0:
+        if where and _has_gbps(r) and r["gbps"] > 0:
             kernel[(*row_key(r), *where)] = float(r["gbps"])
     rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in recs:
@@ -180,7 +211,7 @@ def paired_ratios(recs: Sequence[dict[str, Any]]) -> tuple[list[float | None], l
         ref = chosen[(spec, wk)]
         where = _round_of(r)
         base = kernel.get((ref, wk, *where)) if ref and where else None
-        ratios.append(float(r["gbps"]) / base if base and _good(r) else None)
+        ratios.append(float(r["gbps"]) / base if base and _has_gbps(r) else None)
         refs.append(ref if base else None)
     return ratios, refs
 
@@ -277,6 +308,7 @@ EXTRA = [
     *UDP_COLUMNS,
     *RTT_COLUMNS,
     "frame B read",
+    *WORKLOAD_COLUMNS,
 ]
 PROFILE = ["profile_svg", "profile_gbps", "profile_error", "profile_perf_svg"]
 # grouped()'s columns: the table's, what warnings and the pages read, the verdict last
@@ -480,6 +512,20 @@ def _frame_text(read: Any, written: Any) -> str:
     return f"{read:.0f}/{written:.0f}"
 
 
+# each workload column: its header in the text table, format, divisor (kpps = pps / 1000)
+WORKLOAD_FORMATS = [
+    ("Gbps fwd", "Gbps fwd", ".2f", 1.0),
+    ("Gbps rev", "Gbps rev", ".2f", 1.0),
+    ("TPS", "TPS", ",.0f", 1.0),
+    ("p50 µs", "p50 µs", ".1f", 1.0),
+    ("p90 µs", "p90 µs", ".1f", 1.0),
+    ("p99 µs", "p99 µs", ".1f", 1.0),
+    ("conn/s", "conn/s", ",.0f", 1.0),
+    ("0-loss pps", "0-loss kpps", ",.1f", 1000.0),
+    ("0-loss Gbps", "0-loss Gbps", ".3f", 1.0),
+]
+
+
 def formatted(df: pd.DataFrame) -> pd.DataFrame:
     """Display strings: Gbps to 2 decimals, CPU in % of one core, Sys busy in % of all
     cores, memory in MB, the forwarder's kpps and frame size (bytes) from its counters;
@@ -524,6 +570,9 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
     if df["latency"].any():
         out["RTT p50 ms"] = [_num(v, ".3f") for v in df["RTT p50 ms"]]
         out["RTT p99 ms"] = [_num(v, ".3f") for v in df["RTT p99 ms"]]
+    for col, header, fmt, scale in WORKLOAD_FORMATS:
+        if df[col].notna().any():
+            out[header] = [_num(v / scale, fmt) for v in df[col]]
     out.loc[df["n"] == 0, "Gbps"] = "FAILED"
     if df["Workload"].nunique() > 1:
         out.insert(2, "Workload", df["Workload"])
@@ -553,6 +602,7 @@ EXPORT = [
     "frame B",
     "frame B read",
     "segs/frame",
+    *WORKLOAD_COLUMNS,
     "failed",
     "noisy",
     "unsteady",

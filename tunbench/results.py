@@ -41,6 +41,7 @@ from tunbench.errors import ForwarderError, ResultFileError, UsageError
 from tunbench.sampler import samples_to_json
 from tunbench.signals import deferred
 from tunbench.variants import CellSpec, describe
+from tunbench.workloads import DEFAULTS
 
 if TYPE_CHECKING:  # annotations only; session imports this module, so it cannot go the other way
     from tunbench.runners.iperf3 import Iperf3Result
@@ -55,6 +56,16 @@ MB = 1_000_000
 # variation over iperf3's 1 s intervals) did not reach a steady state.
 UNSTEADY_CV = 0.10
 
+# Figures of the rr, crr and zero-loss workloads (null in other runs).
+WORKLOAD_KEYS = (
+    "transactions_per_s",
+    "latency_p50_us",
+    "latency_p90_us",
+    "latency_p99_us",
+    "connections_per_s",
+    "zero_loss_pps",
+    "zero_loss_gbps",
+)
 # Numbers copied from ``results`` into the flat record.
 RESULT_KEYS = (
     "gbps",
@@ -82,7 +93,12 @@ RESULT_KEYS = (
     "rtt_p99_ms",
     "rtt_count",
     *fwdmetrics.KEYS,
+    "gbps_fwd",
+    "gbps_rev",
+    *WORKLOAD_KEYS,
 )
+# A run counts as measured when it has one of these (rr and crr move no bulk data: no gbps).
+PRIMARY_KEYS = ("gbps", "transactions_per_s", "connections_per_s", "zero_loss_pps")
 # The flat record printed by ``--json`` and used for tables: these keys always exist.
 FLAT_KEYS = ("variant", "args", "status", *RESULT_KEYS, "bound_by", "result_file")
 
@@ -90,7 +106,7 @@ FLAT_KEYS = ("variant", "args", "status", *RESULT_KEYS, "bound_by", "result_file
 class Measurement(TypedDict):
     """What one measurement of a cell hands to :func:`fill`."""
 
-    iperf: Iperf3Result
+    iperf: Iperf3Result | None  # None: a workload without iperf3 (rr, crr)
     samples: list[Sample]
     window: dict[str, Any]  # "start", "end": time.monotonic() seconds; "anchor"
     summary: Summary
@@ -100,6 +116,8 @@ class Measurement(TypedDict):
     interval_bps: list[float]  # receiver side, per measured iperf3 interval
     ping: NotRequired[PingResult]  # only with the latency probe, inside the window
     load_samples: NotRequired[dict[str, list[Sample]]]  # iperf3 client and server processes
+    workload: NotRequired[dict[str, Any]]  # rr/crr/zero-loss figures, copied into results
+    workload_detail: NotRequired[dict[str, Any]]  # what they rest on (tool output, steps)
 
 
 def skeleton(
@@ -126,7 +144,7 @@ def skeleton(
         "metadata": {
             **metadata.collect(),
             "mtu": opts.mtu,
-            "workload": asdict(opts.iperf),
+            "workload": {**asdict(opts.iperf), **asdict(opts.workload)},
             "latency_probe": opts.latency,
             "cpus": {
                 "forwarder": list(opts.fwd_cpus),
@@ -187,7 +205,7 @@ def fill(
     doc["window"] = {**m["window"], "clock": "monotonic"}
     doc["samples"] = samples_to_json(m["samples"])
     doc["load_samples"] = {k: samples_to_json(v) for k, v in m.get("load_samples", {}).items()}
-    doc["iperf3"] = res.raw
+    doc["iperf3"] = res.raw if res else None
     fwd = doc.get("forwarder") or {}
     doc["metadata"]["offload_flags"] = fwd.get("offload")
     pr = m.get("ping")
@@ -202,10 +220,10 @@ def fill(
         return value / scale if has_forwarder and value is not None else None
 
     doc["results"] = {
-        "gbps": res.bps / 1e9,
-        "bps": res.bps,
-        "sent_bps": res.sent_bps,
-        "retransmits": res.retransmits,
+        "gbps": res.bps / 1e9 if res else None,
+        "bps": res.bps if res else None,
+        "sent_bps": res.sent_bps if res else None,
+        "retransmits": res.retransmits if res else None,
         "cpu_avg": proc(s.cpu_avg),
         "cpu_user_avg": proc(s.cpu_user_avg),
         "cpu_sys_avg": proc(s.cpu_sys_avg),
@@ -224,15 +242,21 @@ def fill(
         "interval_gbps": [b / 1e9 for b in intervals],
         "interval_cv": stats.cv(intervals) if len(intervals) >= 2 else None,
         "steady": stats.cv(intervals) <= UNSTEADY_CV if len(intervals) >= 2 else None,
-        "lost_percent": res.lost_percent,
-        "jitter_ms": res.jitter_ms,
-        "udp_packets": res.packets,
-        "pps": res.pps,
+        "lost_percent": res.lost_percent if res else None,
+        "jitter_ms": res.jitter_ms if res else None,
+        "udp_packets": res.packets if res else None,
+        "pps": res.pps if res else None,
+        "gbps_fwd": res.bps_fwd / 1e9 if res and res.bps_fwd is not None else None,
+        "gbps_rev": res.bps_rev / 1e9 if res and res.bps_rev is not None else None,
         "rtt_p50_ms": pr.percentile(50) if pr else None,
         "rtt_p99_ms": pr.percentile(99) if pr else None,
         "rtt_count": pr.received if pr else None,
         "ping_loss": (pr.sent - pr.received) / pr.sent if pr and pr.sent else None,
+        **{k: None for k in WORKLOAD_KEYS},
+        **m.get("workload", {}),
     }
+    if "workload_detail" in m:
+        doc["workload_detail"] = m["workload_detail"]
     start, end = m["window"]["start"], m["window"]["end"]
     doc["results"]["load_cpu_avg"] = {
         name: boundby.weighted(boundby.in_window(samples, start, end), "cpu_pct")
@@ -347,12 +371,15 @@ def load_dir(
 
 
 def workload_key(doc: dict[str, Any]) -> str:
-    """What must be equal for two runs to be the same measurement: the iperf3 workload, the
+    """What must be equal for two runs to be the same measurement: the workload (iperf3
+    options, ``--workload`` kind, ``--bidir``, sizes, loss bound, iperf3 processes), the
     MTU, CPU pinning and whether the latency probe ran beside it."""
     meta = doc.get("metadata", {})
     cpus = {k: (meta.get("cpus") or {}).get(k) for k in ("forwarder", "load")}
+    workload = meta.get("workload")
     key = {
-        "workload": meta.get("workload"),
+        # files from before a workload option existed ran its default
+        "workload": {**DEFAULTS, **workload} if isinstance(workload, dict) else workload,
         "mtu": meta.get("mtu"),
         "cpus": cpus if cpus["forwarder"] or cpus["load"] else None,
         "latency": bool(meta.get("latency_probe")),
@@ -384,6 +411,7 @@ def flat(doc: dict[str, Any]) -> dict[str, Any]:
         "profile": doc.get("profile"),
         "matrix": doc.get("matrix"),
         "sweep": doc.get("sweep"),
+        "workload": ((doc["metadata"].get("workload") or {}).get("kind")) or "stream",
     }
     for key in RESULT_KEYS:
         out[key] = res.get(key)

@@ -23,7 +23,8 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -38,6 +39,7 @@ from tunbench.sampler import Sampler, quiet_check, summarize
 from tunbench.signals import checkpoint, deferred, shielded
 from tunbench.topology import Topology, disable_offloads, write_sysctl
 from tunbench.variants import CellSpec
+from tunbench.workloads import WorkloadOptions
 
 Phase = Callable[[str], None]
 # The load generators are sampled less often than the forwarder: they only feed bound-by's
@@ -54,6 +56,7 @@ class CellOptions:
 
     results_dir: Path = Path("results")
     iperf: iperf.ClientOptions = field(default_factory=iperf.ClientOptions)
+    workload: WorkloadOptions = field(default_factory=WorkloadOptions)  # rr, crr, zero-loss
     mtu: int = 1500
     iface1: str = "tun11"
     ip1: str = "10.0.1.1"
@@ -258,23 +261,31 @@ class Cell:
         """One iperf3 run through the cell, sampled.
 
         With ``profile_svg``, under a profiler that draws it: py-spy on a Python forwarder
-        (and perf beside it, drawn to :func:`perf_svg`), perf on a native one.
+        (and perf beside it, drawn to :func:`perf_svg`), perf on a native one. Workloads
+        other than a stream run in :mod:`tunbench.workloads`.
         """
+        if self.opts.workload.kind != "stream":
+            from tunbench import workloads
+
+            return workloads.measure(self, profile_svg, native)
         o, t = self.opts, self.topo
+        # --iperf-procs per-stream: one pair per stream on its own port (iperf3 < 3.16 runs
+        # every stream of one process on one thread)
+        pairs = o.iperf.parallel if o.workload.iperf_procs == "per-stream" else 1
+        copts = replace(o.iperf, parallel=1) if pairs > 1 else o.iperf
+        names = ["", *(f"-{i}" for i in range(1, pairs))]
         self.phase("iperf3 server")
-        server = self.spawn(
-            "iperf3-server",
-            iperf.server_argv(o.ip2, o.iperf.port),
-            t.ns_b,
-            o.load_cpus,
-        )
-        if (
-            not wait_until(lambda: server.poll() is not None or iperf.listening(server.pid), 5.0)
-            or server.poll() is not None
-        ):
-            raise MeasurementError(
-                f"iperf3 server did not start listening: {server.stderr_tail(2) or 'no output'}"
+        servers = []
+        for i, suffix in enumerate(names):
+            port = o.iperf.port + i
+            server = self.spawn(
+                f"iperf3-server{suffix}", iperf.server_argv(o.ip2, port), t.ns_b, o.load_cpus
             )
+            if not wait_until(partial(_listening, server, port), 5.0) or server.poll() is not None:
+                raise MeasurementError(
+                    f"iperf3 server did not start listening: {server.stderr_tail(2) or 'no output'}"
+                )
+            servers.append(server)
         profilers = self._start_profiler(profile_svg, native) if profile_svg else []
         background = None
         if profile_svg is None:  # a measured run: is the machine quiet enough?
@@ -286,13 +297,19 @@ class Cell:
         sampler = Sampler(
             self.forwarder.pid if self.forwarder else None, include_root=not launcher
         ).start()
-        load = {"iperf3-server": Sampler(server.pid, LOAD_INTERVAL).start()}  # for bound-by
+        load = {  # for bound-by
+            f"iperf3-server{n}": Sampler(s.pid, LOAD_INTERVAL).start()
+            for n, s in zip(names, servers, strict=True)
+        }
         self.phase("measure")
-        out = self.workdir / "iperf3-client.json"
-        client = self.spawn(
-            "iperf3-client", iperf.client_argv(o.ip2, o.iperf, out), t.ns_a, o.load_cpus
-        )
-        load["iperf3-client"] = Sampler(client.pid, LOAD_INTERVAL).start()
+        outs, clients = [], []
+        for i, suffix in enumerate(names):
+            out = self.workdir / f"iperf3-client{suffix}.json"
+            argv = iperf.client_argv(o.ip2, replace(copts, port=o.iperf.port + i), out)
+            client = self.spawn(f"iperf3-client{suffix}", argv, t.ns_a, o.load_cpus)
+            load[f"iperf3-client{suffix}"] = Sampler(client.pid, LOAD_INTERVAL).start()
+            outs.append(out)
+            clients.append(client)
         pinger = None
         if o.latency:  # outlasts the test: only the probes inside its window count
             count = int((o.iperf.duration + o.iperf.omit + PING_MARGIN_S) / PING_INTERVAL_S)
@@ -303,13 +320,15 @@ class Cell:
                 o.load_cpus,
             )
         try:
-            self.wait_child(client, o.iperf.duration + o.iperf.omit + o.grace, "iperf3 client")
+            for client in clients:
+                self.wait_child(client, o.iperf.duration + o.iperf.omit + o.grace, "iperf3 client")
         finally:
             samples = sampler.stop()
             load_samples = {name: s.stop() for name, s in load.items()}
-        if not out.exists():
-            raise MeasurementError(f"iperf3 client failed: {client.stderr_tail(3)}")
-        res = iperf.parse(out)
+        for out, client in zip(outs, clients, strict=True):
+            if not out.exists():
+                raise MeasurementError(f"iperf3 client failed: {client.stderr_tail(3)}")
+        res = iperf.combine([iperf.parse(out) for out in outs])
         win = iperf.window(res)
         if win is None:  # no interval timeline: the last `duration` seconds before it ended
             end = res.mono_end if res.mono_end is not None else time.monotonic()
@@ -412,6 +431,11 @@ def pinned(cpus: Sequence[int]) -> Iterator[None]:
                 os.sched_setaffinity(tid, mask)
 
 
+def _listening(server: Child, port: int) -> bool:
+    """Done waiting: ``server`` exited, or it listens on ``port``."""
+    return server.poll() is not None or iperf.listening(server.pid, port)
+
+
 def _router_ip(ip: str) -> str:
     return ".".join([*ip.split(".")[:3], "254"])
 
@@ -472,7 +496,7 @@ def profile_cell(
         error = "py-spy wrote no flamegraph" if cell.kind == "python" else "perf recorded no stacks"
     out: dict[str, Any] = {
         "svg": str(svg) if ok else None,
-        "gbps": m["iperf"].bps / 1e9,
+        "gbps": m["iperf"].bps / 1e9 if m["iperf"] else None,
         "native": native,
         "error": error,
     }

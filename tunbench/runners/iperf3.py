@@ -32,7 +32,7 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ from tunbench.errors import MeasurementError, PrerequisiteError
 DEFAULT_PORT = 5201
 TCP_LISTEN = "0A"
 JSON_STRING = "iperf_get_test_json_output_string"  # libiperf >= 3.1
+BIDIR = "iperf_set_test_bidirectional"  # libiperf >= 3.7
+BIDIR_SUMS = ("sum", "sum_bidir_reverse")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ClientOptions:
     bandwidth: int = 0
     parallel: int = 1
     reverse: bool = False
+    bidir: bool = False  # both directions at once (libiperf >= 3.7)
     blksize: int = 0
     port: int = DEFAULT_PORT
 
@@ -74,6 +77,8 @@ class Iperf3Result:
     mono_start: float | None = None  # time.monotonic() around the test, and when its
     mono_end: float | None = None  # streams were all connected (None: not seen)
     mono_streams: float | None = None
+    bps_fwd: float | None = None  # --bidir: client -> server (a -> b), receiver side
+    bps_rev: float | None = None  # --bidir: server -> client (b -> a); bps is their sum
 
 
 @dataclass(frozen=True)
@@ -115,10 +120,29 @@ def window(res: Iperf3Result) -> Window | None:
 
 
 def receiver_interval_bps(res: Iperf3Result, min_seconds: float = 0.5) -> list[float]:
+    """Bits/s of each measured interval on the receiving side, summed over the clients of
+    ``--iperf-procs per-stream`` (:func:`combine`); see :func:`_receiver_intervals`."""
+    pairs = res.raw.get("tunbench_pairs") or []
+    if not pairs:
+        return _receiver_intervals(res, min_seconds)
+    own = [_receiver_intervals(replace(res, raw=raw), min_seconds) for raw in pairs]
+    first = _receiver_intervals(replace(res, raw={**res.raw, "tunbench_pairs": []}), min_seconds)
+    n = min(len(x) for x in [first, *own])
+    return [first[i] + sum(x[i] for x in own) for i in range(n)]
+
+
+def _receiver_intervals(res: Iperf3Result, min_seconds: float = 0.5) -> list[float]:
     """Bits/s of each measured interval on the receiving side (the client's own intervals
     with ``--reverse``, else the server's, which the client asked for); the short tail
     interval iperf3 sometimes adds is left out."""
     raw = res.raw
+    if res.bps_rev is not None:  # --bidir: both directions of the client's own intervals
+        return [
+            sum(float((iv.get(k) or {}).get("bits_per_second", 0.0)) for k in BIDIR_SUMS)
+            for iv in raw.get("intervals") or []
+            if not (iv.get("sum") or {}).get("omitted")
+            and float((iv.get("sum") or {}).get("seconds", 0.0)) >= min_seconds
+        ]
     reverse = bool(raw.get("start", {}).get("test_start", {}).get("reverse"))
     server = raw.get("server_output_json")
     doc = raw if reverse or not isinstance(server, dict) else server
@@ -200,6 +224,8 @@ def client_argv(server: str, opts: ClientOptions, out: Path) -> list[str]:
         argv.append("--udp")
     if opts.reverse:
         argv.append("--reverse")
+    if opts.bidir:
+        argv.append("--bidir")
     return argv
 
 
@@ -238,6 +264,9 @@ def parse(path: Path) -> Iperf3Result:
     udp = result.protocol == "UDP"
     if udp:
         return _udp(result, doc, clock)
+    end = result.json.get("end") or {}
+    if "sum_received_bidir_reverse" in end:
+        return bidir(result.json, doc, clock)
     return Iperf3Result(
         bps=float(result.received_bps),
         sent_bps=float(result.sent_bps),
@@ -245,6 +274,70 @@ def parse(path: Path) -> Iperf3Result:
         t_start=doc["t_start"],
         t_end=doc["t_end"],
         raw=result.json,
+        **clock,
+    )
+
+
+def combine(parts: list[Iperf3Result]) -> Iperf3Result:
+    """One result from the clients of ``--iperf-procs per-stream`` (one per stream, run at
+    once): their receiver totals summed. ``raw`` is the first client's JSON with the others
+    in ``raw["tunbench_pairs"]``; the timeline is the first client's, and each measured
+    interval's throughput is summed over the clients (``receiver_interval_bps``)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+
+    def total(values: list[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return sum(present) if present else None
+
+    retr = [p.retransmits for p in parts if p.retransmits is not None]
+    packets = [p.packets for p in parts if p.packets is not None]
+    sent = sum(p.sent_bps for p in parts)
+    bps = sum(p.bps for p in parts)
+    lost = None
+    if first.lost_percent is not None and sent:
+        lost = max(0.0, 100.0 * (1 - bps / sent))
+    return replace(
+        first,
+        bps=bps,
+        sent_bps=sent,
+        retransmits=sum(retr) if retr else None,
+        raw={**first.raw, "tunbench_pairs": [p.raw for p in parts[1:]]},
+        lost_percent=lost,
+        packets=sum(packets) if packets else None,
+        pps=total([p.pps for p in parts]),
+        bps_fwd=total([p.bps_fwd for p in parts]),
+        bps_rev=total([p.bps_rev for p in parts]),
+    )
+
+
+def bidir(raw: dict[str, Any], doc: dict[str, Any], clock: dict[str, Any]) -> Iperf3Result:
+    """TCP ``--bidir``: each direction's receiver total (``end.sum_received`` is a -> b,
+    ``end.sum_received_bidir_reverse`` b -> a), and their sum as ``bps``."""
+    end = raw.get("end") or {}
+    fwd = float((end.get("sum_received") or {}).get("bits_per_second") or 0.0)
+    rev = float((end.get("sum_received_bidir_reverse") or {}).get("bits_per_second") or 0.0)
+    sent = sum(
+        float((end.get(k) or {}).get("bits_per_second") or 0.0)
+        for k in ("sum_sent", "sum_sent_bidir_reverse")
+    )
+    retr = [
+        int(r)
+        for r in (
+            (end.get(k) or {}).get("retransmits") for k in ("sum_sent", "sum_sent_bidir_reverse")
+        )
+        if r is not None
+    ]
+    return Iperf3Result(
+        bps=fwd + rev,
+        sent_bps=sent,
+        retransmits=sum(retr) if retr else None,
+        t_start=doc["t_start"],
+        t_end=doc["t_end"],
+        raw=raw,
+        bps_fwd=fwd,
+        bps_rev=rev,
         **clock,
     )
 
@@ -352,14 +445,19 @@ class StreamWatch:
         return self.seen
 
 
-def _ask_server_output(test: Any) -> None:
-    """Have the server send its results (its intervals are the receiver's)."""
+def _set_int(test: Any, name: str, value: int) -> None:
+    """Call libiperf's ``name(test, value)`` setter through the wrapper's library handle."""
     from ctypes import c_int, c_void_p
 
-    fn = test.lib.iperf_set_test_get_server_output
+    fn = getattr(test.lib, name)
     fn.restype = None
     fn.argtypes = (c_void_p, c_int)
-    fn(test._test, 1)
+    fn(test._test, value)
+
+
+def _ask_server_output(test: Any) -> None:
+    """Have the server send its results (its intervals are the receiver's)."""
+    _set_int(test, "iperf_set_test_get_server_output", 1)
 
 
 def _child(argv: list[str]) -> int:
@@ -377,6 +475,7 @@ def _child(argv: list[str]) -> int:
     p.add_argument("--blksize", type=int, default=0)
     p.add_argument("--udp", action="store_true")
     p.add_argument("--reverse", action="store_true")
+    p.add_argument("--bidir", action="store_true")
     p.add_argument("--out", help="client: where the result goes")
     a = p.parse_args(argv)
     if a.role == "client" and not a.out:
@@ -402,6 +501,11 @@ def _child(argv: list[str]) -> int:
             test.blksize = a.blksize
     test.port = a.port
     test.verbose = False
+    if a.role == "client" and a.bidir:
+        if not hasattr(test.lib, BIDIR):
+            print(f"tunbench.runners.iperf3: {test.iperf_version} lacks {BIDIR}", file=sys.stderr)
+            return 2
+        _set_int(test, BIDIR, 1)  # the wrapper has no attribute for it
     if not hasattr(test.lib, JSON_STRING):
         print(f"tunbench.runners.iperf3: {test.iperf_version} lacks {JSON_STRING}", file=sys.stderr)
         return 2
@@ -413,7 +517,7 @@ def _child(argv: list[str]) -> int:
     watch = None
     if a.role == "client":
         _ask_server_output(test)
-        watch = StreamWatch(1 + a.parallel).start()
+        watch = StreamWatch(1 + a.parallel * (2 if a.bidir else 1)).start()
     t_start, mono_start = time.time(), time.monotonic()
     try:
         raw = _run(test, a.role)
