@@ -87,7 +87,22 @@ def _add_workload(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds to wait for the machine to get quiet before running anyway (3)",
     )
+    p.add_argument(
+        "--background-seconds",
+        type=_background_seconds,
+        default=float(os.environ.get("TUNBENCH_BACKGROUND_SECONDS", "1")),
+        metavar="S",
+        help="how long one background check measures, >= 0.1 "
+        "(1; default from $TUNBENCH_BACKGROUND_SECONDS)",
+    )
     p.add_argument("--results-dir", type=Path, default=Path("results"))
+
+
+def _background_seconds(text: str) -> float:
+    value = _nonneg_float(text)
+    if value < 0.1:
+        raise argparse.ArgumentTypeError(f"{text}: at least 0.1 s")
+    return value
 
 
 def _add_repeats(m: argparse.ArgumentParser) -> None:
@@ -226,6 +241,7 @@ def _cell_options(a: argparse.Namespace) -> CellOptions:
         load_cpus=load_cpus,
         background_limit=a.background_limit,
         background_wait=a.background_wait,
+        background_seconds=a.background_seconds,
         iperf=ClientOptions(
             duration=a.duration,
             omit=a.omit,

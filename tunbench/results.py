@@ -152,6 +152,7 @@ def skeleton(
                 "harness": list(opts.load_cpus),
             },
             "background_limit": opts.background_limit,
+            "background_seconds": opts.background_seconds,
             "devices": {
                 "iface1": opts.iface1,
                 "ip1": opts.ip1,

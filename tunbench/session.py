@@ -69,6 +69,7 @@ class CellOptions:
     load_cpus: tuple[int, ...] = ()  # iperf3 and ping, and the harness itself
     background_limit: float = 15.0  # % of one core busy before traffic that makes a run noisy
     background_wait: float = 3.0  # seconds to wait for a quieter machine before running anyway
+    background_seconds: float = 1.0  # how long one background check measures
 
 
 class Teardown(contextlib.ExitStack):
@@ -291,7 +292,10 @@ class Cell:
         if profile_svg is None:  # a measured run: is the machine quiet enough?
             self.phase("background check")
             background = quiet_check(
-                o.background_limit, o.background_wait, watch=self._watch_background
+                o.background_limit,
+                o.background_wait,
+                o.background_seconds,
+                watch=self._watch_background,
             )
         launcher = self.cell.peer is not None and self.cell.peer.launcher
         sampler = Sampler(

@@ -100,7 +100,10 @@ class _Run:
         else:
             c.phase("background check")
             self.background = quiet_check(
-                o.background_limit, o.background_wait, watch=c._watch_background
+                o.background_limit,
+                o.background_wait,
+                o.background_seconds,
+                watch=c._watch_background,
             )
         launcher = c.cell.peer is not None and c.cell.peer.launcher
         self.sampler = Sampler(

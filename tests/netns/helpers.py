@@ -18,6 +18,9 @@ import psutil
 from pyroute2 import IPRoute, netns
 
 REPO = Path(__file__).resolve().parents[2]
+# Every run's background check measures 0.2 s instead of 1 s: ~130 runs in the suite, and
+# only test_statistics judges the figure (it asks for 1 s explicitly).
+os.environ.setdefault("TUNBENCH_BACKGROUND_SECONDS", "0.2")
 TUNBENCH = [sys.executable, "-m", "tunbench.cli"]
 
 

@@ -100,9 +100,14 @@ def recorded(harness: subprocess.Popen[str], prefix: str) -> list[psutil.Process
     doc = json.loads((STATE_DIR / f"state-{harness.pid}.json").read_text())
     procs = []
     for pid, info in doc["processes"].items():
-        if info["name"].startswith(prefix):
+        if not info["name"].startswith(prefix):
+            continue
+        try:
             proc = psutil.Process(int(pid))
-            assert abs(proc.create_time() - info["create_time"]) < 0.01
+            same = abs(proc.create_time() - info["create_time"]) < 0.01
+        except psutil.NoSuchProcess:
+            continue  # a member that has ended (e.g. the launcher's pyroute2 netns helper)
+        if same:  # else the PID now belongs to another process
             procs.append(proc)
     return procs
 
