@@ -244,6 +244,9 @@ def pow2_label(bits: int) -> str:
     return f"{low}-{2 * low - 1}"
 
 
+Frame = bytes | memoryview  # (Counters has a field named bytes)
+
+
 @dataclass
 class Counters:
     """Per-direction counters, like trio's channel statistics().
@@ -278,6 +281,13 @@ class Counters:
         self.batches += 1
         label = pow2_label(frames.bit_length())
         self.batch_sizes[label] = self.batch_sizes.get(label, 0) + 1
+
+    def wrote(self, data: Frame) -> None:
+        """Count one frame written (and, on a vnet device, its gso_size bucket)."""
+        self.packets += 1
+        self.bytes += len(data)
+        if self.gso_hist is not None:  # virtio_net_hdr.gso_size: bytes 4-5, little-endian
+            self.gso_hist[(data[4] | data[5] << 8).bit_length()] += 1
 
     def write_error(self, err: int) -> None:
         name = errno.errorcode.get(err, str(err))
@@ -495,10 +505,7 @@ def write_frame(dst: int, data: bytes | memoryview, c: Counters) -> bool:
         check_fatal(exc)
         c.write_error(exc.errno or 0)
         return False
-    c.packets += 1
-    c.bytes += len(data)
-    if c.gso_hist is not None:  # virtio_net_hdr.gso_size: bytes 4-5, little-endian
-        c.gso_hist[(data[4] | data[5] << 8).bit_length()] += 1
+    c.wrote(data)
     return True
 
 
@@ -540,10 +547,7 @@ def write_wait(dst: int, data: bytes, c: Counters, writable: select.poll) -> Non
             check_fatal(exc)
             c.write_error(exc.errno or 0)
             return
-        c.packets += 1
-        c.bytes += len(data)
-        if c.gso_hist is not None:  # as write_frame
-            c.gso_hist[(data[4] | data[5] << 8).bit_length()] += 1
+        c.wrote(data)
         return
 
 

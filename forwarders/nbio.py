@@ -55,8 +55,5 @@ async def write_nb(fd: int, data: bytes | memoryview, c: Counters) -> None:
             check_fatal(exc)
             c.write_error(exc.errno or 0)
             return
-        c.packets += 1
-        c.bytes += len(data)
-        if c.gso_hist is not None:  # as forwarders.common.write_frame
-            c.gso_hist[(data[4] | data[5] << 8).bit_length()] += 1
+        c.wrote(data)
         return
