@@ -21,6 +21,11 @@ REPO = Path(__file__).resolve().parents[2]
 # Every run's background check measures 0.2 s instead of 1 s: ~130 runs in the suite, and
 # only test_statistics judges the figure (it asks for 1 s explicitly).
 os.environ.setdefault("TUNBENCH_BACKGROUND_SECONDS", "0.2")
+# Every process this test session starts, directly or through tunbench, inherits this mark:
+# the leftover check judges this session's processes only, not another user's tunbench or
+# iperf3 running on the same machine at the same time.
+SESSION_MARK = "TUNBENCH_TEST_SESSION"
+os.environ[SESSION_MARK] = f"{os.getpid()}-{os.urandom(6).hex()}"
 TUNBENCH = [sys.executable, "-m", "tunbench.cli"]
 
 
@@ -130,15 +135,21 @@ def host_links() -> list[str]:
 
 
 def harness_processes() -> list[str]:
-    """Processes that only tunbench starts: forwarders, iperf3 children, nsexec."""
-    me = os.getpid()
+    """This session's processes that only tunbench starts: forwarders, iperf3 children,
+    nsexec (see SESSION_MARK)."""
+    me, mark = os.getpid(), os.environ[SESSION_MARK]
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
         if proc.info["pid"] == me:
             continue
         if any(k in cmd for k in ("-m forwarders.", "tunbench.runners.iperf3", "tunbench.nsexec")):
-            found.append(f"{proc.info['pid']}: {cmd}")
+            try:
+                ours = proc.environ().get(SESSION_MARK) == mark
+            except psutil.NoSuchProcess:
+                continue  # ended while we looked
+            if ours:
+                found.append(f"{proc.info['pid']}: {cmd}")
     return found
 
 
