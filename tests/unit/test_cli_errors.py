@@ -181,3 +181,24 @@ def test_every_workload_option_reaches_the_cell_options() -> None:
         True,
         1372,
     )
+
+
+@pytest.mark.parametrize(
+    ("workload", "needle"),
+    [("rr", "install the Debian package sockperf"), ("crr", "install the Debian package iperf")],
+)
+def test_missing_load_generator(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    workload: str,
+    needle: str,
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
+    code, err = run(
+        capsys, "run", "sync-normal", "--workload", workload, "--results-dir", str(tmp_path / "r")
+    )
+    assert code == 2
+    assert needle in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()

@@ -16,14 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunbench.errors import MeasurementError, PrerequisiteError
+from tunbench.errors import MeasurementError
+from tunbench.runners import require
 
 DEFAULT_PORT = 5203
 PROGRAM = "iperf"
@@ -43,10 +43,7 @@ class CrrResult:
 
 def check_available() -> str:
     """The path of iperf 2, or PrerequisiteError naming the Debian package."""
-    path = shutil.which(PROGRAM)
-    if path is None:
-        raise PrerequisiteError("iperf (iperf 2) is missing: install the Debian package iperf")
-    return path
+    return require(PROGRAM, "iperf", "iperf (iperf 2)")
 
 
 def server_argv(bind: str, port: int = DEFAULT_PORT) -> list[str]:

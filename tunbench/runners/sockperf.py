@@ -15,11 +15,11 @@ percentiles only from a histogram of 100 µs bins, coarser than the numbers bein
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunbench.errors import MeasurementError, PrerequisiteError
+from tunbench.errors import MeasurementError
+from tunbench.runners import require
 
 DEFAULT_PORT = 5202
 PROGRAM = "sockperf"
@@ -49,10 +49,7 @@ class RrResult:
 
 def check_available() -> str:
     """The path of sockperf, or PrerequisiteError naming the Debian package."""
-    path = shutil.which(PROGRAM)
-    if path is None:
-        raise PrerequisiteError("sockperf is missing: install the Debian package sockperf")
-    return path
+    return require(PROGRAM, "sockperf")
 
 
 def server_argv(bind: str, port: int = DEFAULT_PORT) -> list[str]:
