@@ -445,9 +445,21 @@ def report_crash(fwd: Forwarder, exc: BaseException) -> None:
     sys.stderr.flush()
 
 
-def run_threads(fwd: Forwarder, workers: Sequence[Callable[[], None]]) -> int:
-    """Run ``workers`` as daemon threads until a signal (exit 0), a worker crashes (exit
-    :data:`EXIT_WORKER_CRASHED` at once) or all of them end (exit 1)."""
+PR_SET_NAME = 15  # prctl: the calling thread's name (/proc/<pid>/task/<tid>/comm)
+Worker = tuple[str, Callable[[], None]]  # a thread's name (at most 15 bytes) and its loop
+
+
+def name_os_thread(name: str) -> None:
+    """Give the calling thread ``name`` in the kernel too, so per-thread CPU (the harness's
+    sampler, top -H, py-spy) says which worker it is, not a bare thread id."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
+def run_threads(fwd: Forwarder, workers: Sequence[Worker]) -> int:
+    """Run ``workers`` as named daemon threads until a signal (exit 0), a worker crashes
+    (exit :data:`EXIT_WORKER_CRASHED` at once) or all of them end (exit 1)."""
     if fwd.args.configure:
         configure_devices(fwd.args)
     done = threading.Event()
@@ -456,9 +468,10 @@ def run_threads(fwd: Forwarder, workers: Sequence[Callable[[], None]]) -> int:
     alive = [len(workers)]
     lock = threading.Lock()
 
-    def wrap(fn: Callable[[], None]) -> Callable[[], None]:
+    def wrap(name: str, fn: Callable[[], None]) -> Callable[[], None]:
         def body() -> None:
             try:
+                name_os_thread(name)
                 fn()
             except DeviceGone as exc:
                 fwd.exit_reason = f"device gone: {exc}"
@@ -483,8 +496,8 @@ def run_threads(fwd: Forwarder, workers: Sequence[Callable[[], None]]) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    for i, fn in enumerate(workers):
-        threading.Thread(target=wrap(fn), name=f"fwd-{i}", daemon=True).start()
+    for name, fn in workers:
+        threading.Thread(target=wrap(name, fn), name=name, daemon=True).start()
     while not done.wait(0.5):
         pass
     fwd.write_stats()

@@ -22,6 +22,7 @@ from forwarders.common import (
     Counters,
     Forwarder,
     Variant,
+    Worker,
     add_gso_options,
     add_thread_options,
     base_parser,
@@ -88,7 +89,7 @@ class SyncVariant(Variant):
                 "batch": args.batch,
                 "verify": args.verify,
             }
-        workers: list[Callable[[], None]] = []
+        workers: list[Worker] = []
         for direction, src, dst in (("1to2", devs[0], devs[1]), ("2to1", devs[1], devs[0])):
             for i in range(args.thread):
                 workers.extend(self._workers(fwd, args, direction, src, dst, i))
@@ -102,21 +103,24 @@ class SyncVariant(Variant):
         src: TunDevice,
         dst: TunDevice,
         i: int,
-    ) -> list[Callable[[], None]]:
+    ) -> list[Worker]:
+        """The threads of one direction's ``i``-th worker, named ``1to2-0`` (a pump) or
+        ``1to2-0-rd`` / ``1to2-0-wr`` (a channel's reader and writer)."""
         src_fd = src.fds[i % len(src.fds)]
         dst_fd = dst.fds[i % len(dst.fds)]
         c = fwd.counters(direction)
         split = SplitRelay.from_args(args) if self.gso else None
         if not self.channel:
+            name = f"{direction}-{i}"
             if split is None:
-                return [lambda: pump_blocking(src_fd, dst_fd, c, MAX_FRAME)]
-            return [lambda: split.pump_nonblocking(src_fd, dst_fd, c)]
+                return [(name, lambda: pump_blocking(src_fd, dst_fd, c, MAX_FRAME))]
+            return [(name, lambda: split.pump_nonblocking(src_fd, dst_fd, c))]
         q: queue.Queue[bytes] = queue.Queue(maxsize=args.depth)
         qstats = {"depth": args.depth, "high_water": 0, "full_waits": 0}
         fwd.extra.setdefault("queues", {})[f"{direction}-{i}"] = qstats
         return [
-            lambda: _reader(src_fd, q, c, qstats),
-            lambda: _writer(dst_fd, q, c, split),
+            (f"{direction}-{i}-rd", lambda: _reader(src_fd, q, c, qstats)),
+            (f"{direction}-{i}-wr", lambda: _writer(dst_fd, q, c, split)),
         ]
 
 

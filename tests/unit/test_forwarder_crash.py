@@ -19,7 +19,7 @@ def healthy():
     threading.Event().wait()  # the other direction would run forever
 
 args = argparse.Namespace(configure=False, stats=None)
-run_threads(Forwarder("test", args, []), [healthy, broken])
+run_threads(Forwarder("test", args, []), [("healthy", healthy), ("broken", broken)])
 """
 
 
@@ -33,3 +33,23 @@ def test_one_crashed_worker_ends_the_forwarder_with_its_traceback() -> None:
     lines = proc.stderr.strip().splitlines()
     assert lines[-1] == "ValueError: a bug in one direction"  # what the harness quotes
     assert any(line.startswith("Traceback") for line in lines)
+
+
+NAMED = """
+import argparse, os, threading
+from forwarders.common import Forwarder, run_threads
+
+def report():
+    comm = f"/proc/{os.getpid()}/task/{threading.get_native_id()}/comm"
+    print(open(comm).read().strip(), flush=True)
+
+args = argparse.Namespace(configure=False, stats=None)
+run_threads(Forwarder("test", args, []), [("1to2-0-rd", report)])
+"""
+
+
+def test_worker_threads_carry_their_names_in_the_kernel() -> None:
+    """The sampler's per-thread CPU (Bound by) names a worker by its kernel thread name."""
+    proc = subprocess.run([sys.executable, "-c", NAMED], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1, proc.stderr  # its only worker ended
+    assert proc.stdout.split() == ["1to2-0-rd"]
