@@ -63,3 +63,22 @@ def test_bidir_both_directions(tmp_path: Path) -> None:
     assert rec["gbps"] == pytest.approx(rec["gbps_fwd"] + rec["gbps_rev"])
     fwd = results.load(Path(rec["result_file"]))["forwarder"]["directions"]
     assert fwd["1to2"]["bytes"] > 1e6 and fwd["2to1"]["bytes"] > 1e6  # data both ways
+
+
+def test_per_stream_pairs_are_summed(tmp_path: Path) -> None:
+    """--iperf-procs per-stream: one iperf3 pair per stream, each on its own port, the row
+    the sum of their receiver totals, and every pair carried data."""
+    rec = run_json(
+        "sync-gso --thread 2 --multiqueue", tmp_path,
+        "--parallel", "2", "--iperf-procs", "per-stream",
+    )  # fmt: skip
+    assert rec["status"] == "ok"
+    doc = results.load(Path(rec["result_file"]))
+    assert doc["metadata"]["workload"]["iperf_procs"] == "per-stream"
+    pairs = [doc["iperf3"], *doc["iperf3"]["tunbench_pairs"]]
+    assert len(pairs) == 2
+    ports = {p["start"]["connected"][0]["remote_port"] for p in pairs}
+    assert len(ports) == 2, ports  # two servers, not two streams of one
+    each = [p["end"]["sum_received"]["bits_per_second"] / 1e9 for p in pairs]
+    assert min(each) > 0.01, each
+    assert rec["gbps"] == pytest.approx(sum(each))
