@@ -46,9 +46,23 @@ class CoalesceStats:
     merged: int = 0  # packets appended to an earlier packet's frame
     super_frames: int = 0  # frames written with a GSO header
     bad_csum: int = 0  # candidates left alone because their L4 checksum was wrong
+    # The L4 checksum checks a merge needs (a frame's first packet is checked when a second
+    # one would join it, every later packet when it would join): summed over the packet
+    # (bad ones included, so bad_csum <= csum_verified), or skipped because the caller
+    # marked the packet as checksummed by gso_split itself (``trusted``). Neither counts
+    # with verify=False.
+    csum_verified: int = 0
+    csum_trusted: int = 0
 
     def add(
-        self, packets_in: int, frames_out: int, merged: int, super_frames: int, bad: int
+        self,
+        packets_in: int,
+        frames_out: int,
+        merged: int,
+        super_frames: int,
+        bad: int,
+        verified: int = 0,
+        trusted: int = 0,
     ) -> None:
         """Increase every counter by one batch's counts."""
         self.packets_in += packets_in
@@ -56,6 +70,20 @@ class CoalesceStats:
         self.merged += merged
         self.super_frames += super_frames
         self.bad_csum += bad
+        self.csum_verified += verified
+        self.csum_trusted += trusted
+
+    def merge(self, other: CoalesceStats) -> None:
+        """Add another instance's counters (e.g. another worker's) to these."""
+        self.add(
+            other.packets_in,
+            other.frames_out,
+            other.merged,
+            other.super_frames,
+            other.bad_csum,
+            other.csum_verified,
+            other.csum_trusted,
+        )
 
 
 # A packet that may be coalesced, parsed once: a plain tuple (built per packet, so cheaper
@@ -83,6 +111,7 @@ class _Item:
     psh: bool = False
     valid: bool | None = None  # head L4 checksum verified (None: not yet checked)
     chunks: list[memoryview] | None = None  # payloads appended to the head packet
+    own: int = 0  # the head's checksum was computed by gso_split (its ``trusted`` flag)
 
 
 # (protocol, addresses + ports): ports follow the addresses unless IPv4 options sit between.
@@ -236,6 +265,7 @@ def gro_coalesce(
     max_size: int = 65535,
     stats: CoalesceStats | None = None,
     verify: bool = True,
+    trusted: BytesLike | None = None,
 ) -> list[tuple[VirtioNetHdr, bytes]]:
     """Coalesce a batch of plain IP packets into frames for an IFF_VNET_HDR TUN write.
 
@@ -247,8 +277,14 @@ def gro_coalesce(
     frame; a non-empty payload not larger than the frame's first payload (``gso_size``); the
     frame has not ended (a shorter segment or a PSH ends it); the result stays within
     ``max_size`` bytes and MAX_SEGMENTS segments; and both L4 checksums are valid (the kernel
-    recomputes them, which would otherwise hide corruption). ``verify=False`` skips that check
-    for packets known to be valid, e.g. fresh from :func:`gso_split` (about half the cost).
+    recomputes them, which would otherwise hide corruption).
+
+    Which checksums are summed: ``trusted`` (a bytes-like object with one byte per packet,
+    or None for all zero) marks with a non-zero byte the packets whose L4 checksum this
+    process computed itself, i.e. segments of a frame for which the split reported so
+    (:func:`tunio.gsosplit.computes_l4_csum`); their check is skipped, as summing the bytes
+    again could only confirm the split's own arithmetic. Every other packet (it arrived with
+    a checksum made elsewhere) is verified. ``verify=False`` skips every check.
 
     Any packet of a flow that is not appended ends that flow's frame, so the output keeps the
     order of every flow; frames appear at the position of their first packet.
@@ -264,17 +300,19 @@ def gro_coalesce(
     ``packets``, in which every input packet's payload appears exactly once. With ``stats``,
     its counters are increased (never reset), see :class:`CoalesceStats`: ``packets_in`` by
     ``len(packets)``, ``frames_out`` by the length of the result, ``merged`` by the packets
-    appended to an earlier frame, ``super_frames`` by the frames given a GSO header and
-    ``bad_csum`` by the candidates refused for a wrong L4 checksum. ``max_size`` above 65535
-    (more than an IP length field holds) raises ValueError before anything is counted.
+    appended to an earlier frame, ``super_frames`` by the frames given a GSO header,
+    ``bad_csum`` by the candidates refused for a wrong L4 checksum, ``csum_verified`` and
+    ``csum_trusted`` by the checksum checks made and skipped. ``max_size`` above 65535 (more
+    than an IP length field holds) or a ``trusted`` whose length in bytes is not
+    ``len(packets)`` raises ValueError before anything is counted.
     """
-    out, grown, merged, bad = _coalesce(packets, udp, max_size, verify)
+    out, grown, counts = _coalesce(packets, udp, max_size, verify, trusted)
     result = [(_ZERO_HDR, pkt) for pkt in out]
     for item in grown:
         vnet, parts = _build(item)
         result[item.index] = (vnet, b"".join(parts))
     if stats is not None:
-        stats.add(len(packets), len(result), merged, len(grown), bad)
+        stats.add(len(packets), len(result), counts[0], len(grown), *counts[1:])
     return result
 
 
@@ -284,33 +322,52 @@ def gro_coalesce_frames(
     max_size: int = 65535,
     stats: CoalesceStats | None = None,
     verify: bool = True,
+    trusted: BytesLike | None = None,
 ) -> list[bytes]:
     """:func:`gro_coalesce`, each frame returned as the bytes one TUN write takes: the packed
     virtio_net_hdr followed by the packet (same frames, same order, same counters)."""
-    out, grown, merged, bad = _coalesce(packets, udp, max_size, verify)
+    out, grown, counts = _coalesce(packets, udp, max_size, verify, trusted)
     result = [_ZERO_WIRE + pkt for pkt in out]
     for item in grown:
         vnet, parts = _build(item)
         result[item.index] = b"".join((vnet.pack(), *parts))
     if stats is not None:
-        stats.add(len(packets), len(result), merged, len(grown), bad)
+        stats.add(len(packets), len(result), counts[0], len(grown), *counts[1:])
     return result
 
 
+def _trust_flags(trusted: BytesLike | None, npackets: int) -> BytesLike:
+    """``trusted`` as something whose items are the flag bytes (ints), length-checked."""
+    if trusted is None:
+        return bytes(npackets)
+    flags = trusted if type(trusted) is bytes or type(trusted) is bytearray else None
+    if flags is None:
+        flags = memoryview(trusted).tobytes()  # raw bytes whatever the buffer's format
+    if len(flags) != npackets:
+        raise ValueError(f"trusted has {len(flags)} flags for {npackets} packets")
+    return flags
+
+
 def _coalesce(
-    packets: Sequence[BytesLike], udp: bool, max_size: int, verify: bool
-) -> tuple[list[bytes], list[_Item], int, int]:
-    """The merge loop: (packets in output order, items that grew, merged count, bad count).
+    packets: Sequence[BytesLike],
+    udp: bool,
+    max_size: int,
+    verify: bool,
+    trusted: BytesLike | None,
+) -> tuple[list[bytes], list[_Item], tuple[int, int, int, int]]:
+    """The merge loop: packets in output order, the items that grew and the counts
+    (merged, bad, verified, trusted).
 
     A grown item's frame replaces its head packet at ``out[item.index]``.
     """
     if max_size > 0xFFFF:
         raise ValueError("max_size must be at most 65535")
+    flags = _trust_flags(trusted, len(packets))
     out: list[bytes] = []
     open_items: dict[_FlowKey, _Item] = {}
     grown: list[_Item] = []
-    bad = merged = 0
-    for raw in packets:
+    bad = merged = verified = skipped = 0
+    for raw, own in zip(packets, flags, strict=True):
         pkt = raw if type(raw) is bytes else bytes(raw)
         key, cand = _parse(pkt, udp)
         if key is None:
@@ -328,10 +385,25 @@ def _coalesce(
                 and item.count < MAX_SEGMENTS
             ):
                 if item.valid is None:
-                    item.valid = not verify or _l4_csum_ok(item.head, ic[1], ic[6], ic[7])
-                    bad += not item.valid
+                    if not verify:
+                        item.valid = True
+                    elif item.own:
+                        item.valid = True
+                        skipped += 1
+                    else:
+                        item.valid = _l4_csum_ok(item.head, ic[1], ic[6], ic[7])
+                        verified += 1
+                        bad += not item.valid
                 if item.valid:
-                    if not verify or _l4_csum_ok(pkt, l4, tcp, v6):
+                    if not verify:
+                        ok = True
+                    elif own:
+                        ok = True
+                        skipped += 1
+                    else:
+                        ok = _l4_csum_ok(pkt, l4, tcp, v6)
+                        verified += 1
+                    if ok:
                         if item.chunks is None:
                             item.chunks = []
                             grown.append(item)
@@ -350,6 +422,6 @@ def _coalesce(
         out.append(pkt)
         if cand is not None and not cand[5]:
             open_items[key] = _Item(
-                len(out) - 1, pkt, cand, (cand[4] + cand[3]) & 0xFFFFFFFF, len(pkt)
+                len(out) - 1, pkt, cand, (cand[4] + cand[3]) & 0xFFFFFFFF, len(pkt), own=own
             )
-    return out, grown, merged, bad
+    return out, grown, (merged, bad, verified, skipped)

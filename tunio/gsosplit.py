@@ -30,7 +30,7 @@ from tunio.vnethdr import (
     VirtioNetHdr,
 )
 
-__all__ = ["gso_split"]
+__all__ = ["computes_l4_csum", "gso_split"]
 
 # IPv6 extension headers gso_split walks over: hop-by-hop, routing, destination options.
 _IPV6_EXT = frozenset((0, 43, 60))
@@ -86,6 +86,22 @@ def _l4_offset_v6(frame: memoryview) -> tuple[int, int]:
     raise OffloadError("too many IPv6 extension headers")
 
 
+def computes_l4_csum(hdr: VirtioNetHdr) -> bool:
+    """True when every packet :func:`gso_split` returns for a frame with this header carries an
+    L4 checksum computed here, from the bytes read, with nothing taken from the frame's
+    checksum field: a GSO super-packet (gso_type not NONE) with NEEDS_CSUM.
+
+    Such a frame had no sender's checksum to check (the kernel hands over a partial one,
+    CHECKSUM_PARTIAL), so summing a segment's bytes again when coalescing could only confirm
+    the split's own arithmetic: the forwarder marks these segments ``trusted`` for
+    :func:`tunio.grocoalesce.gro_coalesce`. Not for GSO_NONE: its completed checksum starts
+    from the partial sum and csum_start/csum_offset the frame brought, so it is verified.
+    Not for a GSO frame without NEEDS_CSUM either: its checksum field may have held a
+    complete checksum made elsewhere.
+    """
+    return bool(hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) and hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE
+
+
 def gso_split(frame: BytesLike, hdr: VirtioNetHdr, mtu: int = 1500) -> list[bytes]:
     """Split one read from an IFF_VNET_HDR TUN into plain IP packets with valid checksums.
 
@@ -105,7 +121,8 @@ def gso_split(frame: BytesLike, hdr: VirtioNetHdr, mtu: int = 1500) -> list[byte
     Contract for any engine: ``frame`` may be bytes, bytearray or a memoryview (e.g. the read
     buffer past the header) and is not modified; the result is a new list of at least one new
     ``bytes`` object, in payload order. Nothing is counted here: the caller counts segments,
-    malformed frames and drops.
+    malformed frames and drops. Whether the returned checksums were computed entirely here
+    depends on the header alone: :func:`computes_l4_csum`.
 
     The only exception is OffloadError, raised for: empty or truncated packets, IP version
     not matching gso_type, IPv4 IHL < 5, IPv4 fragments, L4 protocol not matching gso_type,
