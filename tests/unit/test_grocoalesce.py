@@ -155,6 +155,13 @@ def test_coalesce_refuses(engine: Engine, name: str, second: dict[str, Any]) -> 
     size = int(second.pop("payload", 100))
     pkts = [first, make_pkt(bytes(size), **{"seq": 1100, **second})]
     assert_unchanged(pkts, engine.gro_coalesce(pkts))
+    if name != "bad-csum":  # trusted packets are refused for everything but their checksum
+        assert_unchanged(pkts, engine.gro_coalesce(pkts, trusted=b"\x01\x01"))
+        # ... also when they would join a frame that already grew (the pure engine's fast
+        # path handles the packets after the second)
+        run = [make_pkt(bytes(100), seq=800, **kw), make_pkt(bytes(100), seq=900, **kw), *pkts]
+        frames = engine.gro_coalesce(run, trusted=b"\x01" * 4)
+        assert frames[-1] == (VirtioNetHdr(), pkts[1]) and len(frames) == 2
 
 
 @pytest.mark.parametrize("v6", [False, True])
@@ -342,8 +349,16 @@ def _flow(pkt: bytes) -> tuple[bytes, ...]:
 @SLOW
 @given(batches())
 def test_coalesce_then_split_restores_every_flow(engine: Engine, batch: list[bytes]) -> None:
-    frames = engine.gro_coalesce(batch)
+    stats = CoalesceStats()
+    frames = engine.gro_coalesce(batch, stats=stats)
     assert len(frames) <= len(batch)
+    # Every checksum here is valid: trusting them (the pure engine's fast path) or not
+    # checking at all writes the same frames; only the checks' counts move.
+    trusting = CoalesceStats()
+    assert engine.gro_coalesce(batch, stats=trusting, trusted=b"\x01" * len(batch)) == frames
+    assert engine.gro_coalesce(batch, verify=False) == frames
+    assert (trusting.csum_trusted, trusting.csum_verified) == (stats.csum_verified, 0)
+    assert trusting.merged == stats.merged and stats.bad_csum == trusting.bad_csum == 0
     expanded: list[bytes] = []
     for hdr, frame in frames:
         if hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE:
