@@ -271,10 +271,10 @@ async def _pooled(
                     filled.append(full_recv.receive_nowait())
                 except trio.WouldBlock:
                     break
-            segments = split.split([views[i][:n] for i, n in filled], c)
+            segments, trusted = split.split([views[i][:n] for i, n in filled], c)
             for i, _ in filled:  # the segments are copies: the buffers can be reused
                 free_send.send_nowait(i)
-            for out in split.coalesce(segments, c):
+            for out in split.coalesce(segments, c, trusted):
                 await write_nb(dst, out, c)
 
     async with trio.open_nursery() as nursery:

@@ -184,8 +184,10 @@ def add_gso_options(p: ArgumentParser) -> None:
         dest="verify",
         action="store_false",
         help="with --gso split: trust the L4 checksums of the packets being coalesced "
-        "instead of verifying them (the kernel recomputes a merged frame's checksum, so a "
-        "corrupt segment would then be hidden, not dropped)",
+        "that arrived with one of their own (not split from a NEEDS_CSUM super-packet, "
+        "whose segments' checksums the split computes and never re-verifies) instead of "
+        "verifying them (the kernel recomputes a merged frame's checksum, so a corrupt "
+        "packet would then be hidden, not dropped)",
     )
 
 
@@ -256,7 +258,8 @@ class Counters:
     the frames and bytes it read (``frames_read``, ``bytes_read``, added per batch; a relay
     that writes what it reads leaves them 0 and :meth:`Forwarder.stats` derives them from
     the writes) and its GRO work (``gro``: packets coalesced, frames out, packets merged into
-    an earlier frame, super-frames, bad checksums). On a vnet device ``gso_hist`` counts
+    an earlier frame, super-frames, bad checksums, checksums verified and checksums trusted
+    because the split computed them). On a vnet device ``gso_hist`` counts
     the frames written by the ``bit_length()`` of their gso_size (index 0: no GSO; 11:
     1024-2047): one list increment per write, no dict work on the hot path.
     """
@@ -314,8 +317,7 @@ class Counters:
                 self.gso_hist = [0] * GSO_BUCKETS
             for i, v in enumerate(other.gso_hist):
                 self.gso_hist[i] += v
-        g = other.gro
-        self.gro.add(g.packets_in, g.frames_out, g.merged, g.super_frames, g.bad_csum)
+        self.gro.merge(other.gro)
 
 
 # Fault injection for the harness's own tests, deliberately not an option (``tunbench

@@ -38,34 +38,46 @@ class SplitRelay:
             return None
         return cls(args.mtu, args.engine, args.verify, args.batch)
 
-    def split(self, frames: Sequence[bytes | memoryview], c: Counters) -> list[bytes]:
-        """Plain IP packets from one batch of vnet frames (counted as a batch); a malformed
-        frame is counted and dropped."""
+    def split(
+        self, frames: Sequence[bytes | memoryview], c: Counters
+    ) -> tuple[list[bytes], bytearray]:
+        """Plain IP packets from one batch of vnet frames (counted as a batch), and one flag
+        byte per packet: 1 when the split computed its L4 checksum itself (see
+        :func:`tunio.gsosplit.computes_l4_csum`). A malformed frame is counted and dropped."""
         c.batch(len(frames))
         c.frames_read += len(frames)
         c.bytes_read += sum(map(len, frames))
         split, mtu = self._split, self.mtu
         segments: list[bytes] = []
+        trusted = bytearray()
         for frame in frames:
             try:
-                segments += split(frame, mtu)
+                segs, own = split(frame, mtu)
             except OffloadError:
                 c.malformed += 1
                 c.drops += 1
+                continue
+            segments += segs
+            trusted += (b"\x01" if own else b"\x00") * len(segs)
         c.segments_in += len(segments)
-        return segments
+        return segments, trusted
 
-    def coalesce(self, segments: list[bytes], c: Counters) -> list[bytes]:
-        """vnet frames (header + packet) ready to write, as few as GRO rules allow."""
+    def coalesce(
+        self, segments: list[bytes], c: Counters, trusted: bytes | bytearray | None = None
+    ) -> list[bytes]:
+        """vnet frames (header + packet) ready to write, as few as GRO rules allow; the
+        packets flagged in ``trusted`` are not verified again (the split made their
+        checksums), every other one is, unless --no-verify."""
         if not segments:
             return []
-        frames = self._coalesce(segments, True, 65535, c.gro, self.verify)
+        frames = self._coalesce(segments, True, 65535, c.gro, self.verify, trusted)
         c.frames_out += len(frames)
         return frames
 
     def process(self, frames: Sequence[bytes | memoryview], c: Counters) -> list[bytes]:
         """One batch: split every frame, then coalesce all their packets together."""
-        return self.coalesce(self.split(frames, c), c)
+        segments, trusted = self.split(frames, c)
+        return self.coalesce(segments, c, trusted)
 
     def relay(self, frames: Sequence[bytes | memoryview], dst: int, c: Counters) -> None:
         """Process one batch and write its frames to a blocking ``dst``."""

@@ -11,13 +11,14 @@ MAX_SEGMENTS: int
 GIL_FREE_BYTES: int
 
 def gso_split(frame: _Bytes, hdr: VirtioNetHdr, mtu: int = 1500) -> list[bytes]: ...
-def split_frame(raw: _Bytes, mtu: int, /) -> list[bytes]: ...
+def split_frame(raw: _Bytes, mtu: int, /) -> tuple[list[bytes], bool]: ...
 def gro_coalesce(
     packets: Iterable[_Bytes],
     udp: bool = True,
     max_size: int = 65535,
     stats: CoalesceStats | None = None,
     verify: bool = True,
+    trusted: _Bytes | None = None,
 ) -> list[tuple[VirtioNetHdr, bytes]]: ...
 def coalesce_frames(
     packets: Iterable[_Bytes],
@@ -25,5 +26,6 @@ def coalesce_frames(
     max_size: int = 65535,
     stats: CoalesceStats | None = None,
     verify: bool = True,
+    trusted: _Bytes | None = None,
 ) -> list[bytes]: ...
 def sum16(data: _Bytes, initial: int = 0, /) -> int: ...

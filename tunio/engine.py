@@ -7,8 +7,11 @@ messages), checked differentially by the tests. A forwarder picks one with
 split, coalesce and write) either way.
 
 Besides the two contract functions an engine offers the two shapes the data path wants:
-``split_frame(raw, mtu)`` takes a whole TUN read (virtio_net_hdr + packet) and
-``coalesce_frames(...)`` returns ready-to-write bytes (virtio_net_hdr + packet).
+``split_frame(raw, mtu)`` takes a whole TUN read (virtio_net_hdr + packet) and returns its
+packets with a flag saying whether their L4 checksums were computed entirely by the split
+(:func:`tunio.gsosplit.computes_l4_csum`), and ``coalesce_frames(...)`` returns
+ready-to-write bytes (virtio_net_hdr + packet); its ``trusted`` argument takes those flags,
+one byte per packet, so that coalescing does not sum the split's own checksums again.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tunio.grocoalesce import gro_coalesce, gro_coalesce_frames
-from tunio.gsosplit import gso_split
+from tunio.gsosplit import computes_l4_csum, gso_split
 from tunio.vnethdr import VNET_HDR_LEN, VirtioNetHdr
 
 __all__ = [
@@ -34,7 +37,7 @@ ENGINES = ("python", "native")
 
 _Bytes = bytes | bytearray | memoryview
 SplitFn = Callable[[_Bytes, VirtioNetHdr, int], list[bytes]]
-SplitFrameFn = Callable[[_Bytes, int], list[bytes]]
+SplitFrameFn = Callable[[_Bytes, int], tuple[list[bytes], bool]]
 CoalesceFn = Callable[..., list[tuple[VirtioNetHdr, bytes]]]
 CoalesceFramesFn = Callable[..., list[bytes]]
 
@@ -48,9 +51,10 @@ class Engine:
     """One engine's functions; all engines have identical signatures and results.
 
     ``gso_split(frame, hdr, mtu=1500)`` and ``gro_coalesce(packets, udp=True,
-    max_size=65535, stats=None, verify=True)`` are the contract; ``split_frame(raw, mtu)``
-    and ``coalesce_frames(packets, udp=True, max_size=65535, stats=None, verify=True)`` the
-    data path's shapes of the same work.
+    max_size=65535, stats=None, verify=True, trusted=None)`` are the contract;
+    ``split_frame(raw, mtu) -> (packets, checksums_computed_here)`` and
+    ``coalesce_frames(packets, udp=True, max_size=65535, stats=None, verify=True,
+    trusted=None)`` the data path's shapes of the same work.
     """
 
     name: str
@@ -60,9 +64,9 @@ class Engine:
     coalesce_frames: CoalesceFramesFn
 
 
-def _py_split_frame(raw: _Bytes, mtu: int) -> list[bytes]:
+def _py_split_frame(raw: _Bytes, mtu: int) -> tuple[list[bytes], bool]:
     hdr = VirtioNetHdr.unpack(raw)
-    return gso_split(memoryview(raw)[VNET_HDR_LEN:], hdr, mtu)
+    return gso_split(memoryview(raw)[VNET_HDR_LEN:], hdr, mtu), computes_l4_csum(hdr)
 
 
 PYTHON = Engine("python", gso_split, gro_coalesce, _py_split_frame, gro_coalesce_frames)

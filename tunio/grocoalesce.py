@@ -11,6 +11,8 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
+from typing import cast
 
 from tunio.csum import FOLD_UP_TO, checksum, chunked_sum, fold16, fold_plan, pseudo_addr_sum
 from tunio.vnethdr import (
@@ -46,9 +48,23 @@ class CoalesceStats:
     merged: int = 0  # packets appended to an earlier packet's frame
     super_frames: int = 0  # frames written with a GSO header
     bad_csum: int = 0  # candidates left alone because their L4 checksum was wrong
+    # The L4 checksum checks a merge needs (a frame's first packet is checked when a second
+    # one would join it, every later packet when it would join): summed over the packet
+    # (bad ones included, so bad_csum <= csum_verified), or skipped because the caller
+    # marked the packet as checksummed by gso_split itself (``trusted``). Neither counts
+    # with verify=False.
+    csum_verified: int = 0
+    csum_trusted: int = 0
 
     def add(
-        self, packets_in: int, frames_out: int, merged: int, super_frames: int, bad: int
+        self,
+        packets_in: int,
+        frames_out: int,
+        merged: int,
+        super_frames: int,
+        bad: int,
+        verified: int = 0,
+        trusted: int = 0,
     ) -> None:
         """Increase every counter by one batch's counts."""
         self.packets_in += packets_in
@@ -56,39 +72,53 @@ class CoalesceStats:
         self.merged += merged
         self.super_frames += super_frames
         self.bad_csum += bad
+        self.csum_verified += verified
+        self.csum_trusted += trusted
 
-
-# A packet that may be coalesced, parsed once: a plain tuple (built per packet, so cheaper
-# than a dataclass) of
-#   compat  int: the header with what may differ masked out (see _compat_mask)
-#   l4      L4 offset (= IPv4/IPv6 header length, no options/extensions)
-#   hlen    IP + L4 header length
-#   plen    payload length
-#   seq     TCP sequence number (0 for UDP)
-#   psh     TCP PSH set
-#   tcp, v6
-_Cand = tuple[int, int, int, int, int, bool, bool, bool]
+    def merge(self, other: CoalesceStats) -> None:
+        """Add another instance's counters (e.g. another worker's) to these."""
+        self.add(
+            other.packets_in,
+            other.frames_out,
+            other.merged,
+            other.super_frames,
+            other.bad_csum,
+            other.csum_verified,
+            other.csum_trusted,
+        )
 
 
 @dataclass(slots=True)
 class _Item:
-    """An output frame that can still grow."""
+    """An output frame that can still grow: its head packet, what a packet must match to
+    join it, and what has joined so far."""
 
-    index: int
+    index: int  # position in the output
     head: bytes
-    cand: _Cand
-    next_seq: int
-    total: int
+    compat: int  # the head's header with what may differ masked out (see _compat_mask)
+    mask: int  # that mask
+    l4: int  # L4 offset (IPv4/IPv6 header length: no options or extension headers)
+    hlen: int  # IP + L4 header length
+    gso: int  # the head's payload length: the frame's gso_size
+    tcp: bool
+    v6: bool
+    next_seq: int  # TCP sequence number that continues the frame (UDP: unused)
+    total: int  # frame length so far
+    own: int  # the head's ``trusted`` flag: its checksum was computed by gso_split
     count: int = 1
     psh: bool = False
-    valid: bool | None = None  # head L4 checksum verified (None: not yet checked)
-    chunks: list[memoryview] | None = None  # payloads appended to the head packet
+    valid: bool | None = None  # head L4 checksum accepted (None: not yet checked)
+    chunks: list[bytes] | None = None  # packets appended (their payloads join the frame)
 
 
-# (protocol, addresses + ports): ports follow the addresses unless IPv4 options sit between.
-_FlowKey = tuple[int, bytes]
-
-_U32 = struct.Struct(">I")
+# One call for what the merge loop needs from an IPv4 header (first byte, total length,
+# flags + fragment offset, protocol; read before the version is known, from >= 28 bytes)
+# and from a TCP header at its sequence number (sequence number, data offset, flags).
+_V4_FIELDS = struct.Struct(">BxHxxHxB")
+_TCP_FIELDS = struct.Struct(">I4xBB")
+# The fast path's fields of a TCP/IPv4 packet without options: total length, sequence
+# number, flags.
+_FAST_FIELDS = struct.Struct(">2xH20xI5xB")
 
 
 @lru_cache(maxsize=64)
@@ -121,64 +151,6 @@ def _compat_mask(v6: bool, tcp: bool, hlen: int) -> int:
     return int.from_bytes(keep, "big")
 
 
-def _parse(pkt: bytes, udp: bool) -> tuple[_FlowKey | None, _Cand | None]:
-    """Flow key (protocol, addresses, ports) and, for coalescing candidates, the parse.
-
-    A flow key without a candidate means "belongs to that flow but must be written alone";
-    it closes the flow's open frame so that per-flow order is kept.
-    """
-    n = len(pkt)
-    if n < 28:
-        return None, None
-    version = pkt[0] >> 4
-    if version == 4:
-        ihl = (pkt[0] & 0x0F) * 4
-        proto = pkt[9]
-        if (proto != IPPROTO_TCP and proto != IPPROTO_UDP) or ihl < 20 or n < ihl + 8:
-            return None, None
-        frag = pkt[6] << 8 | pkt[7]
-        if frag & 0x1FFF:
-            return None, None  # later fragments carry no ports
-        if ihl != 20:
-            return (proto, pkt[12:20] + pkt[ihl : ihl + 4]), None
-        key = (proto, pkt[12:24])
-        if frag & 0x2000 or (pkt[2] << 8 | pkt[3]) != n:
-            return key, None
-        l4, v6 = 20, False
-    elif version == 6:
-        proto = pkt[6]
-        if (proto != IPPROTO_TCP and proto != IPPROTO_UDP) or n < 48:
-            return None, None  # extension headers are never coalesced
-        key = (proto, pkt[8:44])
-        if (pkt[4] << 8 | pkt[5]) + 40 != n:
-            return key, None
-        l4, v6 = 40, True
-    else:
-        return None, None
-    if proto == IPPROTO_TCP:
-        if n < l4 + 20:
-            return key, None
-        off_byte = pkt[l4 + 12]
-        l4_hlen = (off_byte >> 4) * 4
-        flags = pkt[l4 + 13]
-        if (
-            l4_hlen < 20
-            or l4 + l4_hlen >= n  # no payload
-            or off_byte & 0x0F
-            or (flags != TCP_ACK and flags != TCP_ACK | TCP_PSH)
-        ):
-            return key, None
-        hlen = l4 + l4_hlen
-        compat = int.from_bytes(pkt[:hlen], "big") & _compat_mask(v6, True, hlen)
-        seq = _U32.unpack_from(pkt, l4 + 4)[0]
-        return key, (compat, l4, hlen, n - hlen, seq, flags != TCP_ACK, True, v6)
-    hlen = l4 + 8
-    if not udp or n <= hlen or (pkt[l4 + 4] << 8 | pkt[l4 + 5]) != n - l4:
-        return key, None
-    compat = int.from_bytes(pkt[:hlen], "big") & _compat_mask(v6, False, hlen)
-    return key, (compat, l4, hlen, n - hlen, 0, False, False, v6)
-
-
 def _l4_csum_ok(pkt: bytes, l4: int, tcp: bool, v6: bool) -> bool:
     """Verify the full TCP/UDP checksum before the kernel gets to recompute (hide) it."""
     if not tcp and pkt[l4 + 6] == 0 and pkt[l4 + 7] == 0:
@@ -200,10 +172,10 @@ def _l4_csum_ok(pkt: bytes, l4: int, tcp: bool, v6: bool) -> bool:
     return x % 0xFFFF == 0
 
 
-def _build(item: _Item) -> tuple[VirtioNetHdr, list[bytes | memoryview]]:
+def _build(item: _Item) -> tuple[VirtioNetHdr, list[bytes]]:
     """A merged frame's CHECKSUM_PARTIAL header and its parts (new IP + L4 header, payloads),
-    for one ``b"".join``: each payload byte is copied once."""
-    _, l4, hlen, plen, _, _, tcp, v6 = item.cand
+    for one ``b"".join``."""
+    l4, hlen, tcp, v6 = item.l4, item.hlen, item.tcp, item.v6
     head = item.head
     hdr = bytearray(head[:hlen])
     total = item.total
@@ -226,8 +198,11 @@ def _build(item: _Item) -> tuple[VirtioNetHdr, list[bytes | memoryview]]:
         proto, csum_off = IPPROTO_UDP, UDP_CSUM_OFFSET
         gso_type = VIRTIO_NET_HDR_GSO_UDP_L4
     _U16.pack_into(hdr, l4 + csum_off, fold16(pseudo_addr_sum(addrs, proto) + l4len))
-    vnet = VirtioNetHdr(VIRTIO_NET_HDR_F_NEEDS_CSUM, gso_type, hlen, plen, l4, csum_off)
-    return vnet, [hdr, memoryview(head)[hlen:], *(item.chunks or ())]
+    vnet = VirtioNetHdr(VIRTIO_NET_HDR_F_NEEDS_CSUM, gso_type, hlen, item.gso, l4, csum_off)
+    # Every packet of a frame has the head's header length: one C-level pass slices off
+    # the headers (a bytes slice is cheaper to make than a memoryview).
+    payloads = map(itemgetter(slice(hlen, None)), [head, *(item.chunks or ())])
+    return vnet, [bytes(hdr), *payloads]
 
 
 def gro_coalesce(
@@ -236,6 +211,7 @@ def gro_coalesce(
     max_size: int = 65535,
     stats: CoalesceStats | None = None,
     verify: bool = True,
+    trusted: BytesLike | None = None,
 ) -> list[tuple[VirtioNetHdr, bytes]]:
     """Coalesce a batch of plain IP packets into frames for an IFF_VNET_HDR TUN write.
 
@@ -247,8 +223,14 @@ def gro_coalesce(
     frame; a non-empty payload not larger than the frame's first payload (``gso_size``); the
     frame has not ended (a shorter segment or a PSH ends it); the result stays within
     ``max_size`` bytes and MAX_SEGMENTS segments; and both L4 checksums are valid (the kernel
-    recomputes them, which would otherwise hide corruption). ``verify=False`` skips that check
-    for packets known to be valid, e.g. fresh from :func:`gso_split` (about half the cost).
+    recomputes them, which would otherwise hide corruption).
+
+    Which checksums are summed: ``trusted`` (a bytes-like object with one byte per packet,
+    or None for all zero) marks with a non-zero byte the packets whose L4 checksum this
+    process computed itself, i.e. segments of a frame for which the split reported so
+    (:func:`tunio.gsosplit.computes_l4_csum`); their check is skipped, as summing the bytes
+    again could only confirm the split's own arithmetic. Every other packet (it arrived with
+    a checksum made elsewhere) is verified. ``verify=False`` skips every check.
 
     Any packet of a flow that is not appended ends that flow's frame, so the output keeps the
     order of every flow; frames appear at the position of their first packet.
@@ -264,17 +246,19 @@ def gro_coalesce(
     ``packets``, in which every input packet's payload appears exactly once. With ``stats``,
     its counters are increased (never reset), see :class:`CoalesceStats`: ``packets_in`` by
     ``len(packets)``, ``frames_out`` by the length of the result, ``merged`` by the packets
-    appended to an earlier frame, ``super_frames`` by the frames given a GSO header and
-    ``bad_csum`` by the candidates refused for a wrong L4 checksum. ``max_size`` above 65535
-    (more than an IP length field holds) raises ValueError before anything is counted.
+    appended to an earlier frame, ``super_frames`` by the frames given a GSO header,
+    ``bad_csum`` by the candidates refused for a wrong L4 checksum, ``csum_verified`` and
+    ``csum_trusted`` by the checksum checks made and skipped. ``max_size`` above 65535 (more
+    than an IP length field holds) or a ``trusted`` whose length in bytes is not
+    ``len(packets)`` raises ValueError before anything is counted.
     """
-    out, grown, merged, bad = _coalesce(packets, udp, max_size, verify)
+    out, grown, counts = _coalesce(packets, udp, max_size, verify, trusted)
     result = [(_ZERO_HDR, pkt) for pkt in out]
     for item in grown:
         vnet, parts = _build(item)
         result[item.index] = (vnet, b"".join(parts))
     if stats is not None:
-        stats.add(len(packets), len(result), merged, len(grown), bad)
+        stats.add(len(packets), len(result), counts[0], len(grown), *counts[1:])
     return result
 
 
@@ -284,72 +268,235 @@ def gro_coalesce_frames(
     max_size: int = 65535,
     stats: CoalesceStats | None = None,
     verify: bool = True,
+    trusted: BytesLike | None = None,
 ) -> list[bytes]:
     """:func:`gro_coalesce`, each frame returned as the bytes one TUN write takes: the packed
     virtio_net_hdr followed by the packet (same frames, same order, same counters)."""
-    out, grown, merged, bad = _coalesce(packets, udp, max_size, verify)
+    out, grown, counts = _coalesce(packets, udp, max_size, verify, trusted)
     result = [_ZERO_WIRE + pkt for pkt in out]
     for item in grown:
         vnet, parts = _build(item)
         result[item.index] = b"".join((vnet.pack(), *parts))
     if stats is not None:
-        stats.add(len(packets), len(result), merged, len(grown), bad)
+        stats.add(len(packets), len(result), counts[0], len(grown), *counts[1:])
     return result
 
 
-def _coalesce(
-    packets: Sequence[BytesLike], udp: bool, max_size: int, verify: bool
-) -> tuple[list[bytes], list[_Item], int, int]:
-    """The merge loop: (packets in output order, items that grew, merged count, bad count).
+def _trust_flags(trusted: BytesLike | None, npackets: int) -> BytesLike:
+    """``trusted`` as something whose items are the flag bytes (ints), length-checked."""
+    if trusted is None:
+        return bytes(npackets)
+    flags = trusted if type(trusted) is bytes or type(trusted) is bytearray else None
+    if flags is None:
+        flags = memoryview(trusted).tobytes()  # raw bytes whatever the buffer's format
+    if len(flags) != npackets:
+        raise ValueError(f"trusted has {len(flags)} flags for {npackets} packets")
+    return flags
 
-    A grown item's frame replaces its head packet at ``out[item.index]``.
+
+def _coalesce(
+    packets: Sequence[BytesLike],
+    udp: bool,
+    max_size: int,
+    verify: bool,
+    trusted: BytesLike | None,
+) -> tuple[list[bytes], list[_Item], tuple[int, int, int, int]]:
+    """The merge loop: packets in output order, the items that grew and the counts
+    (merged, bad, verified, trusted).
+
+    A grown item's frame replaces its head packet at ``out[item.index]``. Each packet is
+    parsed inline (a function call and a result tuple per packet cost more than the
+    parse): first its flow key (addresses and ports; one table per protocol), then whether
+    it is a coalescing candidate. A packet with a key but not a candidate must be written
+    alone; it still ends its flow's open frame, so that per-flow order is kept.
+
+    The packet a TCP stream is made of (IPv4, continuing its flow's open frame, no checksum
+    to check) first tries a shorter path that reads only what the compat mask leaves out;
+    it commits nothing unless the merge goes through, and any other packet, or one that
+    fails a check there, is parsed in full by the general path (same outcome, same counts).
     """
     if max_size > 0xFFFF:
         raise ValueError("max_size must be at most 65535")
+    flags = _trust_flags(trusted, len(packets))
+    verify = bool(verify)  # counted as 0 or 1 below
+    if set(map(type, packets)) <= {bytes}:  # one C-level pass in the usual case
+        pkts = cast("Sequence[bytes]", packets)
+    else:
+        pkts = [p if type(p) is bytes else bytes(p) for p in packets]
     out: list[bytes] = []
-    open_items: dict[_FlowKey, _Item] = {}
+    append = out.append
+    # The open frame of each flow (one table per protocol), looked up without removing it:
+    # every way out of the loop body leaves there the flow's frame that can still grow, or
+    # nothing.
+    open_tcp: dict[bytes, _Item] = {}
+    open_udp: dict[bytes, _Item] = {}
     grown: list[_Item] = []
-    bad = merged = 0
-    for raw in packets:
-        pkt = raw if type(raw) is bytes else bytes(raw)
-        key, cand = _parse(pkt, udp)
-        if key is None:
-            out.append(pkt)
+    bad = merged = verified = skipped = 0
+    masks: dict[int, int] = {}
+    from_bytes = int.from_bytes
+    ipv4_fields = _V4_FIELDS.unpack_from
+    tcp_fields = _TCP_FIELDS.unpack_from
+    fast_fields = _FAST_FIELDS.unpack_from
+    for pkt, own in zip(pkts, flags, strict=True):
+        n = len(pkt)
+        if n < 28:
+            append(pkt)
             continue
-        item = open_items.pop(key, None)
-        if cand is not None and item is not None:
-            compat, l4, hlen, plen, seq, psh, tcp, v6 = cand
-            ic = item.cand
+        # Fast path, the usual packet of a TCP/IPv4 stream: it continues its flow's open
+        # frame and needs no checksum check. Its header equals the frame head's (masked
+        # compat) and the head passed every candidate check, so only what the mask leaves
+        # out remains to check. Any other packet takes the general path below.
+        if (
+            pkt[0] == 0x45
+            and pkt[9] == IPPROTO_TCP
+            and (own or not verify)
+            and (item := open_tcp.get(pkt[12:24])) is not None
+            and (item.valid or (item.valid is None and (item.own or not verify)))
+        ):
+            hlen = item.hlen
+            plen = n - hlen  # the head's hlen is at least 40: fast_fields may read
+            if 0 < plen <= item.gso:
+                ip_len, seq, tflags = fast_fields(pkt)
+            else:
+                ip_len = 0  # not for the fast path
             if (
-                compat == ic[0]  # the key holds the protocol, so tcp == the item's tcp
-                and plen <= ic[3]
-                and (not tcp or seq == item.next_seq)
+                ip_len == n
+                and from_bytes(pkt[:hlen], "big") & item.mask == item.compat
+                and (tflags == TCP_ACK or tflags == TCP_ACK | TCP_PSH)
+                and seq == item.next_seq
                 and item.total + plen <= max_size
                 and item.count < MAX_SEGMENTS
             ):
                 if item.valid is None:
-                    item.valid = not verify or _l4_csum_ok(item.head, ic[1], ic[6], ic[7])
+                    item.valid = True
+                    skipped += verify
+                skipped += verify
+                if item.chunks is None:
+                    item.chunks = [pkt]
+                    grown.append(item)
+                else:
+                    item.chunks.append(pkt)
+                item.total += plen
+                item.count += 1
+                item.next_seq = (seq + plen) & 0xFFFFFFFF
+                merged += 1
+                if tflags != TCP_ACK:
+                    item.psh = True
+                    del open_tcp[pkt[12:24]]
+                elif plen != item.gso:
+                    del open_tcp[pkt[12:24]]  # a short segment ends the frame
+                continue
+        b0, ip_len, frag, proto = ipv4_fields(pkt)
+        if b0 >> 4 == 4:
+            ihl = (b0 & 0x0F) * 4
+            if (proto != IPPROTO_TCP and proto != IPPROTO_UDP) or ihl < 20 or n < ihl + 8:
+                append(pkt)
+                continue
+            if frag & 0x1FFF:
+                append(pkt)  # later fragments carry no ports
+                continue
+            if ihl == 20:
+                key = pkt[12:24]
+                cand = not frag & 0x2000 and ip_len == n
+            else:
+                key = pkt[12:20] + pkt[ihl : ihl + 4]
+                cand = False
+            l4, v6 = 20, False
+        elif b0 >> 4 == 6:
+            proto = pkt[6]
+            if (proto != IPPROTO_TCP and proto != IPPROTO_UDP) or n < 48:
+                append(pkt)  # extension headers are never coalesced
+                continue
+            key = pkt[8:44]
+            cand = (pkt[4] << 8 | pkt[5]) + 40 == n
+            l4, v6 = 40, True
+        else:
+            append(pkt)
+            continue
+        tcp = proto == IPPROTO_TCP
+        flows = open_tcp if tcp else open_udp
+        item = flows.get(key)
+        if tcp:
+            if cand and n >= l4 + 20:
+                seq, off_byte, tflags = tcp_fields(pkt, l4 + 4)
+                hlen = l4 + (off_byte >> 4) * 4
+                cand = (
+                    hlen >= l4 + 20
+                    and hlen < n  # a payload
+                    and not off_byte & 0x0F
+                    and (tflags == TCP_ACK or tflags == TCP_ACK | TCP_PSH)
+                )
+                psh = tflags != TCP_ACK
+            else:
+                cand = False
+        else:
+            hlen = l4 + 8
+            cand = cand and udp and n > hlen and (pkt[l4 + 4] << 8 | pkt[l4 + 5]) == n - l4
+            psh = False
+            seq = 0
+        if not cand:
+            if item is not None:
+                del flows[key]  # written alone, it ends the flow's frame
+            append(pkt)
+            continue
+        mkey = hlen | v6 << 8 | tcp << 9
+        mask = masks.get(mkey)
+        if mask is None:
+            mask = masks[mkey] = _compat_mask(v6, tcp, hlen)
+        compat = from_bytes(pkt[:hlen], "big") & mask
+        plen = n - hlen
+        if item is not None and (
+            compat == item.compat  # the table holds the protocol: tcp is the item's
+            and plen <= item.gso
+            and (not tcp or seq == item.next_seq)
+            and item.total + plen <= max_size
+            and item.count < MAX_SEGMENTS
+        ):
+            if item.valid is None:
+                if not verify:
+                    item.valid = True
+                elif item.own:
+                    item.valid = True
+                    skipped += 1
+                else:
+                    item.valid = _l4_csum_ok(item.head, l4, tcp, v6)
+                    verified += 1
                     bad += not item.valid
-                if item.valid:
-                    if not verify or _l4_csum_ok(pkt, l4, tcp, v6):
-                        if item.chunks is None:
-                            item.chunks = []
-                            grown.append(item)
-                        item.chunks.append(memoryview(pkt)[hlen:])
-                        item.total += plen
-                        item.count += 1
-                        item.next_seq = (seq + plen) & 0xFFFFFFFF
-                        merged += 1
-                        if psh:
-                            item.psh = True
-                        elif plen == ic[3]:
-                            open_items[key] = item  # still open
-                        continue
-                    bad += 1
-                    cand = None  # bad checksum: write it alone, unchanged
-        out.append(pkt)
-        if cand is not None and not cand[5]:
-            open_items[key] = _Item(
-                len(out) - 1, pkt, cand, (cand[4] + cand[3]) & 0xFFFFFFFF, len(pkt)
-            )
-    return out, grown, merged, bad
+            if item.valid:
+                if not verify:
+                    ok = True
+                elif own:
+                    ok = True
+                    skipped += 1
+                else:
+                    ok = _l4_csum_ok(pkt, l4, tcp, v6)
+                    verified += 1
+                if ok:
+                    if item.chunks is None:
+                        item.chunks = [pkt]
+                        grown.append(item)
+                    else:
+                        item.chunks.append(pkt)
+                    item.total += plen
+                    item.count += 1
+                    item.next_seq = (seq + plen) & 0xFFFFFFFF
+                    merged += 1
+                    if psh:
+                        item.psh = True
+                        del flows[key]
+                    elif plen != item.gso:
+                        del flows[key]  # a short segment ends the frame
+                    continue
+                bad += 1
+                del flows[key]
+                append(pkt)  # bad checksum: write it alone, unchanged
+                continue
+        append(pkt)
+        if not psh:
+            flows[key] = _Item(
+                len(out) - 1, pkt, compat, mask, l4, hlen, plen, tcp, v6,
+                (seq + plen) & 0xFFFFFFFF, n, own,
+            )  # fmt: skip
+        elif item is not None:
+            del flows[key]
+    return out, grown, (merged, bad, verified, skipped)

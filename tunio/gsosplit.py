@@ -30,7 +30,7 @@ from tunio.vnethdr import (
     VirtioNetHdr,
 )
 
-__all__ = ["gso_split"]
+__all__ = ["computes_l4_csum", "gso_split"]
 
 # IPv6 extension headers gso_split walks over: hop-by-hop, routing, destination options.
 _IPV6_EXT = frozenset((0, 43, 60))
@@ -86,6 +86,22 @@ def _l4_offset_v6(frame: memoryview) -> tuple[int, int]:
     raise OffloadError("too many IPv6 extension headers")
 
 
+def computes_l4_csum(hdr: VirtioNetHdr) -> bool:
+    """True when every packet :func:`gso_split` returns for a frame with this header carries an
+    L4 checksum computed here, from the bytes read, with nothing taken from the frame's
+    checksum field: a GSO super-packet (gso_type not NONE) with NEEDS_CSUM.
+
+    Such a frame had no sender's checksum to check (the kernel hands over a partial one,
+    CHECKSUM_PARTIAL), so summing a segment's bytes again when coalescing could only confirm
+    the split's own arithmetic: the forwarder marks these segments ``trusted`` for
+    :func:`tunio.grocoalesce.gro_coalesce`. Not for GSO_NONE: its completed checksum starts
+    from the partial sum and csum_start/csum_offset the frame brought, so it is verified.
+    Not for a GSO frame without NEEDS_CSUM either: its checksum field may have held a
+    complete checksum made elsewhere.
+    """
+    return bool(hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) and hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE
+
+
 def gso_split(frame: BytesLike, hdr: VirtioNetHdr, mtu: int = 1500) -> list[bytes]:
     """Split one read from an IFF_VNET_HDR TUN into plain IP packets with valid checksums.
 
@@ -105,7 +121,8 @@ def gso_split(frame: BytesLike, hdr: VirtioNetHdr, mtu: int = 1500) -> list[byte
     Contract for any engine: ``frame`` may be bytes, bytearray or a memoryview (e.g. the read
     buffer past the header) and is not modified; the result is a new list of at least one new
     ``bytes`` object, in payload order. Nothing is counted here: the caller counts segments,
-    malformed frames and drops.
+    malformed frames and drops. Whether the returned checksums were computed entirely here
+    depends on the header alone: :func:`computes_l4_csum`.
 
     The only exception is OffloadError, raised for: empty or truncated packets, IP version
     not matching gso_type, IPv4 IHL < 5, IPv4 fragments, L4 protocol not matching gso_type,
@@ -191,29 +208,43 @@ def gso_split(frame: BytesLike, hdr: VirtioNetHdr, mtu: int = 1500) -> list[byte
     # One struct packs a whole segment header: the per-segment fields between the template's
     # constant byte runs (the "gaps").
     pack = _layout(v4, tcp, l4, hlen).pack
-    ip_gaps = (bytes(tmpl[0:2]), bytes(tmpl[6:10])) if v4 else (bytes(tmpl[0:4]), b"")
-    gap_ip_l4 = bytes(tmpl[12 if v4 else 6 : l4 + 4])
-    l4_gaps = (bytes(tmpl[l4 + 8 : l4 + 13]), bytes(tmpl[l4 + 14 : l4 + 16]))
-    gap_tail = bytes(tmpl[l4 + 18 : hlen])
+    g0, g1 = (bytes(tmpl[0:2]), bytes(tmpl[6:10])) if v4 else (bytes(tmpl[0:4]), b"")
+    g2 = bytes(tmpl[12 if v4 else 6 : l4 + 4])
+    g3, g4 = bytes(tmpl[l4 + 8 : l4 + 13]), bytes(tmpl[l4 + 14 : l4 + 16])
+    g5 = bytes(tmpl[l4 + 18 : hlen])
 
     out: list[bytes] = []
+    append = out.append
     last = nseg - 1
-    # The TCP flags of the middle segments, of the first and of the last (FIN/PSH only on the
-    # last segment, CWR only on the first).
+    # The TCP flags of each segment: FIN/PSH only on the last, CWR only on the first.
     mid = tflags & ~(TCP_FIN | TCP_PSH | TCP_CWR)
-    first = tflags if nseg == 1 else tflags & ~(TCP_FIN | TCP_PSH)
-    final = tflags if nseg == 1 else tflags & ~TCP_CWR
+    if nseg == 1:
+        seg_flags = [tflags]
+    else:
+        seg_flags = [tflags & ~(TCP_FIN | TCP_PSH), *[mid] * (nseg - 2), tflags & ~TCP_CWR]
     from_bytes = int.from_bytes
+    # What stays the same for every segment but the last: payload length, fold steps, IP and
+    # L4 lengths, and the sums' constant parts (the L4 length is in the pseudo header, and
+    # for UDP in the UDP header too).
     plen = min(gso_size, payload)
     plan = fold_plan(plen)
+    seglen = hlen + plen
+    l4len = seglen - l4
+    ip_len = seglen if v4 else seglen - 40
+    l4_const = l4_sum + (l4len if tcp else 2 * l4len)
+    ip_const = ip_sum + seglen
+    seq = seq0
     for i in range(nseg):
         start = hlen + i * gso_size
         data = mv[start : start + gso_size]
-        if i == last:
+        if i == last and len(data) != plen:
             plen = len(data)
             plan = fold_plan(plen)
-        seglen = hlen + plen
-        l4len = seglen - l4
+            seglen = hlen + plen
+            l4len = seglen - l4
+            ip_len = seglen if v4 else seglen - 40
+            l4_const = l4_sum + (l4len if tcp else 2 * l4len)
+            ip_const = ip_sum + seglen
         # Payload residue; the header's constant words are in l4_sum, its fields added below.
         x = from_bytes(data, "big")
         for h, mask in plan:
@@ -221,35 +252,29 @@ def gso_split(frame: BytesLike, hdr: VirtioNetHdr, mtu: int = 1500) -> list[byte
         if plen & 1:
             x <<= 8  # the odd byte is padded on the right
         if tcp:
-            seq = (seq0 + i * gso_size) & 0xFFFFFFFF
-            flags = mid if 0 < i < last else first if i == 0 else final
-            r = (x + l4_sum + l4len + seq + flags) % 0xFFFF  # 2**16 = 1: seq needs no split
+            flags = seg_flags[i]
+            r = (x + l4_const + seq + flags) % 0xFFFF  # 2**16 = 1: seq needs no split
             csum = 0xFFFF - r if r else 0
             if v4:
                 ident = (ip_id + i) & 0xFFFF
-                ri = (ip_sum + seglen + ident) % 0xFFFF
+                ri = (ip_const + ident) % 0xFFFF
                 head = pack(
-                    ip_gaps[0], seglen, ident, ip_gaps[1], 0xFFFF - ri if ri else 0,
-                    gap_ip_l4, seq, l4_gaps[0], flags, l4_gaps[1], csum, gap_tail,
+                    g0, ip_len, ident, g1, 0xFFFF - ri if ri else 0,
+                    g2, seq, g3, flags, g4, csum, g5,
                 )  # fmt: skip
             else:
-                head = pack(
-                    ip_gaps[0], seglen - 40, gap_ip_l4, seq, l4_gaps[0], flags, l4_gaps[1],
-                    csum, gap_tail,
-                )  # fmt: skip
+                head = pack(g0, ip_len, g2, seq, g3, flags, g4, csum, g5)
+            seq = (seq + gso_size) & 0xFFFFFFFF
         else:
-            r = (x + l4_sum + 2 * l4len) % 0xFFFF  # pseudo-header length and UDP length
+            r = (x + l4_const) % 0xFFFF
             csum = 0xFFFF - r if r else 0xFFFF  # UDP sends 0 as 0xFFFF
             if v4:
                 ident = (ip_id + i) & 0xFFFF
-                ri = (ip_sum + seglen + ident) % 0xFFFF
-                head = pack(
-                    ip_gaps[0], seglen, ident, ip_gaps[1], 0xFFFF - ri if ri else 0,
-                    gap_ip_l4, l4len, csum,
-                )  # fmt: skip
+                ri = (ip_const + ident) % 0xFFFF
+                head = pack(g0, ip_len, ident, g1, 0xFFFF - ri if ri else 0, g2, l4len, csum)
             else:
-                head = pack(ip_gaps[0], seglen - 40, gap_ip_l4, l4len, csum)
-        out.append(head + data)
+                head = pack(g0, ip_len, g2, l4len, csum)
+        append(head + data)
     return out
 
 

@@ -47,13 +47,24 @@ def test_split(benchmark: Any, engine: Engine, frame: tuple[VirtioNetHdr, bytes]
 
 
 @pytest.mark.benchmark(group="coalesce")
-@pytest.mark.parametrize("verify", [True, False], ids=["verify-csum", "trust-csum"])
+@pytest.mark.parametrize(
+    ("verify", "flagged"),
+    [(True, False), (True, True), (False, False)],
+    ids=["verify-csum", "split-trusted", "no-verify"],
+)
 def test_coalesce(
-    benchmark: Any, engine: Engine, frame: tuple[VirtioNetHdr, bytes], verify: bool
+    benchmark: Any,
+    engine: Engine,
+    frame: tuple[VirtioNetHdr, bytes],
+    verify: bool,
+    flagged: bool,
 ) -> None:
+    """verify-csum: every checksum summed (packets from elsewhere); split-trusted: the
+    forwarder's case, segments flagged as checksummed by the split; no-verify: --no-verify."""
     hdr, pkt = frame
     segs = engine.gso_split(pkt, hdr, 1500)
-    out = benchmark(engine.gro_coalesce, segs, verify=verify)
+    trusted = b"\x01" * len(segs) if flagged else None
+    out = benchmark(engine.gro_coalesce, segs, verify=verify, trusted=trusted)
     assert len(out) == 1
     merged_hdr, merged = out[0]
     assert merged_hdr.gso_size == MSS and merged[40:] == pkt[40:]

@@ -36,11 +36,16 @@ def native() -> Engine:
 
 
 def outcome(fn: Callable[..., Any], *args: Any, **kw: Any) -> tuple[str, Any]:
-    """("ok", result) or ("error", message); any other exception fails the test."""
+    """("ok", result) or ("error", message); any other exception fails the test.
+
+    OffloadError and ValueError (the only error coalescing raises) are told apart by class.
+    """
     try:
         return "ok", fn(*args, **kw)
     except OffloadError as exc:
         return "error", str(exc)
+    except ValueError as exc:
+        return "ValueError", str(exc)
 
 
 # --------------------------------------------------------------------------- generators
@@ -253,18 +258,36 @@ def test_coalesce_identical_on_random_batches(native: Engine) -> None:
         batch = batch_case(rng)
         udp, verify = rng.random() < 0.8, rng.random() < 0.8
         max_size = rng.choice([65535, 65535, 3000, 1, 0, -5, rng.randrange(65536)])
+        trusted = trust_case(rng, len(batch))
+        kw: dict[str, Any] = {"udp": udp, "max_size": max_size, "verify": verify}
         s_py, s_c = CoalesceStats(), CoalesceStats()
-        want = PY.gro_coalesce(batch, udp=udp, max_size=max_size, stats=s_py, verify=verify)
-        got = native.gro_coalesce(batch, udp=udp, max_size=max_size, stats=s_c, verify=verify)
+        want = outcome(PY.gro_coalesce, batch, stats=s_py, trusted=trusted, **kw)
+        got = outcome(native.gro_coalesce, batch, stats=s_c, trusted=trusted, **kw)
         assert got == want
         assert s_c == s_py
-        frames = native.coalesce_frames(batch, udp, max_size, None, verify)
-        assert frames == PY.coalesce_frames(batch, udp, max_size, None, verify)
-        for name in ("packets_in", "frames_out", "merged", "super_frames", "bad_csum"):
-            setattr(totals, name, getattr(totals, name) + getattr(s_py, name))
-    # not vacuous: plenty of merges, refusals and bad checksums were exercised
+        args = (batch, udp, max_size, None, verify, trusted)
+        assert outcome(native.coalesce_frames, *args) == outcome(PY.coalesce_frames, *args)
+        totals.merge(s_py)
+    # not vacuous: plenty of merges, refusals, bad checksums, checks made and skipped
     assert totals.merged > 10000 and totals.super_frames > 1500 and totals.bad_csum > 200, totals
     assert totals.frames_out > totals.super_frames * 2, totals
+    assert totals.csum_verified > 5000 and totals.csum_trusted > 5000, totals
+
+
+def trust_case(rng: random.Random, n: int) -> Any:
+    """A ``trusted`` argument: none, all, random flags (any non-zero byte counts), another
+    buffer type, or (rarely) the wrong length."""
+    r = rng.random()
+    if r < 0.3:
+        return None
+    if r < 0.5:
+        return b"\x01" * n
+    flags = bytes(rng.choice([0, 0, 1, 2, 255]) for _ in range(n))
+    if r < 0.9:
+        return flags
+    if r < 0.95:
+        return rng.choice([bytearray(flags), memoryview(flags)])
+    return flags + b"\x01" if rng.random() < 0.5 else flags[1:]
 
 
 def test_coalesce_identical_on_random_bytes(native: Engine) -> None:

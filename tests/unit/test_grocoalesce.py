@@ -88,7 +88,7 @@ def test_coalesce_basic(engine: Engine, v6: bool, tcp: bool) -> None:
     if not v6:
         assert ref_sum(frame[:20]) == 0xFFFF
     assert engine.gso_split(frame, hdr) == pkts
-    assert stats == CoalesceStats(4, 1, 3, 1, 0)
+    assert stats == CoalesceStats(4, 1, 3, 1, 0, csum_verified=4)
     engine.gro_coalesce(pkts, stats=stats)
     assert stats.packets_in == 8 and stats.merged == 6
 
@@ -155,6 +155,13 @@ def test_coalesce_refuses(engine: Engine, name: str, second: dict[str, Any]) -> 
     size = int(second.pop("payload", 100))
     pkts = [first, make_pkt(bytes(size), **{"seq": 1100, **second})]
     assert_unchanged(pkts, engine.gro_coalesce(pkts))
+    if name != "bad-csum":  # trusted packets are refused for everything but their checksum
+        assert_unchanged(pkts, engine.gro_coalesce(pkts, trusted=b"\x01\x01"))
+        # ... also when they would join a frame that already grew (the pure engine's fast
+        # path handles the packets after the second)
+        run = [make_pkt(bytes(100), seq=800, **kw), make_pkt(bytes(100), seq=900, **kw), *pkts]
+        frames = engine.gro_coalesce(run, trusted=b"\x01" * 4)
+        assert frames[-1] == (VirtioNetHdr(), pkts[1]) and len(frames) == 2
 
 
 @pytest.mark.parametrize("v6", [False, True])
@@ -179,6 +186,49 @@ def test_coalesce_bad_checksum_counted_and_verify_off(engine: Engine) -> None:
     # compute a fresh checksum over it), which is why verification is the default
     ((hdr, frame),) = engine.gro_coalesce(pkts, verify=False)
     assert hdr.gso_type == VIRTIO_NET_HDR_GSO_TCPV4 and len(frame) == 340
+
+
+def test_coalesce_skips_the_check_of_trusted_packets_only(engine: Engine) -> None:
+    """A packet flagged ``trusted`` (its checksum was computed by the split) is not summed
+    again; every packet without the flag is, even between trusted ones of its flow."""
+    pkts = seq_pkts([100] * 4)
+    stats = CoalesceStats()
+    ((_, frame),) = engine.gro_coalesce(pkts, stats=stats, trusted=b"\x01" * 4)
+    assert len(frame) == 440
+    assert (stats.csum_trusted, stats.csum_verified, stats.merged) == (4, 0, 3)
+    # The flag is honoured, not checked: a wrong checksum on a trusted packet goes unseen.
+    pkts[2] = make_pkt(bytes([2]) * 100, seq=1200, ident=102, bad_csum=True)
+    ((_, frame),) = engine.gro_coalesce(pkts, trusted=bytearray([1, 1, 1, 1]))
+    assert len(frame) == 440
+    # Without the flag the same packet is verified, refused, written alone and counted.
+    stats = CoalesceStats()
+    frames = engine.gro_coalesce(pkts, stats=stats, trusted=memoryview(b"\x01\x01\x00\x01"))
+    assert [len(f) for _, f in frames] == [240, 140, 140] and frames[1][1] == pkts[2]
+    assert (stats.csum_trusted, stats.csum_verified, stats.bad_csum) == (2, 1, 1)
+    # verify=False checks nothing and counts no check
+    stats = CoalesceStats()
+    assert len(engine.gro_coalesce(pkts, stats=stats, verify=False, trusted=bytes(4))) == 1
+    assert (stats.csum_trusted, stats.csum_verified) == (0, 0)
+
+
+def test_coalesce_verifies_an_untrusted_head_before_trusted_followers(engine: Engine) -> None:
+    pkts = seq_pkts([100] * 3)
+    pkts[0] = make_pkt(bytes(100), seq=1000, ident=100, bad_csum=True)
+    stats = CoalesceStats()
+    frames = engine.gro_coalesce(pkts, stats=stats, trusted=b"\x00\x01\x01")
+    # the bad head stays alone; the two trusted packets after it merge with each other
+    assert [len(f) for _, f in frames] == [140, 240]
+    assert (stats.csum_verified, stats.bad_csum, stats.csum_trusted) == (1, 1, 2)
+
+
+@pytest.mark.parametrize("flags", [b"", b"\x01", b"\x01" * 4])
+def test_coalesce_refuses_trusted_of_the_wrong_length(engine: Engine, flags: bytes) -> None:
+    stats = CoalesceStats()
+    with pytest.raises(ValueError, match="trusted"):
+        engine.gro_coalesce(seq_pkts([100] * 3), stats=stats, trusted=flags)
+    with pytest.raises(ValueError, match="trusted"):
+        engine.coalesce_frames(seq_pkts([100] * 3), True, 65535, stats, True, flags)
+    assert stats == CoalesceStats()
 
 
 def test_coalesce_ipv4_options_and_fragments_never_merge(engine: Engine) -> None:
@@ -299,8 +349,16 @@ def _flow(pkt: bytes) -> tuple[bytes, ...]:
 @SLOW
 @given(batches())
 def test_coalesce_then_split_restores_every_flow(engine: Engine, batch: list[bytes]) -> None:
-    frames = engine.gro_coalesce(batch)
+    stats = CoalesceStats()
+    frames = engine.gro_coalesce(batch, stats=stats)
     assert len(frames) <= len(batch)
+    # Every checksum here is valid: trusting them (the pure engine's fast path) or not
+    # checking at all writes the same frames; only the checks' counts move.
+    trusting = CoalesceStats()
+    assert engine.gro_coalesce(batch, stats=trusting, trusted=b"\x01" * len(batch)) == frames
+    assert engine.gro_coalesce(batch, verify=False) == frames
+    assert (trusting.csum_trusted, trusting.csum_verified) == (stats.csum_verified, 0)
+    assert trusting.merged == stats.merged and stats.bad_csum == trusting.bad_csum == 0
     expanded: list[bytes] = []
     for hdr, frame in frames:
         if hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE:

@@ -20,7 +20,7 @@ from forwarders.gsopath import SplitRelay
 from tunio.engine import Engine
 from tunio.vnethdr import VIRTIO_NET_HDR_GSO_TCPV4, VirtioNetHdr
 
-from packets import super_packet
+from packets import make_pkt, super_packet
 
 
 def flow_reads(sport: int, reads: int, segs: int = 3, size: int = 100) -> list[bytes]:
@@ -47,9 +47,39 @@ def test_batch_coalesces_flows_across_reads(engine: Engine) -> None:
         assert frame[10 + 40 :] == b"".join(r[10 + 40 :] for r in reads)
     assert c.segments_in == c.gro.packets_in == 12
     assert c.frames_out == c.gro.frames_out == 2 and c.gro.merged == 10
+    assert c.gro.csum_trusted == 12 and c.gro.csum_verified == 0  # split's own checksums
     assert c.batches == 1 and c.batch_sizes == {"4-7": 1}
     per_read = Counters()
     assert sum(len(relay.process([r], per_read)) for r in (a[0], b[0], a[1], b[1])) == 4
+
+
+@pytest.mark.parametrize("bad", [False, True])
+def test_split_checksums_are_trusted_and_arriving_ones_verified(engine: Engine, bad: bool) -> None:
+    """The segments split from NEEDS_CSUM super-packets are not summed again when coalescing
+    (counted as trusted, none as verified); a packet that arrives with a checksum of its own
+    (a GSO_NONE frame without NEEDS_CSUM) is verified in the same batch, and one with a bad
+    checksum is written alone instead of being hidden inside a merged frame."""
+    reads = flow_reads(1, 2)  # two reads of three 100-byte segments: seq 1000..1599
+    relay, c = SplitRelay(1500, engine.name), Counters()
+    assert len(relay.process(reads, c)) == 1
+    assert (c.gro.csum_trusted, c.gro.csum_verified, c.gro.merged) == (6, 0, 5)
+    own = make_pkt(bytes([7]) * 100, seq=1600, sport=1, bad_csum=bad)
+    c = Counters()
+    frames = relay.process([*reads, own_frame(own)], c)
+    assert (c.gro.csum_trusted, c.gro.csum_verified, c.gro.bad_csum) == (6, 1, int(bad))
+    if bad:
+        assert len(frames) == 2 and frames[1] == own_frame(own)
+    else:
+        assert len(frames) == 1 and frames[0].endswith(own[40:])
+    # --no-verify: nothing is checked or counted, the bad packet is merged too
+    c = Counters()
+    frames = SplitRelay(1500, engine.name, verify=False).process([*reads, own_frame(own)], c)
+    assert len(frames) == 1 and (c.gro.csum_trusted, c.gro.csum_verified) == (0, 0)
+
+
+def own_frame(pkt: bytes) -> bytes:
+    """A TUN read of a packet that carries its own complete checksum: GSO_NONE, no flags."""
+    return VirtioNetHdr().pack() + pkt
 
 
 def test_malformed_frame_is_dropped_from_its_batch(engine: Engine) -> None:
@@ -73,12 +103,13 @@ def test_batch_histogram_and_merge() -> None:
     for n in (1, 1, 2, 3, 4, 7, 8, 100, 128):
         c.batch(n)
     assert c.batch_sizes == {"1": 2, "2-3": 2, "4-7": 2, "8-15": 1, "64-127": 1, "128-255": 1}
-    c.gro.add(10, 2, 8, 2, 1)
+    c.gro.add(10, 2, 8, 2, 1, 3, 6)
     total = Counters()
     total.merge(c)
     total.merge(c)
     assert total.batches == 18 and total.batch_sizes["1"] == 4
     assert (total.gro.packets_in, total.gro.frames_out, total.gro.bad_csum) == (20, 4, 2)
+    assert (total.gro.csum_verified, total.gro.csum_trusted) == (6, 12)
 
 
 def test_stats_report_the_coalescing_factor(tmp_path: Path) -> None:
@@ -137,6 +168,8 @@ def test_framed_split_stream_coalesces_a_whole_batch(engine: Engine) -> None:
         except BlockingIOError:
             break
     assert len(got) == 2 and counters.batch_sizes == {"4-7": 1}
+    # each packet's flag travelled with it: the split's checksums were not summed again
+    assert counters.gro.csum_trusted == 18 and counters.gro.csum_verified == 0
     assert got[0][50:] == b"".join(r[50:] for r in f1)
     for s in (a, b, c, d):
         s.close()

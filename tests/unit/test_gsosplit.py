@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tunio.engine import Engine
+from tunio.grocoalesce import CoalesceStats
 from tunio.vnethdr import (
     MAX_SEGMENTS,
     VIRTIO_NET_HDR_F_DATA_VALID,
@@ -71,6 +72,12 @@ def test_split_then_coalesce_round_trip(engine: Engine, case: tuple[VirtioNetHdr
         NEEDS, hdr.gso_type, hdr.hdr_len, hdr.gso_size, hdr.csum_start, hdr.csum_offset
     )
     assert engine.gso_split(merged, mhdr, mtu=65535) == segs
+    # The data path's shape: the same packets, flagged as checksummed here (NEEDS_CSUM GSO),
+    # and coalescing them as trusted sums nothing and writes the same frame.
+    assert engine.split_frame(hdr.pack() + pkt, 65535) == (segs, True)
+    stats = CoalesceStats()
+    assert engine.gro_coalesce(segs, stats=stats, trusted=b"\x01" * len(segs)) == frames
+    assert (stats.csum_verified, stats.csum_trusted) == (0, len(segs))
 
 
 @pytest.mark.parametrize("v6", [False, True])
@@ -282,8 +289,17 @@ def test_split_mutated_input_only_offload_error(
     for pos, val in edits:
         if pos < len(buf):
             buf[pos] = val
+    frame_hdr = _hdr(hdr, gso_size=gso)
     try:
-        out = engine.gso_split(bytes(buf), _hdr(hdr, gso_size=gso), mtu=65535)
+        out = engine.gso_split(bytes(buf), frame_hdr, mtu=65535)
     except OffloadError:
         return
     assert all(isinstance(s, bytes) for s in out)
+    # Whatever the split accepted and flags as checksummed here really is: trusting those
+    # checksums changes nothing coalescing writes, only which checks are counted how.
+    assert engine.split_frame(frame_hdr.pack() + bytes(buf), 65535) == (out, True)
+    checked, trusted = CoalesceStats(), CoalesceStats()
+    want = engine.gro_coalesce(out, stats=checked)
+    assert engine.gro_coalesce(out, stats=trusted, trusted=b"\x01" * len(out)) == want
+    assert trusted.bad_csum == checked.bad_csum == 0 and trusted.csum_verified == 0
+    assert trusted.csum_trusted == checked.csum_verified

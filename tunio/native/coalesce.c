@@ -15,6 +15,7 @@ typedef struct {
     uint16_t l4, hlen;  /* L4 offset, IP + L4 header length (candidates) */
     uint16_t addr_off, port_off;
     uint8_t kind, proto, addr_len, v6, psh;
+    uint8_t own; /* its trusted flag: L4 checksum computed by the split, not verified */
 } gpkt_t;
 
 typedef struct {
@@ -153,9 +154,23 @@ typedef struct {
     gitem_t *items;
     int32_t *out; /* packet index per output entry */
     gslot_t *slots;
-    Py_ssize_t npk, nout, nitems, ngrown, merged, bad;
+    Py_ssize_t npk, nout, nitems, ngrown, merged, bad, verified, trusted;
     uint32_t mask;
 } gro_t;
+
+/* Whether a candidate's L4 checksum lets it merge, counting the check made or skipped
+ * (the pure engine's order: not verifying, trusted, else summed). */
+static int csum_accepts(gro_t *g, const gpkt_t *k, int verify)
+{
+    if (!verify)
+        return 1;
+    if (k->own) {
+        g->trusted++;
+        return 1;
+    }
+    g->verified++;
+    return l4_csum_ok(k);
+}
 
 /* The merge loop of the pure engine's gro_coalesce, on parsed packets; touches no Python
  * object. */
@@ -185,11 +200,11 @@ static void gro_run(gro_t *g, int udp, long long max_size, int verify)
                 (k->proto != PROTO_TCP || k->seq == item->next_seq) &&
                 item->total + k->plen <= max_size && item->count < MAX_SEGMENTS) {
                 if (item->valid < 0) {
-                    item->valid = (int8_t)(!verify || l4_csum_ok(head));
+                    item->valid = (int8_t)csum_accepts(g, head, verify);
                     g->bad += !item->valid;
                 }
                 if (item->valid) {
-                    if (!verify || l4_csum_ok(k)) {
+                    if (csum_accepts(g, k, verify)) {
                         if (item->count == 1) {
                             item->first_chunk = (int32_t)i;
                             g->ngrown++;
@@ -291,7 +306,7 @@ static int bump(PyObject *stats, PyObject *name, Py_ssize_t by)
 /* frames == 0: list of (VirtioNetHdr, bytes) like the pure engine's gro_coalesce;
  * frames == 1: list of bytes, each the 10-byte virtio_net_hdr followed by the packet. */
 static PyObject *coalesce(PyObject *packets, int udp, long long max_size, PyObject *stats,
-                          int verify, int frames)
+                          int verify, PyObject *trusted, int frames)
 {
     if (max_size > 0xFFFF) {
         PyErr_SetString(PyExc_ValueError, "max_size must be at most 65535");
@@ -304,6 +319,8 @@ static PyObject *coalesce(PyObject *packets, int udp, long long max_size, PyObje
     Py_ssize_t npk = PyTuple_GET_SIZE(seq);
     PyObject **items = &PyTuple_GET_ITEM(seq, 0);
     PyObject *result = NULL;
+    Py_buffer flags = {0};
+    int have_flags = 0;
     PyObject **objs = NULL;
     PyObject **built = NULL;
     Py_ssize_t nobjs = 0;
@@ -312,6 +329,16 @@ static PyObject *coalesce(PyObject *packets, int udp, long long max_size, PyObje
     if (npk > INT32_MAX / 4) {
         PyErr_SetString(PyExc_OverflowError, "too many packets");
         goto done;
+    }
+    if (trusted != Py_None) {
+        if (PyObject_GetBuffer(trusted, &flags, PyBUF_SIMPLE) < 0)
+            goto done;
+        have_flags = 1;
+        if (flags.len != npk) {
+            PyErr_Format(PyExc_ValueError, "trusted has %zd flags for %zd packets", flags.len,
+                         npk);
+            goto done;
+        }
     }
     uint32_t cap = 16;
     while (cap < 2 * (uint32_t)npk)
@@ -328,7 +355,7 @@ static PyObject *coalesce(PyObject *packets, int udp, long long max_size, PyObje
         goto done;
     }
     memset(g.slots, 0xFF, cap * sizeof *g.slots); /* rep = open = -1 */
-    Py_ssize_t bytes_in = 0;
+    Py_ssize_t bytes_in = 0; /* of the packets whose checksums may be summed */
     for (Py_ssize_t i = 0; i < npk; i++) {
         PyObject *raw = items[i];
         PyObject *pkt;
@@ -343,7 +370,9 @@ static PyObject *coalesce(PyObject *packets, int udp, long long max_size, PyObje
         objs[nobjs++] = pkt;
         g.pk[i].p = (const uint8_t *)PyBytes_AS_STRING(pkt);
         g.pk[i].n = PyBytes_GET_SIZE(pkt);
-        bytes_in += g.pk[i].n;
+        g.pk[i].own = have_flags && ((const uint8_t *)flags.buf)[i] != 0;
+        if (!g.pk[i].own)
+            bytes_in += g.pk[i].n;
     }
     /* Parse, merge decisions and checksum checks read only the bytes objects held in objs;
      * without verification they touch only headers, too little to hand the GIL over. */
@@ -425,7 +454,8 @@ static PyObject *coalesce(PyObject *packets, int udp, long long max_size, PyObje
     if (stats != NULL && stats != Py_None) {
         if (bump(stats, s_packets_in, npk) || bump(stats, s_frames_out, g.nout) ||
             bump(stats, s_merged, g.merged) || bump(stats, s_super_frames, g.ngrown) ||
-            bump(stats, s_bad_csum, g.bad))
+            bump(stats, s_bad_csum, g.bad) || bump(stats, s_csum_verified, g.verified) ||
+            bump(stats, s_csum_trusted, g.trusted))
             Py_CLEAR(result);
     }
 done:
@@ -441,40 +471,44 @@ done:
     PyMem_Free(g.items);
     PyMem_Free(g.out);
     PyMem_Free(g.slots);
+    if (have_flags)
+        PyBuffer_Release(&flags);
     Py_DECREF(seq);
     return result;
 }
 
 const char gro_coalesce_doc[] =
-    "gro_coalesce(packets, udp=True, max_size=65535, stats=None, verify=True)\n\n"
+    "gro_coalesce(packets, udp=True, max_size=65535, stats=None, verify=True, "
+    "trusted=None)\n\n"
     "Coalesce plain IP packets into (VirtioNetHdr, bytes) frames; same contract as "
     "the pure engine's gro_coalesce.";
 
 PyObject *py_gro_coalesce(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"packets", "udp", "max_size", "stats", "verify", NULL};
-    PyObject *packets, *stats = Py_None;
+    static char *kwlist[] = {"packets", "udp", "max_size", "stats", "verify", "trusted", NULL};
+    PyObject *packets, *stats = Py_None, *trusted = Py_None;
     int udp = 1, verify = 1;
     long long max_size = 65535;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|pLOp:gro_coalesce", kwlist, &packets,
-                                     &udp, &max_size, &stats, &verify))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|pLOpO:gro_coalesce", kwlist, &packets,
+                                     &udp, &max_size, &stats, &verify, &trusted))
         return NULL;
-    return coalesce(packets, udp, max_size, stats, verify, 0);
+    return coalesce(packets, udp, max_size, stats, verify, trusted, 0);
 }
 
 const char coalesce_frames_doc[] =
-    "coalesce_frames(packets, udp=True, max_size=65535, stats=None, verify=True)\n\n"
+    "coalesce_frames(packets, udp=True, max_size=65535, stats=None, verify=True, "
+    "trusted=None)\n\n"
     "gro_coalesce, but each frame comes as one bytes object ready for write(): the "
     "10-byte virtio_net_hdr followed by the packet.";
 
 PyObject *py_coalesce_frames(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"packets", "udp", "max_size", "stats", "verify", NULL};
-    PyObject *packets, *stats = Py_None;
+    static char *kwlist[] = {"packets", "udp", "max_size", "stats", "verify", "trusted", NULL};
+    PyObject *packets, *stats = Py_None, *trusted = Py_None;
     int udp = 1, verify = 1;
     long long max_size = 65535;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|pLOp:coalesce_frames", kwlist, &packets,
-                                     &udp, &max_size, &stats, &verify))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|pLOpO:coalesce_frames", kwlist, &packets,
+                                     &udp, &max_size, &stats, &verify, &trusted))
         return NULL;
-    return coalesce(packets, udp, max_size, stats, verify, 1);
+    return coalesce(packets, udp, max_size, stats, verify, trusted, 1);
 }

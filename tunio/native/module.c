@@ -27,6 +27,7 @@
 
 PyObject *OffloadError, *VirtioNetHdr, *ZeroHdr;
 PyObject *s_packets_in, *s_frames_out, *s_merged, *s_super_frames, *s_bad_csum;
+PyObject *s_csum_verified, *s_csum_trusted;
 static PyObject *s_flags, *s_gso_type, *s_hdr_len, *s_gso_size, *s_csum_start, *s_csum_offset;
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -162,6 +163,8 @@ PyMODINIT_FUNC PyInit__native(void)
     INTERN(s_merged, "merged")
     INTERN(s_super_frames, "super_frames")
     INTERN(s_bad_csum, "bad_csum")
+    INTERN(s_csum_verified, "csum_verified")
+    INTERN(s_csum_trusted, "csum_trusted")
 #undef INTERN
     PyObject *offload = PyImport_ImportModule(OFFLOAD_MODULE);
     if (offload == NULL)

@@ -31,6 +31,7 @@ extern PyObject *OffloadError; /* the Python module's exception class */
 extern PyObject *VirtioNetHdr; /* its header dataclass */
 extern PyObject *ZeroHdr;      /* VirtioNetHdr(): the header of unmerged packets */
 extern PyObject *s_packets_in, *s_frames_out, *s_merged, *s_super_frames, *s_bad_csum;
+extern PyObject *s_csum_verified, *s_csum_trusted;
 
 /* ------------------------------------------------------------------------ byte helpers */
 

@@ -299,8 +299,10 @@ PyObject *py_gso_split(PyObject *self, PyObject *args, PyObject *kwargs)
 }
 
 const char split_frame_doc[] =
-    "split_frame(raw, mtu) -> list[bytes]\n\n"
-    "gso_split of one whole TUN read: the 10-byte virtio_net_hdr, then the packet.";
+    "split_frame(raw, mtu) -> (list[bytes], bool)\n\n"
+    "gso_split of one whole TUN read (the 10-byte virtio_net_hdr, then the packet), and "
+    "whether the packets' L4 checksums were computed entirely here (NEEDS_CSUM and a GSO "
+    "type: the pure engine's computes_l4_csum).";
 
 PyObject *py_split_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -320,8 +322,13 @@ PyObject *py_split_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     } else {
         vhdr_t h;
         hdr_from_wire((const uint8_t *)view.buf, &h);
-        res = split_buffer((const uint8_t *)view.buf + VNET_HDR_LEN, view.len - VNET_HDR_LEN,
-                           &h, mtu);
+        PyObject *segs = split_buffer((const uint8_t *)view.buf + VNET_HDR_LEN,
+                                      view.len - VNET_HDR_LEN, &h, mtu);
+        if (segs != NULL) {
+            int own = (h.flags & F_NEEDS_CSUM) && h.gso_type != GSO_NONE;
+            res = PyTuple_Pack(2, segs, own ? Py_True : Py_False);
+            Py_DECREF(segs);
+        }
     }
     PyBuffer_Release(&view);
     return res;
