@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -134,16 +134,16 @@ def host_links() -> list[str]:
         return sorted(str(link.get("ifname")) for link in ipr.get_links())
 
 
-def harness_processes() -> list[str]:
-    """This session's processes that only tunbench starts: forwarders, iperf3 children,
-    nsexec (see SESSION_MARK)."""
+def session_processes(match: Callable[[str, str], bool]) -> list[str]:
+    """This session's live processes (see SESSION_MARK) for which ``match(name, cmdline)``
+    holds, as ``"pid: cmdline"``; zombies hold nothing and are left out."""
     me, mark = os.getpid(), os.environ[SESSION_MARK]
     found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
+    for proc in psutil.process_iter(["pid", "name", "cmdline", "status"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if proc.info["pid"] == me:
+        if proc.info["pid"] == me or proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
-        if any(k in cmd for k in ("-m forwarders.", "tunbench.runners.iperf3", "tunbench.nsexec")):
+        if match(proc.info["name"] or "", cmd):
             try:
                 ours = proc.environ().get(SESSION_MARK) == mark
             except psutil.NoSuchProcess:
@@ -151,6 +151,13 @@ def harness_processes() -> list[str]:
             if ours:
                 found.append(f"{proc.info['pid']}: {cmd}")
     return found
+
+
+def harness_processes() -> list[str]:
+    """This session's processes that only tunbench starts: forwarders, iperf3 children,
+    nsexec."""
+    keys = ("-m forwarders.", "tunbench.runners.iperf3", "tunbench.nsexec")
+    return session_processes(lambda _name, cmd: any(k in cmd for k in keys))
 
 
 def host_snapshot() -> dict[str, Any]:

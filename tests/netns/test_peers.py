@@ -24,7 +24,15 @@ from tunbench.peers.registry import LAUNCHERS
 from tunbench.peers.wireguard_go import SOCKET_DIR
 from tunbench.runstate import STATE_DIR
 
-from helpers import REPO, TUNBENCH, run_json, tb_namespaces, tunbench
+from helpers import (
+    REPO,
+    SESSION_MARK,
+    TUNBENCH,
+    run_json,
+    session_processes,
+    tb_namespaces,
+    tunbench,
+)
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
 
@@ -53,13 +61,7 @@ def peer(request: pytest.FixtureRequest) -> str:
 def peer_leftovers() -> list[str]:
     """Daemon processes, launchers and tb- control sockets still there (zombies hold nothing)."""
     found = [str(p) for p in sorted(SOCKET_DIR.glob("tb-*.sock"))]
-    for proc in psutil.process_iter(["pid", "name", "cmdline", "status"]):
-        if proc.info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if proc.info["name"] in DAEMONS or "tunbench.peers." in cmd:
-            found.append(f"{proc.info['pid']}: {cmd}")
-    return found
+    return found + session_processes(lambda name, cmd: name in DAEMONS or "tunbench.peers." in cmd)
 
 
 @pytest.fixture
@@ -117,6 +119,8 @@ def daemons_of(harness: subprocess.Popen[str]) -> list[psutil.Process]:
     procs = recorded(harness, "forwarder tree")
     names = {p.name() for p in procs}
     assert len(procs) == 2 and len(names) == 1 and names <= DAEMONS, procs
+    # the leftover check sees only marked processes: a daemon that lost the mark would hide
+    assert all(p.environ().get(SESSION_MARK) == os.environ[SESSION_MARK] for p in procs)
     return procs
 
 

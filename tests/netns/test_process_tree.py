@@ -11,12 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from tunbench import results
 
-from helpers import REPO, TUNBENCH, adopting_orphans, tb_namespaces, tunbench
+from helpers import REPO, TUNBENCH, adopting_orphans, session_processes, tb_namespaces, tunbench
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
@@ -25,12 +24,7 @@ TREE = f"{sys.executable} {Path(__file__).parent / 'tree_forwarder.py'}"
 
 def daemons() -> list[str]:
     """The tree forwarder's daemons still running (zombies are dead)."""
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if "tree-daemon" in cmd and proc.info["status"] != psutil.STATUS_ZOMBIE:
-            found.append(f"{proc.info['pid']}: {cmd}")
-    return found
+    return session_processes(lambda _name, cmd: "tree-daemon" in cmd)
 
 
 def test_a_tree_forwarder_is_measured_as_one_and_stopped_whole(tmp_path: Path) -> None:
