@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 
 class TunbenchError(Exception):
@@ -44,7 +45,13 @@ class ForwarderError(TunbenchError):
 
 
 class MeasurementError(TunbenchError):
-    """iperf3 failed, hung past its deadline, or produced no usable result."""
+    """iperf3 failed, hung past its deadline, or produced no usable result. ``detail``:
+    what the failed measurement did find (e.g. a zero-loss search's trials), kept in the
+    result file as ``workload_detail``."""
+
+    def __init__(self, message: str, detail: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class ResultFileError(TunbenchError):

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from tunbench import boundby, fwdmetrics, metadata, stats
-from tunbench.errors import ForwarderError, ResultFileError, UsageError
+from tunbench.errors import ForwarderError, MeasurementError, ResultFileError, UsageError
 from tunbench.sampler import samples_to_json
 from tunbench.signals import deferred
 from tunbench.variants import CellSpec, describe
@@ -174,6 +174,8 @@ def record_failure(doc: dict[str, Any], exc: Exception) -> None:
     """Mark ``doc`` failed with a one-line error; a dead forwarder adds ``forwarder_exit``."""
     doc["status"] = "failed"
     doc["error"] = str(exc)
+    if isinstance(exc, MeasurementError) and exc.detail is not None:
+        doc["workload_detail"] = exc.detail
     if isinstance(exc, ForwarderError):
         doc["forwarder_exit"] = {
             "status": exc.returncode,

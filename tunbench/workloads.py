@@ -274,11 +274,24 @@ def _zero_loss(cell: Cell, run: _Run) -> Measurement:
             above = search.Step(rate, got, search.passes(got, max_loss), "above")
     finally:
         samples, load_samples = run.stop()
+    steps = [s.to_json() for s in found.steps] + ([above.to_json()] if above else [])
+    detail = {
+        "tool": "iperf3 UDP",
+        "pkt_size": pkt,
+        "blksize": blksize,
+        "max_loss_percent": max_loss,
+        "resolution": search.RESOLUTION,
+        "trial_s": TRIAL_S,
+        "steps": steps,
+    }
     if found.confirmed is None or not confirmed:
+        asked = [s.rate_pps for s in found.steps if s.rate_pps is not None]
+        lowest = min(s.trial.loss_percent for s in found.steps)
         raise MeasurementError(
-            f"zero-loss: no rate kept loss within {max_loss:g}% "
-            f"({len(found.steps)} trials, lowest tried "
-            f"{min((s.rate_pps or 0) for s in found.steps):,.0f} pps)"
+            f"zero-loss: no rate kept loss within {max_loss:g}% ({len(found.steps)} trials"
+            + (f", the lowest at {min(asked):,.0f} pps" if asked else "")
+            + f"; least loss seen {lowest:.2g}%; every trial is in workload_detail.steps)",
+            detail,
         )
     res = confirmed[-1]
     win = iperf.window(res)
@@ -292,15 +305,5 @@ def _zero_loss(cell: Cell, run: _Run) -> Measurement:
         "zero_loss_loss_percent": found.confirmed.loss_percent,
         "zero_loss_hit_upper": found.hit_upper,
         "zero_loss_above_loss_percent": above.trial.loss_percent if above else None,
-    }
-    steps = [s.to_json() for s in found.steps] + ([above.to_json()] if above else [])
-    detail = {
-        "tool": "iperf3 UDP",
-        "pkt_size": pkt,
-        "blksize": blksize,
-        "max_loss_percent": max_loss,
-        "resolution": search.RESOLUTION,
-        "trial_s": TRIAL_S,
-        "steps": steps,
     }
     return run.finish(samples, load_samples, win, res, figures, detail)

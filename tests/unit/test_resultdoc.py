@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tunbench import metadata, results
-from tunbench.errors import ForwarderError
+from tunbench.errors import ForwarderError, MeasurementError
 from tunbench.runners import iperf3
 from tunbench.runners.iperf3 import Iperf3Result
 from tunbench.runners.ping import PingResult
@@ -157,3 +157,15 @@ def test_machine_facts_for_noise() -> None:
     assert "cpu_governor" in meta
     assert meta["cpus"]["harness"] == [1]
     assert meta["background_limit"] == 15.0
+
+
+def test_a_failed_search_keeps_its_trials() -> None:
+    """A zero-loss search that found no rate says why in one line and keeps every trial."""
+    doc = results.skeleton(KERNEL, CellOptions(), "abc123")
+    steps = [{"phase": "probe", "rate_pps": None, "loss_percent": 4.0, "passed": False}]
+    results.record_failure(doc, MeasurementError("zero-loss: no rate", {"steps": steps}))
+    assert doc["status"] == "failed" and doc["error"] == "zero-loss: no rate"
+    assert doc["workload_detail"]["steps"] == steps
+    plain = results.skeleton(KERNEL, CellOptions(), "abc123")
+    results.record_failure(plain, MeasurementError("iperf3 client failed"))
+    assert "workload_detail" not in plain
