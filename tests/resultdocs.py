@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import json
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tunbench import cli, results, sweep
@@ -98,3 +102,63 @@ def sweep_records() -> tuple[Over, list[sweep.Point], list[dict[str, Any]]]:
                 d["metadata"]["workload"]["omit"] = 0
             recs.append(results.flat(d))
     return over, points, recs
+
+
+# Real result documents of the rr, crr and zero-loss workloads (one matrix run of sync-normal,
+# sync-gso and peer-socat each, on the 2-core VM; samples outside the window trimmed).
+WORKLOAD_DATA = Path(__file__).parent / "data" / "workloads"
+FIGURE = {"rr": "transactions_per_s", "crr": "connections_per_s", "zero-loss": "zero_loss_pps"}
+
+
+def real_docs(kind: str) -> list[dict[str, Any]]:
+    """The three real documents of workload ``kind`` (``rr``, ``crr``, ``zero-loss``)."""
+    return [json.loads(p.read_text()) for p in sorted(WORKLOAD_DATA.glob(f"{kind}-*.json"))]
+
+
+def real_matrix(
+    kind: str,
+    factors: Sequence[float] = (1.0, 0.98, 1.02),
+    matrix_id: str = "m-real",
+    kernel: bool = False,
+) -> list[dict[str, Any]]:
+    """A matrix of ``len(factors)`` rounds made from :func:`real_docs`: round r is each real
+    document with its workload figure times ``factors[r]``. With ``kernel``, a
+    ``kernel-router`` and a ``kernel-router --no-offload`` row join, at twice sync-gso's
+    figure and the same as sync-normal's."""
+    base = real_docs(kind)
+    if kernel:
+        by_spec = {d["cell"]["spec"]: d for d in base}
+        for spec, like, scale in (
+            ("kernel-router", "sync-gso", 2.0),
+            ("kernel-router --no-offload", "sync-normal", 1.0),
+        ):
+            k = copy.deepcopy(by_spec[like])
+            k["cell"] = {
+                "spec": spec,
+                "kind": "baseline",
+                "variant": "kernel-router",
+                "args": spec.split()[1:],
+                "mode": "kernel",
+                "offload": "none" if "--no-offload" in spec else "kernel",
+                "channel": "-",
+            }
+            k["results"][FIGURE[kind]] *= scale
+            k["forwarder"] = None
+            base.append(k)
+    docs = []
+    for r, f in enumerate(factors):
+        for i, d in enumerate(base):
+            c = copy.deepcopy(d)
+            c["run_id"] = f"{r:02d}{i:04d}"
+            c["matrix"] = {**c.get("matrix", {}), "id": matrix_id, "repeat": r, "cell": i}
+            c["results"][FIGURE[kind]] *= f
+            docs.append(c)
+    return docs
+
+
+def save_docs(docs: Sequence[dict[str, Any]], directory: Path) -> Path:
+    """Write ``docs`` into ``directory`` as result files; returns it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for d in docs:
+        results.save(d, directory)
+    return directory
