@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -22,11 +21,17 @@ import pandas as pd
 
 from tunbench import stats
 from tunbench.boundby import summarize_row
+from tunbench.reportnotes import (  # noqa: F401  (re-exported: report.warnings etc.)
+    CI_WARN,
+    SPREAD_WARN,
+    exceeds,
+    row_warnings,
+    spread,
+    warnings,
+)
+from tunbench.reporttext import CI_COLUMN, _frame_text, formatted  # noqa: F401  (re-exported)
 from tunbench.results import PRIMARY_KEYS
 
-SPREAD_WARN = 0.10  # (max - min) / median above this gets a warning
-CI_WARN = 0.05  # CI half-width above this share of the mean gets a warning
-CI_COLUMN = "Mean ± CI"
 BASE_COLUMNS = [
     "#",
     "Variant",
@@ -77,19 +82,6 @@ def kernel_reference(mode: str, offload: str) -> tuple[str, ...]:
     if offload == "none" and mode != "kernel":
         return (ROUTER_NO_OFFLOAD_REF, ROUTER_REF, KERNEL_REF)
     return (ROUTER_REF, KERNEL_REF)
-
-
-def spread(values: Sequence[float]) -> float:
-    """Relative spread ``(max - min) / median``; 0 for fewer than two values."""
-    if len(values) < 2:
-        return 0.0
-    mid = statistics.median(values)
-    return (max(values) - min(values)) / mid if mid else math.inf
-
-
-def exceeds(values: Sequence[float], tolerance: float = SPREAD_WARN) -> bool:
-    """True when the spread is strictly above ``tolerance`` (0.10 = 10 %)."""
-    return spread(values) > tolerance
 
 
 def _workload(key: str) -> dict[str, Any]:
@@ -390,193 +382,6 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df["% of kernel"] = df["kernel_pct"]
     df["CPU/Gbps"] = df["cpu_per_gbps"]
     return df[_COLUMN_ORDER].copy()  # one block: later merges would warn of fragmentation
-
-
-def _count(n: int, total: int, what: str) -> str:
-    return f"{n} of {total} runs {what}" if total != 1 else f"its run {what}"
-
-
-def warnings(df: pd.DataFrame) -> list[str]:
-    """Every row's :func:`row_warnings`, then what concerns the report as a whole: results
-    that should not be read together (different machines or matrix runs), different
-    workloads, and which kernel row ``% of kernel`` divides by."""
-    out = [note for _, row in df.iterrows() for note in row_warnings(row)]
-    for col, what in (("kernel", "kernels"), ("cpu_model", "CPU models")):
-        seen = sorted({v for values in df.get(col, []) for v in values})
-        if len(seen) > 1:
-            out.append(f"warning: results from different {what}: {', '.join(seen)}")
-    matrices = sorted({m for ids in df.get("matrix_ids", []) for m in ids})
-    if len(matrices) > 1:
-        out.append(
-            f"warning: rows combine {len(matrices)} matrix runs ({', '.join(matrices)}), "
-            "measured at different times; % of kernel pairs each run only with the kernel "
-            "run of its own round"
-        )
-    if "Workload" in df and df["Workload"].nunique() > 1:
-        out.append("note: rows have different workloads (see the Workload column)")
-    refs: dict[str, list[str]] = {}
-    for _, row in df.iterrows():
-        if pd.isna(row["% of kernel"]):
-            continue
-        for ref in row.get("kernel_refs") or []:
-            refs.setdefault(ref, []).append(str(row["#"]))
-    for ref, nums in refs.items():
-        which = ("rows " if len(nums) > 1 else "row ") + ", ".join(nums)
-        out.append(
-            f"note: % of kernel for {which} is relative to {ref}: each run over the {ref} "
-            "run of the same round, then the median"
-        )
-    return out
-
-
-def row_warnings(row: pd.Series) -> list[str]:
-    """The warnings about one row of :func:`grouped` (the HTML page shows them in the row):
-    wide spread or CI, noisy, unsteady or unsampled runs, failures, different code."""
-    out = []
-    name, n, total = row["Variant"], int(row["n"]), int(row["n"] + row["failed"])
-    wide = []
-    if exceeds(row["gbps_runs"]):
-        wide.append(f"spread {100 * row['spread']:.0f}% of the median (> {100 * SPREAD_WARN:.0f}%)")
-    target = row.get("until_ci")
-    if pd.notna(row["ci_rel"]) and row["ci_rel"] > CI_WARN:
-        wide.append(f"95% CI ±{100 * row['ci_rel']:.1f}% of the mean (> {100 * CI_WARN:.0f}%)")
-    if wide:
-        tail = f"; target ±{target:g}% not reached" if target and "95%" in wide[-1] else ""
-        out.append(f"warning: {name}: {' and '.join(wide)} over {n} runs{tail}")
-    if target and pd.notna(row["ci_rel"]) and CI_WARN >= row["ci_rel"] > target / 100:
-        out.append(
-            f"note: {name}: did not converge to ±{target:g}% in {n} runs "
-            f"(95% CI ±{100 * row['ci_rel']:.1f}%)"
-        )
-    if row["noisy"]:
-        out.append(
-            f"warning: {name}: {_count(int(row['noisy']), total, 'started on a busy machine')}"
-            f" (background CPU up to {row['background_max']:.0f}% of one core)"
-        )
-    if row["unsteady"]:
-        out.append(
-            f"note: {name}: {_count(int(row['unsteady']), n, 'not steady')} (throughput of "
-            f"its 1 s intervals varies up to {100 * row['cv_max']:.0f}%, CV > 10%)"
-        )
-    if row["unsampled"]:
-        out.append(
-            f"warning: {name}: {_count(int(row['unsampled']), n, 'had no CPU sample')} "
-            "inside the measured window: no CPU or memory figures"
-        )
-    for err in row.get("errors") or []:
-        out.append(f"failed: {name}: {err}")
-    shas = row.get("git_sha") or []
-    if len(shas) > 1:
-        out.append(
-            f"warning: {name}: its runs come from different code "
-            f"({', '.join(shas)}); compare them with tunbench compare instead"
-        )
-    return out
-
-
-def _num(value: Any, fmt: str, suffix: str = "") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value, fmt) + suffix
-
-
-def _gbps(value: Any) -> str:
-    """Two decimals, three below 1 Gbit/s (0.058, not 0.06)."""
-    return _num(value, ".2f" if value is None or math.isnan(value) or value >= 1 else ".3f")
-
-
-def _runs_text(row: pd.Series) -> str:
-    notes = [
-        f"{int(row[k])} {label}"
-        for k, label in (("failed", "failed"), ("noisy", "noisy"), ("unsteady", "unsteady"))
-        if row[k]
-    ]
-    return f"{int(row['n'])}" + (f" ({', '.join(notes)})" if notes else "")
-
-
-def _ci_text(mean: float, low: float, high: float) -> str:
-    if math.isnan(mean):
-        return "-"
-    half = (high - low) / 2
-    digits = 2 if mean >= 1 else 3
-    return f"{mean:.{digits}f} ± {half:.{digits}f}"
-
-
-def _frame_text(read: Any, written: Any) -> str:
-    """Mean frame size written, as ``read/written`` where the forwarder changed it (the
-    ``--gso split`` path re-coalesces), "-" without counters."""
-    if written is None or (isinstance(written, float) and math.isnan(written)):
-        return "-"
-    if read is None or math.isnan(read) or abs(read - written) <= 0.01 * written:
-        return f"{written:.0f}"
-    return f"{read:.0f}/{written:.0f}"
-
-
-# each workload column: its header in the text table, format, divisor (kpps = pps / 1000)
-WORKLOAD_FORMATS = [
-    ("Gbps fwd", "Gbps fwd", ".2f", 1.0),
-    ("Gbps rev", "Gbps rev", ".2f", 1.0),
-    ("TPS", "TPS", ",.0f", 1.0),
-    ("p50 µs", "p50 µs", ".1f", 1.0),
-    ("p90 µs", "p90 µs", ".1f", 1.0),
-    ("p99 µs", "p99 µs", ".1f", 1.0),
-    ("conn/s", "conn/s", ",.0f", 1.0),
-    ("0-loss pps", "0-loss kpps", ",.1f", 1000.0),
-    ("0-loss Gbps", "0-loss Gbps", ".3f", 1.0),
-]
-
-
-def formatted(df: pd.DataFrame) -> pd.DataFrame:
-    """Display strings: Gbps to 2 decimals, CPU in % of one core, Sys busy in % of all
-    cores, memory in MB, the forwarder's kpps and frame size (bytes) from its counters;
-    UDP and RTT columns only when a row has them."""
-    out = pd.DataFrame(
-        {
-            "#": df["#"],
-            "Variant": df["Variant"],
-            "Mode": df["Mode"],
-            "Offload": df["Offload"],
-            "Channel": df["Channel"],
-            "Gbps": [_gbps(v) for v in df["Gbps"]],
-            CI_COLUMN: [
-                _ci_text(m, lo, hi)
-                for m, lo, hi in zip(
-                    df["gbps_mean"], df["gbps_ci_low"], df["gbps_ci_high"], strict=True
-                )
-            ],
-            "Retr": [_num(v, ".0f") for v in df["Retr"]],
-            "CPU Avg": [_num(v, ".0f", "%") for v in df["CPU Avg"]],
-            "CPU Max": [_num(v, ".0f", "%") for v in df["CPU Max"]],
-            "Sys busy": [_num(v, ".0f", "%") for v in df["Sys busy"]],
-            "Mem Avg": [_num(v, ".1f", " MB") for v in df["Mem Avg"]],
-            "Mem Max": [_num(v, ".1f", " MB") for v in df["Mem Max"]],
-            "Min": [_gbps(v) for v in df["Min"]],
-            "Max": [_gbps(v) for v in df["Max"]],
-            "n": [_runs_text(row) for _, row in df.iterrows()],
-            "% of kernel": [_num(v, ".0f", "%") for v in df["% of kernel"]],
-            "CPU/Gbps": [_num(v, ".1f", "%") for v in df["CPU/Gbps"]],
-            "fwd kpps": [_num(v, ".1f") for v in df["fwd kpps"]],
-            "frame B": [
-                _frame_text(r, w) for r, w in zip(df["frame B read"], df["frame B"], strict=True)
-            ],
-            "segs/frame": [_num(v, ".1f") for v in df["segs/frame"]],
-            "Bound by": [v or "-" for v in df["Bound by"]],
-        }
-    )
-    if df["udp"].any():
-        out["Loss %"] = [_num(v, ".2f") for v in df["Loss %"]]
-        out["pps"] = [_num(v, ",.0f") for v in df["pps"]]
-        out["Jitter ms"] = [_num(v, ".3f") for v in df["Jitter ms"]]
-    if df["latency"].any():
-        out["RTT p50 ms"] = [_num(v, ".3f") for v in df["RTT p50 ms"]]
-        out["RTT p99 ms"] = [_num(v, ".3f") for v in df["RTT p99 ms"]]
-    for col, header, fmt, scale in WORKLOAD_FORMATS:
-        if df[col].notna().any():
-            out[header] = [_num(v / scale, fmt) for v in df[col]]
-    out.loc[df["n"] == 0, "Gbps"] = "FAILED"
-    if df["Workload"].nunique() > 1:
-        out.insert(2, "Workload", df["Workload"])
-    return out
 
 
 def markdown(records: Iterable[dict[str, Any]]) -> str:
