@@ -21,15 +21,15 @@ import pandas as pd
 
 from tunbench import stats
 from tunbench.boundby import summarize_row
-from tunbench.reportnotes import (  # noqa: F401  (re-exported: report.warnings etc.)
-    CI_WARN,
-    SPREAD_WARN,
-    exceeds,
-    row_warnings,
-    spread,
-    warnings,
-)
-from tunbench.reporttext import CI_COLUMN, _frame_text, formatted  # noqa: F401  (re-exported)
+from tunbench.reportnotes import CI_WARN as CI_WARN
+from tunbench.reportnotes import SPREAD_WARN as SPREAD_WARN
+from tunbench.reportnotes import exceeds as exceeds
+from tunbench.reportnotes import row_warnings as row_warnings
+from tunbench.reportnotes import spread as spread
+from tunbench.reportnotes import warnings as warnings
+from tunbench.reporttext import CI_COLUMN
+from tunbench.reporttext import _frame_text as _frame_text
+from tunbench.reporttext import formatted as formatted
 from tunbench.results import PRIMARY_KEYS
 
 BASE_COLUMNS = [
