@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,9 @@ def real_matrix(
             }
             k["results"][FIGURE[kind]] *= scale
             k["forwarder"] = None
+            k["samples"] = []
+            for key in ("cpu_avg", "cpu_user_avg", "cpu_sys_avg", "cpu_max", "mem_avg_mb"):
+                k["results"][key] = None  # a kernel row has no forwarder process
             base.append(k)
     docs = []
     for r, f in enumerate(factors):
@@ -162,3 +166,21 @@ def save_docs(docs: Sequence[dict[str, Any]], directory: Path) -> Path:
     for d in docs:
         results.save(d, directory)
     return directory
+
+
+def flat(docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The flat records of ``docs``, as report and compare read them."""
+    return [results.flat(d) for d in docs]
+
+
+def base_figures(kind: str) -> dict[str, float]:
+    """Spec -> the workload figure of its real document (:func:`real_docs`)."""
+    return {d["cell"]["spec"]: d["results"][FIGURE[kind]] for d in real_docs(kind)}
+
+
+def figures_of(page: str) -> dict[str, Any]:
+    """The plotly figures a page embeds, by element id."""
+    m = re.search(r'id="tb-figures">(.*?)</script>', page, re.S)
+    assert m, "no figures in the page"
+    figs: dict[str, Any] = json.loads(m.group(1))
+    return figs

@@ -123,6 +123,12 @@ METRICS: dict[str, Metric] = {
     ),
 }
 KEYS = tuple(m.key for m in METRICS.values())
+_BY_KEY = {m.key: m for m in METRICS.values()}
+
+
+def of_key(key: str) -> Metric:
+    """The metric whose figure is stored under ``key`` (``transactions_per_s`` -> rr)."""
+    return _BY_KEY[key]
 
 
 def of_kind(kind: str | None) -> Metric:

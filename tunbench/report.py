@@ -1,25 +1,27 @@
 """Summary tables from result records: pandas groups and aggregates, tabulate renders.
 
-Records of the same spec, workload and MTU form one row (repeats of a matrix cell):
-median, min and max Gbps, the mean with its 95 % confidence interval
-(:func:`tunbench.stats.mean_ci`), medians of the rest, and two figures taken per run
-before they are summarised: ``% of kernel`` (each run over the kernel run of the same
-round of the same matrix, :func:`kernel_reference` names which kernel row) and CPU per
-Gbit/s. Records with different workloads are never merged; different kernels or CPU
-models, wide intervals, noisy or unsteady runs and runs without samples are warned about.
-Numbers stay floats in SI units until :func:`formatted`.
+Records of the same spec, workload and MTU form one row (repeats of a matrix cell). A
+row's statistics are made of its workload's primary figure (:mod:`tunbench.primary`:
+Gbit/s of a stream, TPS of rr, conn/s of crr, the zero-loss packet rate): its median,
+min and max, the mean with its 95 % confidence interval (:func:`tunbench.stats.mean_ci`),
+and two figures taken per run before they are summarised: ``% of kernel`` (each run over
+the kernel run of the same workload in the same round of the same matrix,
+:func:`kernel_reference` names which kernel row) and CPU per unit of the figure (per
+Gbit/s, per kTPS, ...); medians of the rest. Records with different workloads are never
+merged; different kernels or CPU models, wide intervals, noisy or unsteady runs and runs
+without samples are warned about (:mod:`tunbench.reportnotes`). Numbers stay floats in SI
+units until :func:`formatted` (:mod:`tunbench.reporttext`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from tunbench import stats
+from tunbench import primary, stats
 from tunbench.boundby import summarize_row
 from tunbench.reportnotes import CI_WARN as CI_WARN
 from tunbench.reportnotes import SPREAD_WARN as SPREAD_WARN
@@ -27,7 +29,7 @@ from tunbench.reportnotes import exceeds as exceeds
 from tunbench.reportnotes import row_warnings as row_warnings
 from tunbench.reportnotes import spread as spread
 from tunbench.reportnotes import warnings as warnings
-from tunbench.reporttext import CI_COLUMN
+from tunbench.reporttext import CI_COLUMN, workload_of, workload_text
 from tunbench.reporttext import _frame_text as _frame_text
 from tunbench.reporttext import formatted as formatted
 from tunbench.results import PRIMARY_KEYS
@@ -84,46 +86,6 @@ def kernel_reference(mode: str, offload: str) -> tuple[str, ...]:
     return (ROUTER_REF, KERNEL_REF)
 
 
-def _workload(key: str) -> dict[str, Any]:
-    try:
-        w = json.loads(key)
-    except (TypeError, ValueError):
-        return {}
-    return w if isinstance(w, dict) else {}
-
-
-def _workload_text(key: str) -> str:
-    w = _workload(key)
-    if not w:
-        return ""
-    wl = w.get("workload") or {}
-    kind = wl.get("kind") or "stream"
-    if kind == "rr":
-        parts = [f"rr {wl.get('rr_size')} B"]
-    elif kind == "crr":
-        parts = ["crr"]
-    elif kind == "zero-loss":
-        parts = [f"zero-loss {wl.get('pkt_size')} B <= {wl.get('max_loss')}%"]
-    else:
-        parts = ["udp" if wl.get("udp") else "tcp"]
-    if kind in ("stream", "zero-loss") and wl.get("parallel", 1) != 1:
-        parts.append(f"-P {wl['parallel']}")
-    if wl.get("iperf_procs") == "per-stream":
-        parts.append("procs per-stream")
-    if wl.get("reverse"):
-        parts.append("reverse")
-    if wl.get("bidir"):
-        parts.append("bidir")
-    parts.append(f"mtu {w.get('mtu')}")
-    cpus = w.get("cpus") or {}
-    if cpus:
-        fwd, load = (",".join(map(str, cpus.get(k) or [])) or "-" for k in ("forwarder", "load"))
-        parts.append(f"cpus {fwd}:{load}")
-    if w.get("latency"):
-        parts.append("+ping")
-    return " ".join(parts)
-
-
 # Table column <- record key, the median over a row's successful runs.
 MEDIANS = {
     "Retr": "retransmits",
@@ -166,13 +128,10 @@ def _good(rec: dict[str, Any]) -> bool:
     return rec.get("status") == "ok" and any(rec.get(k) is not None for k in PRIMARY_KEYS)
 
 
-def _has_gbps(rec: dict[str, Any]) -> bool:
-    return _good(rec) and rec.get("gbps") is not None
-
-
 def paired_ratios(recs: Sequence[dict[str, Any]]) -> tuple[list[float | None], list[str | None]]:
-    """Per record: its Gbps over the Gbps of its kernel reference's run in the same round of
-    the same matrix (same workload), and which reference that was.
+    """Per record: its primary figure (:func:`tunbench.primary.value`: Gbps, TPS, ...) over
+    that of its kernel reference's run in the same round of the same matrix (same
+    workload), and which reference that was.
 
     A row (spec and workload) uses the first of :func:`kernel_reference`'s candidates
     that shares a round with it; a run without such a partner, or outside any matrix,
@@ -182,8 +141,9 @@ def paired_ratios(recs: Sequence[dict[str, Any]]) -> tuple[list[float | None], l
     kernel: dict[tuple[str, str, str, int], float] = {}
     for r in recs:
         where = _round_of(r)
-        if where and _has_gbps(r) and r["gbps"] > 0:
-            kernel[(*row_key(r), *where)] = float(r["gbps"])
+        figure = primary.value(r)
+        if where and figure:
+            kernel[(*row_key(r), *where)] = figure
     rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in recs:
         rows.setdefault(row_key(r), []).append(r)
@@ -203,7 +163,8 @@ def paired_ratios(recs: Sequence[dict[str, Any]]) -> tuple[list[float | None], l
         ref = chosen[(spec, wk)]
         where = _round_of(r)
         base = kernel.get((ref, wk, *where)) if ref and where else None
-        ratios.append(float(r["gbps"]) / base if base and _has_gbps(r) else None)
+        figure = primary.value(r)
+        ratios.append(figure / base if base and figure is not None else None)
         refs.append(ref if base else None)
     return ratios, refs
 
@@ -219,6 +180,8 @@ def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
         ]
 
     gbps, cpu = measured("gbps"), measured("cpu_avg")
+    metrics = [primary.of_record(r) for r in recs]
+    figures = [math.nan if (v := primary.value(r)) is None else v for r in recs]
     ratios, refs = paired_ratios(recs)
     return pd.DataFrame(
         {
@@ -227,6 +190,12 @@ def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
             **{col: [r.get(col.lower()) or "" for r in recs] for col in DESCRIPTORS},
             "ok": ok,
             "gbps": gbps,
+            "primary_metric": [m.key for m in metrics],
+            "primary": figures,
+            "cpu_per_primary": [
+                math.nan if (v := m.cpu_per(c, f)) is None else v
+                for m, c, f in zip(metrics, cpu, figures, strict=True)
+            ],
             **{key: measured(key) for key in MEDIANS.values()},
             "kernel_ratio": [math.nan if x is None else 100.0 * x for x in ratios],
             "kernel_ref": refs,
@@ -274,9 +243,27 @@ def _max(values: pd.Series) -> float:
     return max(present) if present else math.nan
 
 
+# CPU per unit of a workload's figure other than Gbit/s: CPU/kTPS, CPU/k conn/s, CPU/kpps
+CPU_UNIT_COLUMNS = [m.cpu_column for m in primary.METRICS.values() if m != primary.STREAM]
+# the row's primary figure (tunbench.primary): which, its unit, its statistics
+PRIMARY_COLUMNS = [
+    "primary_metric",
+    "primary_unit",
+    "primary_median",
+    "primary_mean",
+    "primary_ci_low",
+    "primary_ci_high",
+    "primary_min",
+    "primary_max",
+    "cpu_per_primary",
+    "cpu_per_primary_unit",
+]
 EXTRA = [
     "failed",
     "spread",
+    *PRIMARY_COLUMNS,
+    "primary_runs",
+    *CPU_UNIT_COLUMNS,
     "gbps_runs",
     "gbps_mean",
     "gbps_ci_low",
@@ -320,9 +307,14 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per (spec, workload), raw numbers: a matrix's rows in the order of its
     specs, other rows after them in order of first appearance.
 
-    ``gbps_runs`` keeps the row's per-run Gbps (successful runs) for :func:`warnings` and
-    ``compare``; ``gbps_mean``/``gbps_ci_low``/``gbps_ci_high`` are its t-interval (NaN
-    with fewer than 3 runs).
+    ``primary_runs`` keeps the row's per-run primary figure (successful runs: Gbps, TPS,
+    conn/s or pps) for :func:`warnings` and ``compare``; ``primary_mean``,
+    ``primary_ci_low`` and ``primary_ci_high`` are its t-interval (NaN with fewer than 3
+    runs), ``primary_median``/``primary_min``/``primary_max`` what their names say, and
+    ``Mean ± CI`` and ``% of kernel`` are made of it. ``gbps_runs``, ``gbps_mean``,
+    ``gbps_ci_low``/``gbps_ci_high``, ``Gbps``, ``Min``, ``Max`` and ``CPU/Gbps`` stay
+    Gbit/s figures (the same as the primary ones for a stream row; NaN where a workload
+    has no Gbps).
     """
     recs = list(records)
     if not recs:
@@ -339,6 +331,12 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             n=("ok", "sum"),
             records=("ok", "size"),
             gbps_runs=("gbps", _present),
+            primary_metric=("primary_metric", "first"),
+            primary_median=("primary", "median"),
+            primary_min=("primary", "min"),
+            primary_max=("primary", "max"),
+            primary_runs=("primary", _present),
+            cpu_per_primary=("cpu_per_primary", "median"),
             kernel_pct=("kernel_ratio", "median"),
             kernel_refs=("kernel_ref", _distinct),
             cpu_per_gbps=("cpu_per_gbps", "median"),
@@ -361,16 +359,27 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = df.sort_values("cell", kind="stable", na_position="last").reset_index(drop=True)
     df.insert(0, "#", range(1, len(df) + 1))
     df["failed"] = df["records"] - df["n"]
-    df["spread"] = [spread(g) for g in df["gbps_runs"]]
-    cis = [stats.mean_ci(g) for g in df["gbps_runs"]]
-    df["gbps_mean"] = [c.mean if c else math.nan for c in cis]
-    df["gbps_ci_low"] = [c.low if c else math.nan for c in cis]
-    df["gbps_ci_high"] = [c.high if c else math.nan for c in cis]
-    df["ci_rel"] = [c.rel_half if c else math.nan for c in cis]
-    df[CI_COLUMN] = df["gbps_mean"]  # formatted() writes mean ± half-width
-    df["Workload"] = [_workload_text(k) for k in df["workload_key"]]
-    df["udp"] = [bool((_workload(k).get("workload") or {}).get("udp")) for k in df["workload_key"]]
-    df["latency"] = [bool(_workload(k).get("latency")) for k in df["workload_key"]]
+    df["spread"] = [spread(g) for g in df["primary_runs"]]
+    for prefix, runs in (("gbps", df["gbps_runs"]), ("primary", df["primary_runs"])):
+        cis = [stats.mean_ci(g) for g in runs]
+        df[f"{prefix}_mean"] = [c.mean if c else math.nan for c in cis]
+        df[f"{prefix}_ci_low"] = [c.low if c else math.nan for c in cis]
+        df[f"{prefix}_ci_high"] = [c.high if c else math.nan for c in cis]
+    df["ci_rel"] = [c.rel_half if c else math.nan for c in cis]  # the primary figure's
+    df[CI_COLUMN] = df["primary_mean"]  # formatted() writes mean ± half-width, with its unit
+    metric = [primary.of_key(k) for k in df["primary_metric"]]
+    df["primary_unit"] = [m.unit for m in metric]
+    df["cpu_per_primary_unit"] = [m.cpu_label for m in metric]
+    for col in CPU_UNIT_COLUMNS:
+        df[col] = [
+            v if m.cpu_column == col else math.nan
+            for m, v in zip(metric, df["cpu_per_primary"], strict=True)
+        ]
+    df["Workload"] = [workload_text(k) for k in df["workload_key"]]
+    df["udp"] = [
+        bool((workload_of(k).get("workload") or {}).get("udp")) for k in df["workload_key"]
+    ]
+    df["latency"] = [bool(workload_of(k).get("latency")) for k in df["workload_key"]]
     for part in ("svg", "gbps", "error", "perf_svg"):
         df[f"profile_{part}"] = [p.get(part) if p else None for p in df["profile"]]
     # the kernel row the row's runs were paired with (several: each named, comma-separated)
@@ -380,7 +389,8 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         dtype=object,
     )
     df["% of kernel"] = df["kernel_pct"]
-    df["CPU/Gbps"] = df["cpu_per_gbps"]
+    # CPU over a Gbit/s a workload does not aim at (zero-loss's small packets) misleads
+    df["CPU/Gbps"] = df["cpu_per_gbps"].where(df["primary_metric"] == primary.STREAM.key)
     return df[_COLUMN_ORDER].copy()  # one block: later merges would warn of fragmentation
 
 
@@ -399,6 +409,7 @@ EXPORT = [
     "gbps_mean",
     "gbps_ci_low",
     "gbps_ci_high",
+    *PRIMARY_COLUMNS,
     "CPU user",
     "CPU sys",
     *UDP_COLUMNS,

@@ -72,7 +72,7 @@ def row_warnings(row: pd.Series) -> list[str]:
     out = []
     name, n, total = row["Variant"], int(row["n"]), int(row["n"] + row["failed"])
     wide = []
-    if exceeds(row["gbps_runs"]):
+    if exceeds(row["primary_runs"]):
         wide.append(f"spread {100 * row['spread']:.0f}% of the median (> {100 * SPREAD_WARN:.0f}%)")
     target = row.get("until_ci")
     if pd.notna(row["ci_rel"]) and row["ci_rel"] > CI_WARN:
