@@ -153,7 +153,7 @@ def real_matrix(
     for r, f in enumerate(factors):
         for i, d in enumerate(base):
             c = copy.deepcopy(d)
-            c["run_id"] = f"{r:02d}{i:04d}"
+            c["run_id"] = f"{r:02x}{i:04x}"
             c["matrix"] = {**c.get("matrix", {}), "id": matrix_id, "repeat": r, "cell": i}
             c["results"][FIGURE[kind]] *= f
             docs.append(c)
@@ -163,8 +163,9 @@ def real_matrix(
 def save_docs(docs: Sequence[dict[str, Any]], directory: Path) -> Path:
     """Write ``docs`` into ``directory`` as result files; returns it."""
     directory.mkdir(parents=True, exist_ok=True)
-    for d in docs:
-        results.save(d, directory)
+    start = len(list(directory.glob("*.json")))
+    for i, d in enumerate(docs, start):
+        results.write(d, directory, f"{i:04d}-{results.slug(d['cell']['spec'])}")
     return directory
 
 

@@ -78,8 +78,14 @@ class Metric:
 
     @property
     def axis(self) -> str:
-        """An axis title: the shown unit and what it is."""
-        return f"{self.label} ({self.name})"
+        """An axis title: the shown unit and what it is ("TPS (transactions per second)");
+        a stream's is "Gbit/s", as it always was."""
+        return self.unit if self == STREAM else f"{self.label} ({self.name})"
+
+    @property
+    def title(self) -> str:
+        """What the figure is, capitalised for a chart title: "Throughput"."""
+        return self.name[:1].upper() + self.name[1:]
 
 
 STREAM = Metric("stream", "gbps", "throughput", "Gbit/s", "Gbps", 1.0, 2, "Gbps", "gbps", 1.0)
