@@ -384,7 +384,7 @@ def figure(df: pd.DataFrame, over: Over, label: str) -> go.Figure:
 def html(df: pd.DataFrame, over: Over, label: str, machine: str) -> str:
     """The sweep's offline page: the table (sortable), the chart, what they show; it loads
     ``plotly.min.js`` from beside itself, as the report page does."""
-    from tunbench.htmlreport import Figures, _e, page
+    from tunbench.htmlpage import Figures, _e, page
 
     shown = formatted(df, over)
     text_cols = {"Variant", over.flag, "Bound by"}
