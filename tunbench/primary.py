@@ -39,6 +39,8 @@ class Metric:
     cpu_key: str  # the same in export names: cpu_per_gbps, cpu_per_ktps
     cpu_scale: float  # raw / cpu_scale = the amount CPU is divided by
     higher_is_better: bool = True
+    header: str = ""  # its table column where that is not ``label`` ("0-loss kpps")
+    cpu_decimals: int = 1  # decimals of CPU per unit (% of one core)
 
     def shown(self, raw: float) -> float:
         """A raw figure in the unit tables and charts use (pps -> kpps)."""
@@ -75,6 +77,11 @@ class Metric:
     def cpu_column(self) -> str:
         """The table column of :meth:`cpu_per`: ``CPU/Gbps``, ``CPU/kTPS``."""
         return f"CPU/{self.cpu_label}"
+
+    @property
+    def column(self) -> str:
+        """Its column in tables: ``Gbps``, ``TPS``, ``conn/s``, ``0-loss kpps``."""
+        return self.header or self.label
 
     @property
     def axis(self) -> str:
@@ -126,6 +133,8 @@ METRICS: dict[str, Metric] = {
         "kpps",
         "kpps",
         1000.0,
+        header="0-loss kpps",
+        cpu_decimals=2,
     ),
 }
 KEYS = tuple(m.key for m in METRICS.values())
