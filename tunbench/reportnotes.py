@@ -75,6 +75,8 @@ def row_warnings(row: pd.Series) -> list[str]:
     if exceeds(row["primary_runs"]):
         wide.append(f"spread {100 * row['spread']:.0f}% of the median (> {100 * SPREAD_WARN:.0f}%)")
     target = row.get("until_ci")
+    if target is not None and pd.isna(target):  # rows of a matrix without --until-ci beside
+        target = None  # rows of one with it: pandas fills the column with NaN, which is true
     if pd.notna(row["ci_rel"]) and row["ci_rel"] > CI_WARN:
         wide.append(f"95% CI ±{100 * row['ci_rel']:.1f}% of the mean (> {100 * CI_WARN:.0f}%)")
     if wide:
