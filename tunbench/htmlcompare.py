@@ -36,6 +36,8 @@ def _cell(value: Any, column: str) -> str:
         return (
             f"{value:.3g}" if "p" in column.lower().split("_") or column == "p" else f"{value:.2f}"
         )
+    if isinstance(value, list) and all(isinstance(v, float) for v in value):  # an interval
+        return "[" + ", ".join(f"{v:.5g}" for v in value) + "]"
     return str(value)
 
 

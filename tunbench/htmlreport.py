@@ -190,7 +190,7 @@ def _runs_table(
             status,
             *(metric.number(res.get(metric.key)) for _ in extra),
             "-" if gbps is None else f"{gbps:.2f}",
-            res.get("retransmits", "-"),
+            "-" if res.get("retransmits") is None else res["retransmits"],
             _pct(res.get("cpu_avg")),
             _pct(load.get("iperf3-client")),
             _pct(load.get("iperf3-server")),

@@ -125,7 +125,7 @@ METRICS: dict[str, Metric] = {
     "zero-loss": Metric(
         "zero-loss",
         "zero_loss_pps",
-        "highest rate without loss",
+        "zero-loss rate",
         "packets/s",
         "kpps",
         1000.0,

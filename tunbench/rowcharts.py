@@ -177,17 +177,12 @@ def runs(values: Sequence[float | None], labels: Sequence[str], metric: Metric) 
             hovertemplate=f"%{{x}}: %{{y:,.{metric.decimals}f}} {metric.label}<extra></extra>",
         )
     )
-    if pts:
+    title = f"{metric.title} per run"
+    if pts:  # the median as a line, its value in the title (a label would cover a point)
         mid = float(pd.Series([p[1] for p in pts]).median())
-        fig.add_hline(
-            y=mid,
-            line_dash="dash",
-            line_color="#7f7f7f",
-            line_width=1,
-            annotation_text=f"median {metric.number(mid * metric.scale, unit=True)}",
-            annotation_font_size=10,
-        )
-    layout(fig, f"{metric.title} per run", metric.axis)
+        fig.add_hline(y=mid, line_dash="dash", line_color="#7f7f7f", line_width=1)
+        title += f" (dashed: median, {metric.number(mid * metric.scale, unit=True)})"
+    layout(fig, title, metric.axis)
     fig.update_layout(hovermode="closest", showlegend=False)
     fig.update_xaxes(type="category")
     return fig
