@@ -29,7 +29,8 @@ def throughput_chart(df: pd.DataFrame, stem: Path) -> list[Path]:
         1, len(panels), figsize=(max(6.0, sum(widths)), 4.5), width_ratios=widths, squeeze=False
     )
     for ax, (metric, rows) in zip(axes[0], panels, strict=True):
-        labels = [str(v) for v in rows["Variant"]]
+        names = [str(v) for v in rows["Variant"]]
+        labels = [f"{n}. {v}" for n, v in zip(rows["#"], names, strict=True)]
         med = [float(v) / metric.scale for v in rows["primary_median"]]
         low = [m - float(v) / metric.scale for m, v in zip(med, rows["primary_min"], strict=True)]
         high = [float(v) / metric.scale - m for m, v in zip(med, rows["primary_max"], strict=True)]
@@ -38,12 +39,12 @@ def throughput_chart(df: pd.DataFrame, stem: Path) -> list[Path]:
             for k in rows["Mode"]
         ]
         bars = ax.bar(range(len(labels)), med, yerr=[low, high], capsize=4, color=colors)
-        for bar, name in zip(bars, labels, strict=True):
+        for bar, name in zip(bars, names, strict=True):
             if name == KERNEL_REF:
                 bar.set_hatch("//")
         ax.set_xticks(range(len(labels)), labels, rotation=40, ha="right", fontsize=8)
-        ax.set_ylabel(f"{metric.axis} (median, whiskers min-max)", fontsize=9)
-        ax.set_title(f"{metric.title} per variant")
+        ax.set_ylabel(metric.axis)
+        ax.set_title(f"{metric.title} per row (median, whiskers min-max)", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     stem.parent.mkdir(parents=True, exist_ok=True)
