@@ -9,7 +9,8 @@ on what its workload measured and never on a Gbit/s it does not have.
 
 :class:`Metric` also says how the figure is shown: its display unit (zero-loss in kpps,
 the raw numbers stay packets per second) and the CPU cost per unit of it (% of one core
-per Gbit/s, per 1000 transactions/s, ...). Nothing here imports the rest of tunbench.
+per Gbit/s, per 1000 transactions/s, ...). Nothing here imports the rest of tunbench but
+its errors.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from tunbench.errors import ResultFileError
 
 
 def _missing(v: Any) -> bool:
@@ -148,8 +151,15 @@ def of_key(key: str) -> Metric:
 
 def of_kind(kind: str | None) -> Metric:
     """The metric of a workload kind; files from before ``--workload`` (None) ran a stream.
-    An unknown kind raises KeyError: a figure must never be taken from the wrong key."""
-    return METRICS[kind or "stream"]
+    An unknown kind (a file from a newer tunbench) raises ResultFileError: a figure must
+    never be taken from the wrong key."""
+    try:
+        return METRICS[kind or "stream"]
+    except KeyError:
+        known = ", ".join(METRICS)
+        raise ResultFileError(
+            f"workload {kind!r} has no figure this tunbench knows (it knows {known})"
+        ) from None
 
 
 def of_record(rec: Mapping[str, Any]) -> Metric:

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from tunbench import primary, report, results, workloads
+from tunbench.errors import ResultFileError
 
 from resultdocs import (
     FIGURE,
@@ -37,7 +38,7 @@ def test_every_workload_kind_has_one_primary_figure() -> None:
             assert primary.value(results.flat(d)) == d["results"][FIGURE[kind]]
     assert primary.value(results.flat(doc("v", 12.5))) == 12.5
     assert primary.value(results.flat(doc("v", 0.0, status="failed"))) is None
-    with pytest.raises(KeyError):
+    with pytest.raises(ResultFileError, match="workload 'bulk' has no figure"):
         primary.of_kind("bulk")
     rr, zl = primary.of_kind("rr"), primary.of_kind("zero-loss")
     assert rr.number(15332.1, unit=True) == "15,332 TPS"
