@@ -4,9 +4,9 @@ Rows are matched by spec and workload. A row is ``faster`` or ``slower`` only wh
 on its per-run primary figure (:mod:`tunbench.primary`: Gbit/s of a stream, TPS of rr,
 conn/s of crr, the zero-loss packet rate) says so and the median moved by more than the
 minimum effect (:func:`tunbench.stats.compare_runs`: Welch's t-test, Mann-Whitney U from 5
-runs per side, 3 % by default); fewer than 3 runs on a side is ``too few runs``. Differences in the
-machine or the tools between the two sets are warned about: a verdict across them may be
-about the machine, not the code.
+runs per side, 3 % by default); fewer than 3 runs on a side is ``too few runs``.
+Differences in the machine or the tools between the two sets are warned about: a verdict
+across them may be about the machine, not the code.
 """
 
 from __future__ import annotations

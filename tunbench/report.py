@@ -312,9 +312,9 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     ``primary_ci_low`` and ``primary_ci_high`` are its t-interval (NaN with fewer than 3
     runs), ``primary_median``/``primary_min``/``primary_max`` what their names say, and
     ``Mean ± CI`` and ``% of kernel`` are made of it. ``gbps_runs``, ``gbps_mean``,
-    ``gbps_ci_low``/``gbps_ci_high``, ``Gbps``, ``Min``, ``Max`` and ``CPU/Gbps`` stay
-    Gbit/s figures (the same as the primary ones for a stream row; NaN where a workload
-    has no Gbps).
+    ``gbps_ci_low``/``gbps_ci_high``, ``Gbps``, ``Min`` and ``Max`` stay Gbit/s figures
+    (the same as the primary ones for a stream row; NaN where a workload has no Gbps);
+    ``CPU/Gbps`` is given for stream rows only, ``CPU/kTPS`` etc. for the others.
     """
     recs = list(records)
     if not recs:
