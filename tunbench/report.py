@@ -419,6 +419,7 @@ EXPORT = [
     "frame B read",
     "segs/frame",
     *WORKLOAD_COLUMNS,
+    *CPU_UNIT_COLUMNS,
     "failed",
     "noisy",
     "unsteady",

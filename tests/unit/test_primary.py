@@ -125,6 +125,7 @@ def test_exports_carry_the_primary_figure() -> None:
     assert rr["primary_ci_low"] < b < rr["primary_ci_high"]
     assert rr["primary_min"] == pytest.approx(0.98 * b)
     assert rr["cpu_per_primary_unit"] == "kTPS" and rr["cpu_per_primary"] > 0
+    assert rr["CPU/kTPS"] == rr["cpu_per_primary"] and st["CPU/kTPS"] is None
     assert rr["gbps_mean"] is None and rr["Gbps"] is None
     assert st["primary_metric"] == "gbps" and st["primary_median"] == st["Gbps"] == 11.0
     assert st["cpu_per_primary"] == st["CPU/Gbps"]
