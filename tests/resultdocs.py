@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tunbench import cli, results, sweep
@@ -98,3 +103,85 @@ def sweep_records() -> tuple[Over, list[sweep.Point], list[dict[str, Any]]]:
                 d["metadata"]["workload"]["omit"] = 0
             recs.append(results.flat(d))
     return over, points, recs
+
+
+# Real result documents of the rr, crr and zero-loss workloads (one matrix run of sync-normal,
+# sync-gso and peer-socat each, on the 2-core VM; samples outside the window trimmed).
+WORKLOAD_DATA = Path(__file__).parent / "data" / "workloads"
+FIGURE = {"rr": "transactions_per_s", "crr": "connections_per_s", "zero-loss": "zero_loss_pps"}
+
+
+def real_docs(kind: str) -> list[dict[str, Any]]:
+    """The three real documents of workload ``kind`` (``rr``, ``crr``, ``zero-loss``)."""
+    return [json.loads(p.read_text()) for p in sorted(WORKLOAD_DATA.glob(f"{kind}-*.json"))]
+
+
+def real_matrix(
+    kind: str,
+    factors: Sequence[float] = (1.0, 0.98, 1.02),
+    matrix_id: str = "m-real",
+    kernel: bool = False,
+) -> list[dict[str, Any]]:
+    """A matrix of ``len(factors)`` rounds made from :func:`real_docs`: round r is each real
+    document with its workload figure times ``factors[r]``. With ``kernel``, a
+    ``kernel-router`` and a ``kernel-router --no-offload`` row join, at twice sync-gso's
+    figure and the same as sync-normal's."""
+    base = real_docs(kind)
+    if kernel:
+        by_spec = {d["cell"]["spec"]: d for d in base}
+        for spec, like, scale in (
+            ("kernel-router", "sync-gso", 2.0),
+            ("kernel-router --no-offload", "sync-normal", 1.0),
+        ):
+            k = copy.deepcopy(by_spec[like])
+            k["cell"] = {
+                "spec": spec,
+                "kind": "baseline",
+                "variant": "kernel-router",
+                "args": spec.split()[1:],
+                "mode": "kernel",
+                "offload": "none" if "--no-offload" in spec else "kernel",
+                "channel": "-",
+            }
+            k["results"][FIGURE[kind]] *= scale
+            k["forwarder"] = None
+            k["samples"] = []
+            for key in ("cpu_avg", "cpu_user_avg", "cpu_sys_avg", "cpu_max", "mem_avg_mb"):
+                k["results"][key] = None  # a kernel row has no forwarder process
+            base.append(k)
+    docs = []
+    for r, f in enumerate(factors):
+        for i, d in enumerate(base):
+            c = copy.deepcopy(d)
+            c["run_id"] = f"{r:02x}{i:04x}"
+            c["matrix"] = {**c.get("matrix", {}), "id": matrix_id, "repeat": r, "cell": i}
+            c["results"][FIGURE[kind]] *= f
+            docs.append(c)
+    return docs
+
+
+def save_docs(docs: Sequence[dict[str, Any]], directory: Path) -> Path:
+    """Write ``docs`` into ``directory`` as result files; returns it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    start = len(list(directory.glob("*.json")))
+    for i, d in enumerate(docs, start):
+        results.write(d, directory, f"{i:04d}-{results.slug(d['cell']['spec'])}")
+    return directory
+
+
+def flat(docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The flat records of ``docs``, as report and compare read them."""
+    return [results.flat(d) for d in docs]
+
+
+def base_figures(kind: str) -> dict[str, float]:
+    """Spec -> the workload figure of its real document (:func:`real_docs`)."""
+    return {d["cell"]["spec"]: d["results"][FIGURE[kind]] for d in real_docs(kind)}
+
+
+def figures_of(page: str) -> dict[str, Any]:
+    """The plotly figures a page embeds, by element id."""
+    m = re.search(r'id="tb-figures">(.*?)</script>', page, re.S)
+    assert m, "no figures in the page"
+    figs: dict[str, Any] = json.loads(m.group(1))
+    return figs

@@ -443,8 +443,8 @@ def _write_sweep(
     df: Any, over: Any, label: str, table: str, recs: list[dict[str, Any]], out: Path
 ) -> None:
     """sweep.md, sweep.csv and sweep.html (plotly.min.js beside it) into ``out``."""
-    from tunbench import sweep
-    from tunbench.htmlreport import write_plotly_js
+    from tunbench import sweep, sweeppage
+    from tunbench.htmlpage import write_plotly_js
 
     first = recs[0] if recs else {}
     machine = f"kernel {first.get('kernel')}, {first.get('cpu_model')}"
@@ -452,7 +452,7 @@ def _write_sweep(
         (out / "sweep.md").write_text(table + "\n")
         (out / "sweep.csv").write_text(sweep.csv(df))
         write_plotly_js(out)
-        (out / "sweep.html").write_text(sweep.html(df, over, label, machine))
+        (out / "sweep.html").write_text(sweeppage.html(df, over, label, machine))
     except OSError as exc:
         raise UsageError(f"cannot write the sweep: {exc.strerror}: {exc.filename}") from exc
     print(

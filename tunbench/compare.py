@@ -1,11 +1,12 @@
 """``tunbench compare OLD NEW``: what changed between two result sets, per row.
 
 Rows are matched by spec and workload. A row is ``faster`` or ``slower`` only when a test
-on the per-run Gbps says so and the median moved by more than the minimum effect
-(:func:`tunbench.stats.compare_runs`: Welch's t-test, Mann-Whitney U from 5 runs per
-side, 3 % by default); fewer than 3 runs on a side is ``too few runs``. Differences in the
-machine or the tools between the two sets are warned about: a verdict across them may be
-about the machine, not the code.
+on its per-run primary figure (:mod:`tunbench.primary`: Gbit/s of a stream, TPS of rr,
+conn/s of crr, the zero-loss packet rate) says so and the median moved by more than the
+minimum effect (:func:`tunbench.stats.compare_runs`: Welch's t-test, Mann-Whitney U from 5
+runs per side, 3 % by default); fewer than 3 runs on a side is ``too few runs``.
+Differences in the machine or the tools between the two sets are warned about: a verdict
+across them may be about the machine, not the code.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from tunbench import report, results, stats
+from tunbench import primary, report, results, stats
 from tunbench.errors import ResultFileError
 
 # metadata keys that must match for a comparison to be about the code alone
@@ -32,6 +33,10 @@ MACHINE_KEYS = {
 JSON_KEYS = (
     "variant",
     "workload",
+    "metric",
+    "unit",
+    "old",
+    "new",
     "old_gbps",
     "new_gbps",
     "change_pct",
@@ -61,7 +66,7 @@ def _nan_to_none(value: Any) -> Any:
 
 
 def _ci(row: pd.Series, side: str) -> list[float] | None:
-    low, high = row[f"gbps_ci_low {side}"], row[f"gbps_ci_high {side}"]
+    low, high = row[f"primary_ci_low {side}"], row[f"primary_ci_high {side}"]
     return None if pd.isna(low) else [float(low), float(high)]
 
 
@@ -71,7 +76,9 @@ def compare_docs(
     min_effect: float = stats.MIN_EFFECT,
 ) -> pd.DataFrame:
     """One row per (spec, workload) in either set, with the verdict and what it rests on
-    (the columns of ``JSON_KEYS``)."""
+    (the columns of ``JSON_KEYS``): ``metric`` names the row's primary figure, ``old`` and
+    ``new`` are its medians (raw, in ``unit``), ``old_ci``/``new_ci`` the intervals of its
+    means; ``old_gbps``/``new_gbps`` repeat the medians for stream rows (None otherwise)."""
     old = report.grouped(results.flat(d) for d in old_docs)
     new = report.grouped(results.flat(d) for d in new_docs)
     key = ["Variant", "workload_key"]
@@ -85,20 +92,23 @@ def compare_docs(
     both = both.sort_values("_pos", kind="stable")
     rows = []
     for _, r in both.iterrows():
-        workload = r["Workload old"] if r["_merge"] != "right_only" else r["Workload new"]
+        first = "new" if r["_merge"] == "right_only" else "old"
+        m = primary.of_key(str(r[f"primary_metric {first}"]))
         row: dict[str, Any] = dict.fromkeys(JSON_KEYS)
-        row.update({"variant": r["Variant"], "workload": workload})
+        row.update({"variant": r["Variant"], "workload": r[f"Workload {first}"], "metric": m.key})
+        row["unit"] = m.unit
+        sides = ("old", "new") if r["_merge"] == "both" else (first,)
+        for side in sides:
+            row[side] = _nan_to_none(r[f"primary_median {side}"])
+            if m == primary.STREAM:
+                row[f"{side}_gbps"] = row[side]
         if r["_merge"] != "both":
             row["verdict"] = stats.ADDED if r["_merge"] == "right_only" else stats.REMOVED
-            side = "new" if r["_merge"] == "right_only" else "old"
-            row[f"{side}_gbps"] = _nan_to_none(r[f"Gbps {side}"])
             rows.append(row)
             continue
-        c = stats.compare_runs(r["gbps_runs old"], r["gbps_runs new"], min_effect)
+        c = stats.compare_runs(r["primary_runs old"], r["primary_runs new"], min_effect)
         row.update(
             {
-                "old_gbps": _nan_to_none(r["Gbps old"]),
-                "new_gbps": _nan_to_none(r["Gbps new"]),
                 "change_pct": c.change_pct,
                 "p_value": c.p_value,
                 "mw_p_value": c.mw_p_value,
@@ -108,7 +118,7 @@ def compare_docs(
                 "new_ci": _ci(r, "new"),
                 "old_cpu": _nan_to_none(r["CPU Avg old"]),
                 "new_cpu": _nan_to_none(r["CPU Avg new"]),
-                "verdict": c.verdict,
+                "verdict": primary.verdict_word(m, c.verdict, stats.FASTER, stats.SLOWER),
             }
         )
         rows.append(row)
@@ -151,23 +161,32 @@ def _fmt(value: Any, spec: str) -> str:
     return format(value, spec)
 
 
-def _gbps(value: Any) -> str:
-    return "-" if value is None else _fmt(value, ".2f" if value >= 1 else ".3f")
-
-
 def _p(value: Any) -> str:
     if value is None:
         return "-"
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def _figures(df: pd.DataFrame) -> tuple[str, list[str], list[str]]:
+    """The old and new columns: their header prefix and cells. Rows of one primary figure:
+    ``TPS old`` and bare numbers; rows of several: each cell with its unit."""
+    metrics = [primary.of_key(str(k)) for k in df["metric"]]
+    one = len(set(metrics)) == 1
+    cells = [
+        [m.number(v, unit=not one) for m, v in zip(metrics, df[side], strict=True)]
+        for side in ("old", "new")
+    ]
+    return (f"{metrics[0].label} " if one else ""), cells[0], cells[1]
+
+
 def markdown(df: pd.DataFrame, notes: list[str] | None = None) -> str:
     """The comparison as a GitHub table, then the warnings."""
+    prefix, old, new = _figures(df) if len(df) else ("Gbps ", [], [])
     table = pd.DataFrame(
         {
             "Variant": df["variant"],
-            "Gbps old": [_gbps(v) for v in df["old_gbps"]],
-            "Gbps new": [_gbps(v) for v in df["new_gbps"]],
+            f"{prefix}old": old,
+            f"{prefix}new": new,
             "Change": [
                 _fmt(round(v, 1) + 0.0, "+.1f") + "%" if v is not None else "-"
                 for v in df["change_pct"]

@@ -1,9 +1,9 @@
 """The report page's charts, as plotly figures built from result documents.
 
-Summary charts work on :func:`tunbench.report.grouped`'s frame (one bar per row); the
-drill-down charts on the result documents of one row (every run overlaid, time in seconds
-from the start of the measured window, so the ``--omit`` warm-up is negative). Nothing
-here writes files: :mod:`tunbench.htmlreport` places the figures on the page.
+The drill-down charts work on the result documents of one row (every run overlaid, time in
+seconds from the start of the measured window, so the ``--omit`` warm-up is negative); the
+summary charts, one bar per row, are :mod:`tunbench.rowcharts`. Nothing here writes files:
+:mod:`tunbench.htmlreport` places the figures on the page.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
 import plotly.graph_objects as go
 
 from tunbench.boundby import SATURATED
@@ -60,7 +59,7 @@ class Run:
         return [round(s["t"] - s["dt"] / 2 - self.start, 3) for s in samples]
 
 
-def _layout(fig: go.Figure, title: str, ytitle: str, xtitle: str = "") -> go.Figure:
+def layout(fig: go.Figure, title: str, ytitle: str, xtitle: str = "") -> go.Figure:
     fig.update_layout(
         title={"text": title, "font": {"size": 14}},
         height=HEIGHT,
@@ -92,120 +91,6 @@ def _warmup(fig: go.Figure, runs: Sequence[Run]) -> None:
 SECONDS = "s from the start of the measured window"
 
 
-def _row_color(mode: str, variant: str) -> str:
-    if mode == "kernel":
-        return "#7f7f7f"
-    if str(mode).startswith("peer") or str(variant).startswith("peer"):
-        return "#d62728"
-    return "#1f77b4"
-
-
-def throughput(df: pd.DataFrame, shown: pd.DataFrame) -> go.Figure:
-    """Median Gbps per row, min-max whiskers, CI whiskers where the row has
-    ``gbps_ci_low``/``gbps_ci_high``, kernel rows as reference lines; ``shown`` is the
-    formatted table, whose cells make the hover text."""
-    ok = df["Gbps"].notna()
-    rows, cells = df[ok], shown[ok.to_numpy()]
-    labels = [f"{n}. {v}" for n, v in zip(rows["#"], rows["Variant"], strict=True)]
-    hover = [
-        "<br>".join(f"{col}: {val}" for col, val in cell.items() if col != "#")
-        for _, cell in cells.iterrows()
-    ]
-    med = rows["Gbps"].astype(float)
-    fig = go.Figure(
-        go.Bar(
-            x=labels,
-            y=med,
-            name="median, whiskers min-max",
-            marker_color=[
-                _row_color(m, v) for m, v in zip(rows["Mode"], rows["Variant"], strict=True)
-            ],
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": rows["Max"].astype(float) - med,
-                "arrayminus": med - rows["Min"].astype(float),
-                "color": "#555",
-                "thickness": 1.2,
-                "width": 6,
-            },
-            hovertext=hover,
-            hoverinfo="text",
-        )
-    )
-    if {"gbps_ci_low", "gbps_ci_high"} <= set(df.columns):
-        lo, hi = rows["gbps_ci_low"].astype(float), rows["gbps_ci_high"].astype(float)
-        has = lo.notna() & hi.notna()
-        fig.add_trace(
-            go.Scatter(
-                x=[lab for lab, h in zip(labels, has, strict=True) if h],
-                y=med[has],
-                mode="markers",
-                name="95% CI",
-                marker={"color": "black", "size": 5},
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": hi[has] - med[has],
-                    "arrayminus": med[has] - lo[has],
-                    "color": "black",
-                    "thickness": 3,
-                    "width": 0,
-                },
-                hoverinfo="skip",
-            )
-        )
-    kernel = rows[rows["Mode"] == "kernel"]
-    for _, k in kernel.iterrows():
-        what = f" ({k['Workload']})" if df["Workload"].nunique() > 1 else ""
-        fig.add_hline(
-            y=float(k["Gbps"]),
-            line_dash="dash",
-            line_color="#7f7f7f",
-            line_width=1,
-            annotation_text=f"{k['Variant']}{what}: {k['Gbps']:.2f}",
-            annotation_position="top right",
-            annotation_font_size=10,
-        )
-    _layout(fig, "Throughput per row", "Gbit/s")
-    fig.update_layout(
-        height=420, hovermode="closest", showlegend=True, legend={"orientation": "h", "y": 1.08}
-    )
-    fig.update_xaxes(tickangle=-35)
-    return fig
-
-
-def efficiency(df: pd.DataFrame) -> go.Figure | None:
-    """Gbps against forwarder CPU, one point per forwarder row: up and left is better."""
-    rows = df[df["Gbps"].notna() & df["CPU Avg"].notna() & (df["Mode"] != "kernel")]
-    if rows.empty:
-        return None
-    fig = go.Figure(
-        go.Scatter(
-            x=rows["CPU Avg"],
-            y=rows["Gbps"],
-            mode="markers+text",
-            text=[f"{n}. {v}" for n, v in zip(rows["#"], rows["Variant"], strict=True)],
-            textposition="top center",
-            textfont={"size": 10},
-            marker={
-                "size": 10,
-                "color": [
-                    _row_color(m, v) for m, v in zip(rows["Mode"], rows["Variant"], strict=True)
-                ],
-            },
-            hovertemplate="%{text}<br>%{y:.2f} Gbps at %{x:.0f}% CPU<extra></extra>",
-        )
-    )
-    _layout(fig, "Throughput against forwarder CPU", "Gbit/s", "forwarder CPU, % of one core")
-    fig.update_layout(height=420, hovermode="closest", showlegend=False)
-    lo, hi = float(rows["CPU Avg"].min()), float(rows["CPU Avg"].max())
-    pad = max(10.0, 0.15 * (hi - lo))  # room for the labels at both ends
-    fig.update_xaxes(range=[max(0.0, lo - pad), hi + pad])
-    fig.update_yaxes(range=[0, 1.15 * float(rows["Gbps"].max())])
-    return fig
-
-
 def intervals(runs: Sequence[Run]) -> go.Figure:
     """Gbps per iperf3 interval (as the client reports it), one line per run."""
     fig = go.Figure()
@@ -226,7 +111,7 @@ def intervals(runs: Sequence[Run]) -> go.Figure:
             )
         )
     _warmup(fig, runs)
-    return _layout(fig, "Throughput per iperf3 interval", "Gbit/s", SECONDS)
+    return layout(fig, "Throughput per iperf3 interval", "Gbit/s", SECONDS)
 
 
 def _threads(s: Mapping[str, Any]) -> dict[str, float]:
@@ -285,7 +170,7 @@ def forwarder_cpu(runs: Sequence[Run]) -> go.Figure:
             )
     fig.add_hline(y=100, line_dash="dot", line_color="#999", line_width=1)
     _warmup(fig, runs)
-    return _layout(fig, "Forwarder CPU", "% of one core", SECONDS)
+    return layout(fig, "Forwarder CPU", "% of one core", SECONDS)
 
 
 def cpu_everywhere(runs: Sequence[Run]) -> go.Figure:
@@ -337,7 +222,7 @@ def cpu_everywhere(runs: Sequence[Run]) -> go.Figure:
         annotation_font_size=10,
     )
     _warmup(fig, runs)
-    return _layout(fig, "CPU: forwarder, load generators, machine", "% of one core", SECONDS)
+    return layout(fig, "CPU: forwarder, load generators, machine", "% of one core", SECONDS)
 
 
 def memory(runs: Sequence[Run]) -> go.Figure:
@@ -354,7 +239,7 @@ def memory(runs: Sequence[Run]) -> go.Figure:
             )
         )
     _warmup(fig, runs)
-    return _layout(fig, "Forwarder memory (RSS)", "MB", SECONDS)
+    return layout(fig, "Forwarder memory (RSS)", "MB", SECONDS)
 
 
 def _flame_color(name: str) -> str:
@@ -396,34 +281,4 @@ def icicle(stacks: Mapping[str, int], title: str, min_share: float = 0.002) -> g
         height=520,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
-    return fig
-
-
-def distributions(old: pd.DataFrame, new: pd.DataFrame) -> go.Figure:
-    """Per-run Gbps of every row in two result sets, side by side (box and every point), for
-    ``tunbench compare --html``; rows are matched on spec and workload."""
-    several = pd.concat([old["Workload"], new["Workload"]]).nunique() > 1
-    fig = go.Figure()
-    for side, df, color in (("old", old, "#7f7f7f"), ("new", new, "#1f77b4")):
-        xs: list[str] = []
-        ys: list[float] = []
-        for _, row in df.iterrows():
-            label = f"{row['Variant']} ({row['Workload']})" if several else str(row["Variant"])
-            xs += [label] * len(row["gbps_runs"])
-            ys += [float(v) for v in row["gbps_runs"]]
-        fig.add_trace(
-            go.Box(
-                x=xs,
-                y=ys,
-                name=side,
-                marker_color=color,
-                boxpoints="all",
-                jitter=0.3,
-                pointpos=0,
-                hovertemplate="%{y:.2f} Gbps",
-            )
-        )
-    _layout(fig, "Per-run throughput, old and new", "Gbit/s")
-    fig.update_layout(boxmode="group", height=440, hovermode="closest")
-    fig.update_xaxes(tickangle=-35)
     return fig

@@ -2,8 +2,10 @@
 
 The table is whatever :func:`tunbench.compare.compare` returns, column for column (so the
 page follows compare's own columns, verdicts and p-values), sortable like the report's,
-each row tinted by its verdict; below it the two runs' per-run throughput side by side, per
-row. Like the report, it loads ``plotly.min.js`` from beside the page.
+each row tinted by its verdict; below it the two sets' per-run figures side by side, per
+row: one chart per primary figure (:mod:`tunbench.primary`: Gbit/s, TPS, conn/s, kpps)
+present, so that no two units share an axis. Like the report, it loads ``plotly.min.js``
+from beside the page.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from tunbench import figures, report, results
-from tunbench.htmlreport import Figures, page, write_plotly_js
+from tunbench import primary, report, results, rowcharts
+from tunbench.htmlpage import Figures, page, write_plotly_js
 
 
 def _e(value: Any) -> str:
@@ -34,7 +36,19 @@ def _cell(value: Any, column: str) -> str:
         return (
             f"{value:.3g}" if "p" in column.lower().split("_") or column == "p" else f"{value:.2f}"
         )
+    if isinstance(value, list) and all(isinstance(v, float) for v in value):  # an interval
+        return "[" + ", ".join(f"{v:.5g}" for v in value) + "]"
     return str(value)
+
+
+def _td(row: pd.Series, column: str, text: bool) -> str:
+    """One cell; ``old``/``new`` with the unit of the row's figure ("15,332 TPS"), its raw
+    value in ``data-v`` so that the column sorts by number."""
+    value, cls = row[column], "text" if text else ""
+    if column in ("old", "new") and "metric" in row.index and value is not None:
+        shown = primary.of_key(str(row["metric"])).number(value, unit=True)
+        return f'<td class="{cls}" data-v="{_e(value)}">{_e(shown)}</td>'
+    return f'<td class="{cls}">{_e(_cell(value, column))}</td>'
 
 
 def _tint(row: pd.Series, verdict_col: str | None) -> str:
@@ -58,12 +72,13 @@ def _table(df: pd.DataFrame) -> str:
     )
     body = []
     for _, row in df.iterrows():
-        tds = "".join(
-            f'<td class="{"text" if c in text else ""}">{_e(_cell(row[c], str(c)))}</td>'
-            for c in df.columns
-        )
+        tds = "".join(_td(row, str(c), c in text) for c in df.columns)
         body.append(f'<tbody class="{_tint(row, verdict_col)}"><tr>{tds}</tr></tbody>')
-    sort = next((c for c in df.columns if "new" in str(c).lower() and "gbps" in str(c).lower()), "")
+    sort = "new" if "new" in df.columns else ""
+    if not sort:  # a table of the older shape: its Gbps of NEW
+        sort = next(
+            (c for c in df.columns if "new" in str(c).lower() and "gbps" in str(c).lower()), ""
+        )
     return (
         f'<div class="table-box"><table id="results" data-selftest-sort="{_e(sort)}">'
         f"<thead><tr>{head}</tr></thead>{''.join(body)}</table></div>"
@@ -79,8 +94,10 @@ def write_compare_html(old_dir: Path, new_dir: Path, table: pd.DataFrame, out: P
     out.parent.mkdir(parents=True, exist_ok=True)
     write_plotly_js(out.parent)
     figs = Figures()
-    chart = figs.add(
-        "distributions", figures.distributions(_grouped(old_dir), _grouped(new_dir)), tall=True
+    old, new = _grouped(old_dir), _grouped(new_dir)
+    chart = "".join(
+        figs.add(rowcharts.chart_id("distributions", m), rowcharts.distributions(old, new, m), True)
+        for m in rowcharts.metrics_present(old, new)
     )
     links = []
     for side, directory in (("old", old_dir), ("new", new_dir)):
@@ -92,10 +109,13 @@ def write_compare_html(old_dir: Path, new_dir: Path, table: pd.DataFrame, out: P
     body = f"""<p class="sub">{" · ".join(links)}. Click a column header to sort.</p>
 <h2>Change per row</h2>
 {_table(table)}
-<p class="why">Green rows got faster, red ones slower, by compare's own verdict; the rest
-changed within the noise or could not be judged.</p>
+<p class="why">Green rows got faster (their figure rose), red ones slower, by compare's own
+verdict; the rest changed within the noise or could not be judged. <b>old</b> and
+<b>new</b> are the medians of each row's figure: Gbit/s, TPS, conn/s or kpps by its
+workload (<b>metric</b>; the JSON output has them raw, in <b>unit</b>).</p>
 <h2>Distributions</h2>
 {chart}
-<p class="why">Every run's Gbps, old beside new, per row; a box spans the middle half.</p>"""
+<p class="why">Every run's figure, old beside new, per row (Gbit/s for stream rows, the
+others in their own chart and unit); a box spans the middle half.</p>"""
     out.write_text(page("tunbench compare", body, figs))
     return out

@@ -2,84 +2,40 @@
 
 At the top, the summary table (every column the text table has, sortable by clicking a
 header, each row's warnings in the row and its ``Bound by`` verdict with the numbers behind
-it as a tooltip) and the throughput chart (median, min-max and CI whiskers, kernel rows as
-reference lines, the row's numbers on hover). Then one section per row: throughput per
+it as a tooltip) and, per workload figure present (:mod:`tunbench.rowcharts`: Gbit/s, TPS,
+conn/s, kpps, each on its own axis), the chart of rows (median, min-max and CI whiskers,
+kernel rows as reference lines, the row's numbers on hover) and the figure against CPU.
+Then one section per row: its runs' figure (workloads other than a stream), throughput per
 iperf3 interval, the forwarder's CPU (per thread and user/system where the samples have
 them), the CPU of the forwarder, load generators and machine together, memory, every run
 of the row overlaid; its flamegraph(s), zoomable; the exact command, metadata, the
 forwarder's counters and the row's warnings.
 
-Charts are plotly figures (:mod:`tunbench.figures`) drawn by ``plotly.min.js``, which is
-written once next to the page and loaded by a relative path: the page opens from
-``file://`` with no network and no web server, and a directory of pages shares one copy.
+Charts are plotly figures (:mod:`tunbench.figures`, :mod:`tunbench.rowcharts`) drawn by
+``plotly.min.js``, which is written once next to the page and loaded by a relative path
+(:mod:`tunbench.htmlpage`): the page opens from ``file://`` with no network and no web
+server, and a directory of pages shares one copy.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
-import plotly.io as pio
-from plotly.offline import get_plotlyjs
 
-from tunbench import boundby, figures, report, results
+from tunbench import boundby, figures, primary, report, results, rowcharts
 from tunbench.chart import throughput_chart
 from tunbench.errors import ResultFileError
-
-PLOTLY_JS = "plotly.min.js"
-TEMPLATE = "plotly_white"
-
-
-def _asset(name: str) -> str:
-    """The page's own style and script (``tunbench/assets/``), inlined into the page."""
-    return files("tunbench").joinpath("assets", name).read_text()
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value))
-
-
-def write_plotly_js(directory: Path) -> Path:
-    """``directory/plotly.min.js``, written only when missing or from another plotly."""
-    path = directory / PLOTLY_JS
-    js = get_plotlyjs()
-    if not path.exists() or path.stat().st_size != len(js.encode()) or path.read_text() != js:
-        path.write_text(js)
-    return path
-
-
-class Figures:
-    """The page's figures by element id, embedded once as JSON (without the shared
-    template, which is embedded once too)."""
-
-    def __init__(self) -> None:
-        self.figs: dict[str, Any] = {}
-
-    def add(self, fig_id: str, fig: go.Figure | None, tall: bool = False) -> str:
-        """A placeholder ``div`` for ``fig``; the page's script draws it."""
-        if fig is None:
-            return ""
-        doc = json.loads(pio.to_json(fig, validate=False))
-        doc.get("layout", {}).pop("template", None)
-        self.figs[fig_id] = doc
-        return f'<div class="tb-plot{" tall" if tall else ""}" id="{fig_id}"></div>'
-
-    def script_tags(self) -> str:
-        template = json.dumps(pio.templates[TEMPLATE].to_plotly_json(), separators=(",", ":"))
-        data = json.dumps(self.figs, separators=(",", ":"))
-        safe = data.replace("</", "<\\/")
-        return (
-            f'<script type="application/json" id="tb-figures">{safe}</script>\n'
-            f'<script type="application/json" id="tb-template">{template}</script>'
-        )
+from tunbench.htmlpage import PLOTLY_JS as PLOTLY_JS
+from tunbench.htmlpage import Figures as Figures
+from tunbench.htmlpage import _e
+from tunbench.htmlpage import page as page
+from tunbench.htmlpage import write_plotly_js as write_plotly_js
 
 
 def _docs_by_row(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[Any]]:
@@ -212,8 +168,11 @@ def _pct(v: Any) -> str:
     return "-" if v is None else f"{v:.0f}%"
 
 
-def _runs_table(docs: Sequence[Mapping[str, Any]], labels: Sequence[str], out: Path) -> str:
-    head = ["run", "status", "Gbps", "Retr", "CPU Avg", "iperf3 client", "iperf3 server"]
+def _runs_table(
+    docs: Sequence[Mapping[str, Any]], labels: Sequence[str], out: Path, metric: primary.Metric
+) -> str:
+    extra = [] if metric == primary.STREAM else [metric.label]  # the row's own figure
+    head = ["run", "status", *extra, "Gbps", "Retr", "CPU Avg", "iperf3 client", "iperf3 server"]
     head += ["machine busy", "Bound by", "file"]
     rows = []
     for d, label in zip(docs, labels, strict=True):
@@ -229,8 +188,9 @@ def _runs_table(docs: Sequence[Mapping[str, Any]], labels: Sequence[str], out: P
         cells = [
             label,
             status,
+            *(metric.number(res.get(metric.key)) for _ in extra),
             "-" if gbps is None else f"{gbps:.2f}",
-            res.get("retransmits", "-"),
+            "-" if res.get("retransmits") is None else res["retransmits"],
             _pct(res.get("cpu_avg")),
             _pct(load.get("iperf3-client")),
             _pct(load.get("iperf3-server")),
@@ -335,12 +295,22 @@ def _drill(row: pd.Series, docs: Sequence[Any], out: Path, figs: Figures) -> str
     kernel = row.get("Mode") == "kernel"
     title = f"{n}. {row['Variant']}"
     sub = row.get("Workload") or ""
-    gbps = "FAILED" if pd.isna(row["Gbps"]) else f"{row['Gbps']:.2f} Gbps"
+    metric = primary.of_key(str(row["primary_metric"]))
+    median = row["primary_median"]
+    figure = "FAILED" if pd.isna(median) else metric.number(median, unit=True)
     verdict = row.get("Bound by") or "-"
     bounds = [b for b in (boundby.from_doc(d) for d in ok) if b is not None]
     why = _e(bounds[0].explain()) if len(bounds) == 1 else "see the runs below"
     warns = report.row_warnings(row)
-    charts = [figs.add(f"iv-{n}", figures.intervals(runs) if runs else None)]
+    charts = []
+    if metric != primary.STREAM:
+        values = [
+            (d.get("results") or {}).get(metric.key) if d.get("status") == "ok" else None
+            for d in docs
+        ]
+        charts.append(figs.add(f"runs-{n}", rowcharts.runs(values, labels, metric)))
+    if metric == primary.STREAM or any(r.intervals for r in runs):
+        charts.append(figs.add(f"iv-{n}", figures.intervals(runs) if runs else None))
     if not kernel:
         charts.append(figs.add(f"cpu-{n}", figures.forwarder_cpu(runs) if runs else None))
     charts.append(figs.add(f"all-{n}", figures.cpu_everywhere(runs) if runs else None))
@@ -353,7 +323,7 @@ def _drill(row: pd.Series, docs: Sequence[Any], out: Path, figs: Figures) -> str
     )
     return f"""
 <section class="drill{" kernel" if kernel else ""}" id="row-{n}">
-<h3>{_e(title)} <small>{_e(sub)} · {_e(gbps)} · n = {row["n"]}</small>
+<h3>{_e(title)} <small>{_e(sub)} · {_e(figure)} · n = {row["n"]}</small>
 <a class="back" href="#results">back to the table</a></h3>
 <p class="verdict">Bound by: <b class="{_bound_class(verdict)}">{_e(verdict)}</b>
 <span class="why">— {why}</span></p>
@@ -364,7 +334,7 @@ def _drill(row: pd.Series, docs: Sequence[Any], out: Path, figs: Figures) -> str
 <h4>Command</h4>
 {cmd}
 <h4>Runs</h4>
-{_runs_table(docs, labels, out)}
+{_runs_table(docs, labels, out, metric)}
 <details><summary>Forwarder counters</summary>{_counters(docs, labels)}</details>
 <details><summary>Metadata</summary>{_metadata(docs)}</details>
 </section>"""
@@ -391,8 +361,14 @@ def write_html(records: list[dict[str, Any]], out: Path) -> Path:
             for i, d in enumerate(docs)
             if (b := boundby.from_doc(d)) is not None
         ]
-    charts = figs.add("throughput", figures.throughput(df, shown), tall=True)
-    charts += figs.add("efficiency", figures.efficiency(df), tall=True)
+    metrics = rowcharts.metrics_present(df)
+    charts = "".join(
+        figs.add(rowcharts.chart_id("throughput", m), rowcharts.per_row(df, shown, m), tall=True)
+        + figs.add(rowcharts.chart_id("efficiency", m), rowcharts.efficiency(df, m), tall=True)
+        for m in metrics
+    )
+    heading = "Throughput" if metrics in ([], [primary.STREAM]) else "Per row"
+    units = ", ".join(f"{m.title.lower()} in {m.label}" for m in metrics)
     drills = "".join(_drill(row, docs_of[row["#"]], out, figs) for _, row in df.iterrows())
     in_rows = {w for _, row in df.iterrows() for w in report.row_warnings(row)}
     notes = "".join(f"<li>{_e(n)}</li>" for n in report.warnings(df) if n not in in_rows)
@@ -406,11 +382,12 @@ Click a column header to sort, a variant to see its runs. CPU is in % of one cor
 <p class="why"><b>Bound by</b> says what limited a row: a forwarder thread at ≥ 95% of a
 core, an iperf3 process at a full core (load generator), the whole machine ≥ 95% busy, or
 none of these (not CPU-bound: look at retransmits and drops). Hover it for the numbers.</p>
-<h2>Throughput</h2>
+<h2>{heading}</h2>
 <div class="charts2">{charts}</div>
-<p class="why">Bars: median of the row's runs, thin whiskers min to max, thick black whiskers
-the 95% confidence interval where the row has one; dashed lines: kernel rows (the ceiling a
-forwarder is measured against). Static copies: <a href="{_e(static[0].name)}">PNG</a>,
+<p class="why">One chart per workload figure ({_e(units)}). Bars: median of the
+row's runs, thin whiskers min to max, thick black whiskers the 95% confidence interval where
+the row has one; dashed lines: kernel rows of that workload (the ceiling a forwarder is
+measured against). Static copies: <a href="{_e(static[0].name)}">PNG</a>,
 <a href="{_e(static[1].name)}">SVG</a>.</p>
 <h2>Rows in detail</h2>
 <p class="why">Time runs from the start of the measured window; the grey band is the
@@ -418,24 +395,3 @@ warm-up (<code>--omit</code>), not counted.</p>
 {drills}"""
     out.write_text(page("tunbench report", body, figs))
     return out
-
-
-def page(title: str, body: str, figs: Figures) -> str:
-    """A whole page around ``body``: style, plotly.min.js by a relative path (the caller
-    writes it with :func:`write_plotly_js`), the figures, the script, the error box and the
-    self-test's output element."""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>{_asset("report.css")}</style>
-<script src="{PLOTLY_JS}"></script>
-</head>
-<body>
-<div id="tb-errors"></div>
-<h1>{_e(title)}</h1>
-{body}
-<pre id="tb-selftest" hidden></pre>
-{figs.script_tags()}
-<script>{_asset("report.js")}</script>
-</body></html>
-"""

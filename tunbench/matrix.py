@@ -7,7 +7,9 @@ and gets none), its SVG in ``flamegraph/<spec>.svg``; then ``repeat`` rounds of 
 order is shuffled, seeded (``seed``, recorded), so that no cell always follows the same
 neighbour. With ``until_ci`` (netperf's ``-I``), more rounds follow, of only the cells
 whose 95 % CI half-width is still above that share of their mean (and the kernel runs
-their ``% of kernel`` pairs with), until they meet it or reach ``max_repeat`` runs. A
+their ``% of kernel`` pairs with), until they meet it or reach ``max_repeat`` runs; the
+interval is that of the workload's primary figure (:mod:`tunbench.primary`: Gbit/s, TPS,
+conn/s, zero-loss pps). A
 failed cell is recorded and the matrix goes on. Each result file carries its position
 (``matrix.id/repeat/repeats/order/cell/seed/until_ci/max_repeat``) and the profile of
 its spec.
@@ -26,7 +28,7 @@ from hashlib import sha1
 from pathlib import Path
 from typing import Any
 
-from tunbench import report, results, stats
+from tunbench import primary, report, results, stats
 from tunbench.session import CellOptions, profile_cell, run_cell
 from tunbench.variants import CellSpec, describe
 
@@ -126,9 +128,16 @@ def plan(cells: list[CellSpec], repeat: int, seed: int) -> list[tuple[int, int, 
     ]
 
 
-def converged(gbps: list[float], until_ci: float) -> bool:
-    """True once the 95 % CI half-width of ``gbps``'s mean is at most ``until_ci`` % of it."""
-    ci = stats.mean_ci(gbps)
+def run_figure(rec: dict[str, Any]) -> float | None:
+    """What a run adds to its cell's runs: its workload's primary figure (Gbit/s of a
+    stream, TPS of rr, ...); None for a failed run."""
+    return primary.value(rec)
+
+
+def converged(runs: list[float], until_ci: float) -> bool:
+    """True once the 95 % CI half-width of the mean of ``runs`` (one primary figure per
+    run) is at most ``until_ci`` % of it."""
+    ci = stats.mean_ci(runs)
     return ci is not None and 100 * ci.rel_half <= until_ci
 
 
@@ -224,8 +233,9 @@ def run_matrix(
         rec = results.flat(run_cell(cell, options[i], extra=extra))
         recs.append(rec)
         tried[i] += 1
-        if rec["status"] == "ok" and rec.get("gbps") is not None:
-            runs[i].append(float(rec["gbps"]))
+        figure = run_figure(rec)
+        if figure is not None:
+            runs[i].append(figure)
         if on_result:
             on_result(rec)
         bar.advance()
@@ -261,13 +271,14 @@ def convergence(
     for r in recs:
         key = (str(r.get("spec") or r["variant"]), str(r.get("workload_key")))
         rows.setdefault(key, [])
-        if r.get("status") == "ok" and r.get("gbps") is not None:
-            rows[key].append(float(r["gbps"]))
+        figure = run_figure(r)
+        if figure is not None:
+            rows[key].append(figure)
     met, missed = [], []
-    for (spec, _), gbps in rows.items():
-        ci = stats.mean_ci(gbps)
-        if converged(gbps, until_ci):
+    for (spec, _), runs in rows.items():
+        ci = stats.mean_ci(runs)
+        if converged(runs, until_ci):
             met.append(spec)
         else:
-            missed.append((spec, 100 * ci.rel_half if ci else None, len(gbps)))
+            missed.append((spec, 100 * ci.rel_half if ci else None, len(runs)))
     return met, missed

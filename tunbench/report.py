@@ -1,32 +1,39 @@
 """Summary tables from result records: pandas groups and aggregates, tabulate renders.
 
-Records of the same spec, workload and MTU form one row (repeats of a matrix cell):
-median, min and max Gbps, the mean with its 95 % confidence interval
-(:func:`tunbench.stats.mean_ci`), medians of the rest, and two figures taken per run
-before they are summarised: ``% of kernel`` (each run over the kernel run of the same
-round of the same matrix, :func:`kernel_reference` names which kernel row) and CPU per
-Gbit/s. Records with different workloads are never merged; different kernels or CPU
-models, wide intervals, noisy or unsteady runs and runs without samples are warned about.
-Numbers stay floats in SI units until :func:`formatted`.
+Records of the same spec, workload and MTU form one row (repeats of a matrix cell). A
+row's statistics are made of its workload's primary figure (:mod:`tunbench.primary`:
+Gbit/s of a stream, TPS of rr, conn/s of crr, the zero-loss packet rate): its median,
+min and max, the mean with its 95 % confidence interval (:func:`tunbench.stats.mean_ci`),
+and two figures taken per run before they are summarised: ``% of kernel`` (each run over
+the kernel run of the same workload in the same round of the same matrix,
+:func:`kernel_reference` names which kernel row) and CPU per unit of the figure (per
+Gbit/s, per kTPS, ...); medians of the rest. Records with different workloads are never
+merged; different kernels or CPU models, wide intervals, noisy or unsteady runs and runs
+without samples are warned about (:mod:`tunbench.reportnotes`). Numbers stay floats in SI
+units until :func:`formatted` (:mod:`tunbench.reporttext`).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from tunbench import stats
+from tunbench import primary, stats
 from tunbench.boundby import summarize_row
+from tunbench.reportnotes import CI_WARN as CI_WARN
+from tunbench.reportnotes import SPREAD_WARN as SPREAD_WARN
+from tunbench.reportnotes import exceeds as exceeds
+from tunbench.reportnotes import row_warnings as row_warnings
+from tunbench.reportnotes import spread as spread
+from tunbench.reportnotes import warnings as warnings
+from tunbench.reporttext import CI_COLUMN, workload_of, workload_text
+from tunbench.reporttext import _frame_text as _frame_text
+from tunbench.reporttext import formatted as formatted
 from tunbench.results import PRIMARY_KEYS
 
-SPREAD_WARN = 0.10  # (max - min) / median above this gets a warning
-CI_WARN = 0.05  # CI half-width above this share of the mean gets a warning
-CI_COLUMN = "Mean ± CI"
 BASE_COLUMNS = [
     "#",
     "Variant",
@@ -79,59 +86,6 @@ def kernel_reference(mode: str, offload: str) -> tuple[str, ...]:
     return (ROUTER_REF, KERNEL_REF)
 
 
-def spread(values: Sequence[float]) -> float:
-    """Relative spread ``(max - min) / median``; 0 for fewer than two values."""
-    if len(values) < 2:
-        return 0.0
-    mid = statistics.median(values)
-    return (max(values) - min(values)) / mid if mid else math.inf
-
-
-def exceeds(values: Sequence[float], tolerance: float = SPREAD_WARN) -> bool:
-    """True when the spread is strictly above ``tolerance`` (0.10 = 10 %)."""
-    return spread(values) > tolerance
-
-
-def _workload(key: str) -> dict[str, Any]:
-    try:
-        w = json.loads(key)
-    except (TypeError, ValueError):
-        return {}
-    return w if isinstance(w, dict) else {}
-
-
-def _workload_text(key: str) -> str:
-    w = _workload(key)
-    if not w:
-        return ""
-    wl = w.get("workload") or {}
-    kind = wl.get("kind") or "stream"
-    if kind == "rr":
-        parts = [f"rr {wl.get('rr_size')} B"]
-    elif kind == "crr":
-        parts = ["crr"]
-    elif kind == "zero-loss":
-        parts = [f"zero-loss {wl.get('pkt_size')} B <= {wl.get('max_loss')}%"]
-    else:
-        parts = ["udp" if wl.get("udp") else "tcp"]
-    if kind in ("stream", "zero-loss") and wl.get("parallel", 1) != 1:
-        parts.append(f"-P {wl['parallel']}")
-    if wl.get("iperf_procs") == "per-stream":
-        parts.append("procs per-stream")
-    if wl.get("reverse"):
-        parts.append("reverse")
-    if wl.get("bidir"):
-        parts.append("bidir")
-    parts.append(f"mtu {w.get('mtu')}")
-    cpus = w.get("cpus") or {}
-    if cpus:
-        fwd, load = (",".join(map(str, cpus.get(k) or [])) or "-" for k in ("forwarder", "load"))
-        parts.append(f"cpus {fwd}:{load}")
-    if w.get("latency"):
-        parts.append("+ping")
-    return " ".join(parts)
-
-
 # Table column <- record key, the median over a row's successful runs.
 MEDIANS = {
     "Retr": "retransmits",
@@ -174,13 +128,10 @@ def _good(rec: dict[str, Any]) -> bool:
     return rec.get("status") == "ok" and any(rec.get(k) is not None for k in PRIMARY_KEYS)
 
 
-def _has_gbps(rec: dict[str, Any]) -> bool:
-    return _good(rec) and rec.get("gbps") is not None
-
-
 def paired_ratios(recs: Sequence[dict[str, Any]]) -> tuple[list[float | None], list[str | None]]:
-    """Per record: its Gbps over the Gbps of its kernel reference's run in the same round of
-    the same matrix (same workload), and which reference that was.
+    """Per record: its primary figure (:func:`tunbench.primary.value`: Gbps, TPS, ...) over
+    that of its kernel reference's run in the same round of the same matrix (same
+    workload), and which reference that was.
 
     A row (spec and workload) uses the first of :func:`kernel_reference`'s candidates
     that shares a round with it; a run without such a partner, or outside any matrix,
@@ -190,8 +141,9 @@ def paired_ratios(recs: Sequence[dict[str, Any]]) -> tuple[list[float | None], l
     kernel: dict[tuple[str, str, str, int], float] = {}
     for r in recs:
         where = _round_of(r)
-        if where and _has_gbps(r) and r["gbps"] > 0:
-            kernel[(*row_key(r), *where)] = float(r["gbps"])
+        figure = primary.value(r)
+        if where and figure:
+            kernel[(*row_key(r), *where)] = figure
     rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in recs:
         rows.setdefault(row_key(r), []).append(r)
@@ -211,7 +163,8 @@ def paired_ratios(recs: Sequence[dict[str, Any]]) -> tuple[list[float | None], l
         ref = chosen[(spec, wk)]
         where = _round_of(r)
         base = kernel.get((ref, wk, *where)) if ref and where else None
-        ratios.append(float(r["gbps"]) / base if base and _has_gbps(r) else None)
+        figure = primary.value(r)
+        ratios.append(figure / base if base and figure is not None else None)
         refs.append(ref if base else None)
     return ratios, refs
 
@@ -227,6 +180,8 @@ def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
         ]
 
     gbps, cpu = measured("gbps"), measured("cpu_avg")
+    metrics = [primary.of_record(r) for r in recs]
+    figures = [math.nan if (v := primary.value(r)) is None else v for r in recs]
     ratios, refs = paired_ratios(recs)
     return pd.DataFrame(
         {
@@ -235,6 +190,12 @@ def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
             **{col: [r.get(col.lower()) or "" for r in recs] for col in DESCRIPTORS},
             "ok": ok,
             "gbps": gbps,
+            "primary_metric": [m.key for m in metrics],
+            "primary": figures,
+            "cpu_per_primary": [
+                math.nan if (v := m.cpu_per(c, f)) is None else v
+                for m, c, f in zip(metrics, cpu, figures, strict=True)
+            ],
             **{key: measured(key) for key in MEDIANS.values()},
             "kernel_ratio": [math.nan if x is None else 100.0 * x for x in ratios],
             "kernel_ref": refs,
@@ -282,9 +243,27 @@ def _max(values: pd.Series) -> float:
     return max(present) if present else math.nan
 
 
+# CPU per unit of a workload's figure other than Gbit/s: CPU/kTPS, CPU/k conn/s, CPU/kpps
+CPU_UNIT_COLUMNS = [m.cpu_column for m in primary.METRICS.values() if m != primary.STREAM]
+# the row's primary figure (tunbench.primary): which, its unit, its statistics
+PRIMARY_COLUMNS = [
+    "primary_metric",
+    "primary_unit",
+    "primary_median",
+    "primary_mean",
+    "primary_ci_low",
+    "primary_ci_high",
+    "primary_min",
+    "primary_max",
+    "cpu_per_primary",
+    "cpu_per_primary_unit",
+]
 EXTRA = [
     "failed",
     "spread",
+    *PRIMARY_COLUMNS,
+    "primary_runs",
+    *CPU_UNIT_COLUMNS,
     "gbps_runs",
     "gbps_mean",
     "gbps_ci_low",
@@ -328,9 +307,14 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per (spec, workload), raw numbers: a matrix's rows in the order of its
     specs, other rows after them in order of first appearance.
 
-    ``gbps_runs`` keeps the row's per-run Gbps (successful runs) for :func:`warnings` and
-    ``compare``; ``gbps_mean``/``gbps_ci_low``/``gbps_ci_high`` are its t-interval (NaN
-    with fewer than 3 runs).
+    ``primary_runs`` keeps the row's per-run primary figure (successful runs: Gbps, TPS,
+    conn/s or pps) for :func:`warnings` and ``compare``; ``primary_mean``,
+    ``primary_ci_low`` and ``primary_ci_high`` are its t-interval (NaN with fewer than 3
+    runs), ``primary_median``/``primary_min``/``primary_max`` what their names say, and
+    ``Mean ± CI`` and ``% of kernel`` are made of it. ``gbps_runs``, ``gbps_mean``,
+    ``gbps_ci_low``/``gbps_ci_high``, ``Gbps``, ``Min`` and ``Max`` stay Gbit/s figures
+    (the same as the primary ones for a stream row; NaN where a workload has no Gbps);
+    ``CPU/Gbps`` is given for stream rows only, ``CPU/kTPS`` etc. for the others.
     """
     recs = list(records)
     if not recs:
@@ -347,6 +331,12 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             n=("ok", "sum"),
             records=("ok", "size"),
             gbps_runs=("gbps", _present),
+            primary_metric=("primary_metric", "first"),
+            primary_median=("primary", "median"),
+            primary_min=("primary", "min"),
+            primary_max=("primary", "max"),
+            primary_runs=("primary", _present),
+            cpu_per_primary=("cpu_per_primary", "median"),
             kernel_pct=("kernel_ratio", "median"),
             kernel_refs=("kernel_ref", _distinct),
             cpu_per_gbps=("cpu_per_gbps", "median"),
@@ -369,16 +359,27 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = df.sort_values("cell", kind="stable", na_position="last").reset_index(drop=True)
     df.insert(0, "#", range(1, len(df) + 1))
     df["failed"] = df["records"] - df["n"]
-    df["spread"] = [spread(g) for g in df["gbps_runs"]]
-    cis = [stats.mean_ci(g) for g in df["gbps_runs"]]
-    df["gbps_mean"] = [c.mean if c else math.nan for c in cis]
-    df["gbps_ci_low"] = [c.low if c else math.nan for c in cis]
-    df["gbps_ci_high"] = [c.high if c else math.nan for c in cis]
-    df["ci_rel"] = [c.rel_half if c else math.nan for c in cis]
-    df[CI_COLUMN] = df["gbps_mean"]  # formatted() writes mean ± half-width
-    df["Workload"] = [_workload_text(k) for k in df["workload_key"]]
-    df["udp"] = [bool((_workload(k).get("workload") or {}).get("udp")) for k in df["workload_key"]]
-    df["latency"] = [bool(_workload(k).get("latency")) for k in df["workload_key"]]
+    df["spread"] = [spread(g) for g in df["primary_runs"]]
+    for prefix, runs in (("gbps", df["gbps_runs"]), ("primary", df["primary_runs"])):
+        cis = [stats.mean_ci(g) for g in runs]
+        df[f"{prefix}_mean"] = [c.mean if c else math.nan for c in cis]
+        df[f"{prefix}_ci_low"] = [c.low if c else math.nan for c in cis]
+        df[f"{prefix}_ci_high"] = [c.high if c else math.nan for c in cis]
+    df["ci_rel"] = [c.rel_half if c else math.nan for c in cis]  # the primary figure's
+    df[CI_COLUMN] = df["primary_mean"]  # formatted() writes mean ± half-width, with its unit
+    metric = [primary.of_key(k) for k in df["primary_metric"]]
+    df["primary_unit"] = [m.unit for m in metric]
+    df["cpu_per_primary_unit"] = [m.cpu_label for m in metric]
+    for col in CPU_UNIT_COLUMNS:
+        df[col] = [
+            v if m.cpu_column == col else math.nan
+            for m, v in zip(metric, df["cpu_per_primary"], strict=True)
+        ]
+    df["Workload"] = [workload_text(k) for k in df["workload_key"]]
+    df["udp"] = [
+        bool((workload_of(k).get("workload") or {}).get("udp")) for k in df["workload_key"]
+    ]
+    df["latency"] = [bool(workload_of(k).get("latency")) for k in df["workload_key"]]
     for part in ("svg", "gbps", "error", "perf_svg"):
         df[f"profile_{part}"] = [p.get(part) if p else None for p in df["profile"]]
     # the kernel row the row's runs were paired with (several: each named, comma-separated)
@@ -388,195 +389,9 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         dtype=object,
     )
     df["% of kernel"] = df["kernel_pct"]
-    df["CPU/Gbps"] = df["cpu_per_gbps"]
+    # CPU over a Gbit/s a workload does not aim at (zero-loss's small packets) misleads
+    df["CPU/Gbps"] = df["cpu_per_gbps"].where(df["primary_metric"] == primary.STREAM.key)
     return df[_COLUMN_ORDER].copy()  # one block: later merges would warn of fragmentation
-
-
-def _count(n: int, total: int, what: str) -> str:
-    return f"{n} of {total} runs {what}" if total != 1 else f"its run {what}"
-
-
-def warnings(df: pd.DataFrame) -> list[str]:
-    """Every row's :func:`row_warnings`, then what concerns the report as a whole: results
-    that should not be read together (different machines or matrix runs), different
-    workloads, and which kernel row ``% of kernel`` divides by."""
-    out = [note for _, row in df.iterrows() for note in row_warnings(row)]
-    for col, what in (("kernel", "kernels"), ("cpu_model", "CPU models")):
-        seen = sorted({v for values in df.get(col, []) for v in values})
-        if len(seen) > 1:
-            out.append(f"warning: results from different {what}: {', '.join(seen)}")
-    matrices = sorted({m for ids in df.get("matrix_ids", []) for m in ids})
-    if len(matrices) > 1:
-        out.append(
-            f"warning: rows combine {len(matrices)} matrix runs ({', '.join(matrices)}), "
-            "measured at different times; % of kernel pairs each run only with the kernel "
-            "run of its own round"
-        )
-    if "Workload" in df and df["Workload"].nunique() > 1:
-        out.append("note: rows have different workloads (see the Workload column)")
-    refs: dict[str, list[str]] = {}
-    for _, row in df.iterrows():
-        if pd.isna(row["% of kernel"]):
-            continue
-        for ref in row.get("kernel_refs") or []:
-            refs.setdefault(ref, []).append(str(row["#"]))
-    for ref, nums in refs.items():
-        which = ("rows " if len(nums) > 1 else "row ") + ", ".join(nums)
-        out.append(
-            f"note: % of kernel for {which} is relative to {ref}: each run over the {ref} "
-            "run of the same round, then the median"
-        )
-    return out
-
-
-def row_warnings(row: pd.Series) -> list[str]:
-    """The warnings about one row of :func:`grouped` (the HTML page shows them in the row):
-    wide spread or CI, noisy, unsteady or unsampled runs, failures, different code."""
-    out = []
-    name, n, total = row["Variant"], int(row["n"]), int(row["n"] + row["failed"])
-    wide = []
-    if exceeds(row["gbps_runs"]):
-        wide.append(f"spread {100 * row['spread']:.0f}% of the median (> {100 * SPREAD_WARN:.0f}%)")
-    target = row.get("until_ci")
-    if pd.notna(row["ci_rel"]) and row["ci_rel"] > CI_WARN:
-        wide.append(f"95% CI ±{100 * row['ci_rel']:.1f}% of the mean (> {100 * CI_WARN:.0f}%)")
-    if wide:
-        tail = f"; target ±{target:g}% not reached" if target and "95%" in wide[-1] else ""
-        out.append(f"warning: {name}: {' and '.join(wide)} over {n} runs{tail}")
-    if target and pd.notna(row["ci_rel"]) and CI_WARN >= row["ci_rel"] > target / 100:
-        out.append(
-            f"note: {name}: did not converge to ±{target:g}% in {n} runs "
-            f"(95% CI ±{100 * row['ci_rel']:.1f}%)"
-        )
-    if row["noisy"]:
-        out.append(
-            f"warning: {name}: {_count(int(row['noisy']), total, 'started on a busy machine')}"
-            f" (background CPU up to {row['background_max']:.0f}% of one core)"
-        )
-    if row["unsteady"]:
-        out.append(
-            f"note: {name}: {_count(int(row['unsteady']), n, 'not steady')} (throughput of "
-            f"its 1 s intervals varies up to {100 * row['cv_max']:.0f}%, CV > 10%)"
-        )
-    if row["unsampled"]:
-        out.append(
-            f"warning: {name}: {_count(int(row['unsampled']), n, 'had no CPU sample')} "
-            "inside the measured window: no CPU or memory figures"
-        )
-    for err in row.get("errors") or []:
-        out.append(f"failed: {name}: {err}")
-    shas = row.get("git_sha") or []
-    if len(shas) > 1:
-        out.append(
-            f"warning: {name}: its runs come from different code "
-            f"({', '.join(shas)}); compare them with tunbench compare instead"
-        )
-    return out
-
-
-def _num(value: Any, fmt: str, suffix: str = "") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value, fmt) + suffix
-
-
-def _gbps(value: Any) -> str:
-    """Two decimals, three below 1 Gbit/s (0.058, not 0.06)."""
-    return _num(value, ".2f" if value is None or math.isnan(value) or value >= 1 else ".3f")
-
-
-def _runs_text(row: pd.Series) -> str:
-    notes = [
-        f"{int(row[k])} {label}"
-        for k, label in (("failed", "failed"), ("noisy", "noisy"), ("unsteady", "unsteady"))
-        if row[k]
-    ]
-    return f"{int(row['n'])}" + (f" ({', '.join(notes)})" if notes else "")
-
-
-def _ci_text(mean: float, low: float, high: float) -> str:
-    if math.isnan(mean):
-        return "-"
-    half = (high - low) / 2
-    digits = 2 if mean >= 1 else 3
-    return f"{mean:.{digits}f} ± {half:.{digits}f}"
-
-
-def _frame_text(read: Any, written: Any) -> str:
-    """Mean frame size written, as ``read/written`` where the forwarder changed it (the
-    ``--gso split`` path re-coalesces), "-" without counters."""
-    if written is None or (isinstance(written, float) and math.isnan(written)):
-        return "-"
-    if read is None or math.isnan(read) or abs(read - written) <= 0.01 * written:
-        return f"{written:.0f}"
-    return f"{read:.0f}/{written:.0f}"
-
-
-# each workload column: its header in the text table, format, divisor (kpps = pps / 1000)
-WORKLOAD_FORMATS = [
-    ("Gbps fwd", "Gbps fwd", ".2f", 1.0),
-    ("Gbps rev", "Gbps rev", ".2f", 1.0),
-    ("TPS", "TPS", ",.0f", 1.0),
-    ("p50 µs", "p50 µs", ".1f", 1.0),
-    ("p90 µs", "p90 µs", ".1f", 1.0),
-    ("p99 µs", "p99 µs", ".1f", 1.0),
-    ("conn/s", "conn/s", ",.0f", 1.0),
-    ("0-loss pps", "0-loss kpps", ",.1f", 1000.0),
-    ("0-loss Gbps", "0-loss Gbps", ".3f", 1.0),
-]
-
-
-def formatted(df: pd.DataFrame) -> pd.DataFrame:
-    """Display strings: Gbps to 2 decimals, CPU in % of one core, Sys busy in % of all
-    cores, memory in MB, the forwarder's kpps and frame size (bytes) from its counters;
-    UDP and RTT columns only when a row has them."""
-    out = pd.DataFrame(
-        {
-            "#": df["#"],
-            "Variant": df["Variant"],
-            "Mode": df["Mode"],
-            "Offload": df["Offload"],
-            "Channel": df["Channel"],
-            "Gbps": [_gbps(v) for v in df["Gbps"]],
-            CI_COLUMN: [
-                _ci_text(m, lo, hi)
-                for m, lo, hi in zip(
-                    df["gbps_mean"], df["gbps_ci_low"], df["gbps_ci_high"], strict=True
-                )
-            ],
-            "Retr": [_num(v, ".0f") for v in df["Retr"]],
-            "CPU Avg": [_num(v, ".0f", "%") for v in df["CPU Avg"]],
-            "CPU Max": [_num(v, ".0f", "%") for v in df["CPU Max"]],
-            "Sys busy": [_num(v, ".0f", "%") for v in df["Sys busy"]],
-            "Mem Avg": [_num(v, ".1f", " MB") for v in df["Mem Avg"]],
-            "Mem Max": [_num(v, ".1f", " MB") for v in df["Mem Max"]],
-            "Min": [_gbps(v) for v in df["Min"]],
-            "Max": [_gbps(v) for v in df["Max"]],
-            "n": [_runs_text(row) for _, row in df.iterrows()],
-            "% of kernel": [_num(v, ".0f", "%") for v in df["% of kernel"]],
-            "CPU/Gbps": [_num(v, ".1f", "%") for v in df["CPU/Gbps"]],
-            "fwd kpps": [_num(v, ".1f") for v in df["fwd kpps"]],
-            "frame B": [
-                _frame_text(r, w) for r, w in zip(df["frame B read"], df["frame B"], strict=True)
-            ],
-            "segs/frame": [_num(v, ".1f") for v in df["segs/frame"]],
-            "Bound by": [v or "-" for v in df["Bound by"]],
-        }
-    )
-    if df["udp"].any():
-        out["Loss %"] = [_num(v, ".2f") for v in df["Loss %"]]
-        out["pps"] = [_num(v, ",.0f") for v in df["pps"]]
-        out["Jitter ms"] = [_num(v, ".3f") for v in df["Jitter ms"]]
-    if df["latency"].any():
-        out["RTT p50 ms"] = [_num(v, ".3f") for v in df["RTT p50 ms"]]
-        out["RTT p99 ms"] = [_num(v, ".3f") for v in df["RTT p99 ms"]]
-    for col, header, fmt, scale in WORKLOAD_FORMATS:
-        if df[col].notna().any():
-            out[header] = [_num(v / scale, fmt) for v in df[col]]
-    out.loc[df["n"] == 0, "Gbps"] = "FAILED"
-    if df["Workload"].nunique() > 1:
-        out.insert(2, "Workload", df["Workload"])
-    return out
 
 
 def markdown(records: Iterable[dict[str, Any]]) -> str:
@@ -594,6 +409,7 @@ EXPORT = [
     "gbps_mean",
     "gbps_ci_low",
     "gbps_ci_high",
+    *PRIMARY_COLUMNS,
     "CPU user",
     "CPU sys",
     *UDP_COLUMNS,
@@ -603,6 +419,7 @@ EXPORT = [
     "frame B read",
     "segs/frame",
     *WORKLOAD_COLUMNS,
+    *CPU_UNIT_COLUMNS,
     "failed",
     "noisy",
     "unsteady",

@@ -36,7 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
-from tunbench import boundby, fwdmetrics, metadata, stats
+from tunbench import boundby, fwdmetrics, metadata, primary, stats
 from tunbench.errors import ForwarderError, MeasurementError, ResultFileError, UsageError
 from tunbench.sampler import samples_to_json
 from tunbench.signals import deferred
@@ -97,8 +97,9 @@ RESULT_KEYS = (
     "gbps_rev",
     *WORKLOAD_KEYS,
 )
-# A run counts as measured when it has one of these (rr and crr move no bulk data: no gbps).
-PRIMARY_KEYS = ("gbps", "transactions_per_s", "connections_per_s", "zero_loss_pps")
+# A run counts as measured when it has one of these (rr and crr move no bulk data: no gbps);
+# tunbench.primary says which one a workload's statistics are made of.
+PRIMARY_KEYS = primary.KEYS
 # The flat record printed by ``--json`` and used for tables: these keys always exist.
 FLAT_KEYS = ("variant", "args", "status", *RESULT_KEYS, "bound_by", "result_file")
 

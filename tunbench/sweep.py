@@ -8,10 +8,14 @@ value works, so workload options added later are swept the same way). The cells 
 by :func:`tunbench.matrix.run_matrix` (rounds, shuffles, ``--repeat``, ``--until-ci``,
 result files), each result file carrying ``sweep`` {``param``, ``value``, ``spec``}.
 
-From the records this module makes the rows (spec x value: throughput median and mean
-with its 95 % CI, CPU per Gbit/s with its CI, the forwarder's batching metrics), the
-markdown table, the CSV and the chart: throughput and CPU per Gbit/s against the value,
-one line per spec, CI bars.
+From the records this module makes the rows (spec x value: the median and the mean with
+its 95 % CI of the workload's primary figure, :mod:`tunbench.primary`, CPU per unit of it
+with its CI, the forwarder's batching metrics), the markdown table and the CSV;
+:mod:`tunbench.sweeppage` draws them: the figure and CPU per unit of it against the value,
+one line per spec, CI bars. A sweep
+runs one workload, so it has one figure: Gbit/s for a stream, TPS for rr, conn/s for crr,
+packets per second for zero-loss (kpps in the table and chart, pps in the CSV); the CSV's
+columns are named after it (``transactions_per_s_mean``, ``cpu_per_ktps``).
 """
 
 from __future__ import annotations
@@ -25,37 +29,43 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from tunbench import stats
+from tunbench import primary, stats
 from tunbench.boundby import summarize_row
 from tunbench.errors import UsageError
 from tunbench.variants import VARIANTS, CellSpec, parse_spec
 
 NAME = re.compile(r"^[a-z][a-z0-9-]*$")
-# columns of the CSV, in order (numbers raw, SI units except where the name says)
-CSV_COLUMNS = [
-    "spec",
-    "param",
-    "value",
-    "n",
-    "failed",
-    "gbps",
-    "gbps_mean",
-    "gbps_ci_low",
-    "gbps_ci_high",
-    "cpu_avg",
-    "cpu_per_gbps",
-    "cpu_per_gbps_ci_low",
-    "cpu_per_gbps_ci_high",
-    "fwd_kpps",
-    "frame_bytes_read",
-    "frame_bytes_written",
-    "segs_per_frame",
-    "bound_by",
-]
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+
+def csv_columns(metric: primary.Metric) -> list[str]:
+    """The CSV's columns, in order, for a sweep of ``metric`` (numbers raw, SI units except
+    where the name says): the figure's median, mean and CI under its own key, CPU (% of
+    one core) per unit of it as ``cpu_per_<unit>``."""
+    key, cpu = metric.key, f"cpu_per_{metric.cpu_key}"
+    return [
+        "spec",
+        "param",
+        "value",
+        "n",
+        "failed",
+        key,
+        f"{key}_mean",
+        f"{key}_ci_low",
+        f"{key}_ci_high",
+        "cpu_avg",
+        cpu,
+        f"{cpu}_ci_low",
+        f"{cpu}_ci_high",
+        "fwd_kpps",
+        "frame_bytes_read",
+        "frame_bytes_written",
+        "segs_per_frame",
+        "bound_by",
+    ]
+
+
+CSV_COLUMNS = csv_columns(primary.STREAM)  # a stream sweep's, as it always was
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,11 @@ def plan_cells(
         raise UsageError("sweep needs at least one spec")
     if len(set(specs)) != len(specs):
         raise UsageError("sweep: a spec is given twice")
+    if over.name == "workload":
+        raise UsageError(
+            "--over workload: a sweep charts one figure, so it runs one workload; "
+            "sweep each workload on its own (--workload KIND)"
+        )
     kind = kind_of(specs, over, workload)
     points = []
     for spec in specs:
@@ -168,11 +183,28 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
+def sweep_metric(recs: Sequence[Mapping[str, Any]]) -> primary.Metric:
+    """The figure a sweep's records measured (their workload's); a stream's without any."""
+    kinds = {primary.of_record(r) for r in recs}
+    if len(kinds) > 1:
+        names = ", ".join(sorted(m.kind for m in kinds))
+        raise UsageError(f"a sweep's runs have one workload, these have several: {names}")
+    return kinds.pop() if kinds else primary.STREAM
+
+
+def metric_of(df: pd.DataFrame) -> primary.Metric:
+    """The figure of a frame from :func:`rows`."""
+    return primary.of_kind(str(df.attrs.get("metric", "stream")))
+
+
 def rows(recs: Sequence[Mapping[str, Any]], over: Over, points: Sequence[Point]) -> pd.DataFrame:
-    """One row per point (spec x value, in plan order), raw numbers: ``CSV_COLUMNS``.
+    """One row per point (spec x value, in plan order), raw numbers: :func:`csv_columns`
+    of the records' figure, which ``df.attrs["metric"]`` names (the workload kind).
 
     A record belongs to a point by its ``sweep`` key (``spec``, ``value``); points without
     a successful run keep NaN numbers."""
+    metric = sweep_metric(recs)
+    key, cpu = metric.key, f"cpu_per_{metric.cpu_key}"
     out = []
     for p in points:
         mine = [
@@ -181,14 +213,10 @@ def rows(recs: Sequence[Mapping[str, Any]], over: Over, points: Sequence[Point])
             if (r.get("sweep") or {}).get("spec") == p.spec
             and str((r.get("sweep") or {}).get("value")) == p.value
         ]
-        good = [r for r in mine if r.get("status") == "ok" and r.get("gbps") is not None]
-        gbps = _nums(good, "gbps")
-        cpg = [
-            float(r["cpu_avg"]) / float(r["gbps"])
-            for r in good
-            if r.get("cpu_avg") is not None and r["gbps"]
-        ]
-        ci, cci = stats.mean_ci(gbps), stats.mean_ci(cpg)
+        good = [r for r in mine if primary.value(r) is not None]
+        figures = _nums(good, key)
+        cpg = [c for r in good if (c := metric.cpu_per(r.get("cpu_avg"), r[key])) is not None]
+        ci, cci = stats.mean_ci(figures), stats.mean_ci(cpg)
         out.append(
             {
                 "spec": p.spec,
@@ -196,14 +224,14 @@ def rows(recs: Sequence[Mapping[str, Any]], over: Over, points: Sequence[Point])
                 "value": p.value,
                 "n": len(good),
                 "failed": len(mine) - len(good),
-                "gbps": _median(gbps),
-                "gbps_mean": statistics.fmean(gbps) if gbps else math.nan,
-                "gbps_ci_low": ci.low if ci else math.nan,
-                "gbps_ci_high": ci.high if ci else math.nan,
+                key: _median(figures),
+                f"{key}_mean": statistics.fmean(figures) if figures else math.nan,
+                f"{key}_ci_low": ci.low if ci else math.nan,
+                f"{key}_ci_high": ci.high if ci else math.nan,
                 "cpu_avg": _median(_nums(good, "cpu_avg")),
-                "cpu_per_gbps": statistics.fmean(cpg) if cpg else math.nan,
-                "cpu_per_gbps_ci_low": cci.low if cci else math.nan,
-                "cpu_per_gbps_ci_high": cci.high if cci else math.nan,
+                cpu: statistics.fmean(cpg) if cpg else math.nan,
+                f"{cpu}_ci_low": cci.low if cci else math.nan,
+                f"{cpu}_ci_high": cci.high if cci else math.nan,
                 "fwd_kpps": _median(_nums(good, "fwd_kpps")),
                 "frame_bytes_read": _median(_nums(good, "frame_bytes_read")),
                 "frame_bytes_written": _median(_nums(good, "frame_bytes_written")),
@@ -211,7 +239,9 @@ def rows(recs: Sequence[Mapping[str, Any]], over: Over, points: Sequence[Point])
                 "bound_by": summarize_row([r["bound_by"] for r in good if r.get("bound_by")]),
             }
         )
-    return pd.DataFrame(out, columns=CSV_COLUMNS)
+    df = pd.DataFrame(out, columns=csv_columns(metric))
+    df.attrs["metric"] = metric.kind
+    return df
 
 
 def csv(df: pd.DataFrame) -> str:
@@ -224,14 +254,18 @@ def _fmt(value: Any, fmt: str) -> str:
     return format(value, fmt)
 
 
-def _ci(mean: float, low: float, high: float, fmt: str) -> str:
+def _cpu_ci(mean: float, low: float, high: float, fmt: str) -> str:
     if math.isnan(low):
-        return "-"
+        return _fmt(mean, fmt)
     return f"{format(mean, fmt)} ± {format((high - low) / 2, fmt)}"
 
 
 def formatted(df: pd.DataFrame, over: Over) -> pd.DataFrame:
-    """The table as people read it; "-" where a row has no such figure."""
+    """The table as people read it; "-" where a row has no such figure. The figure's
+    columns are named after it (``Gbps``, ``TPS``, ``0-loss kpps``; ``Mean ± CI`` in the
+    same unit) and so is CPU per unit of it (``CPU/Gbps``, ``CPU/kTPS``)."""
+    m = metric_of(df)
+    key, cpu = m.key, f"cpu_per_{m.cpu_key}"
     frames = []
     for r, w in zip(df["frame_bytes_read"], df["frame_bytes_written"], strict=True):
         if math.isnan(w):
@@ -244,21 +278,18 @@ def formatted(df: pd.DataFrame, over: Over) -> pd.DataFrame:
         {
             "Variant": df["spec"],
             over.flag: df["value"],
-            "Gbps": [_fmt(v, ".2f") for v in df["gbps"]],
+            m.column: [m.number(v) for v in df[key]],
             "Mean ± CI": [
-                _ci(m, lo, hi, ".2f")
-                for m, lo, hi in zip(
-                    df["gbps_mean"], df["gbps_ci_low"], df["gbps_ci_high"], strict=True
+                m.ci(mean, lo, hi)
+                for mean, lo, hi in zip(
+                    df[f"{key}_mean"], df[f"{key}_ci_low"], df[f"{key}_ci_high"], strict=True
                 )
             ],
             "CPU Avg": [_fmt(v, ".0f") + ("%" if not math.isnan(v) else "") for v in df["cpu_avg"]],
-            "CPU/Gbps": [
-                _ci(m, lo, hi, ".1f") if not math.isnan(lo) else _fmt(m, ".1f")
-                for m, lo, hi in zip(
-                    df["cpu_per_gbps"],
-                    df["cpu_per_gbps_ci_low"],
-                    df["cpu_per_gbps_ci_high"],
-                    strict=True,
+            m.cpu_column: [
+                _cpu_ci(mean, lo, hi, f".{m.cpu_decimals}f")
+                for mean, lo, hi in zip(
+                    df[cpu], df[f"{cpu}_ci_low"], df[f"{cpu}_ci_high"], strict=True
                 )
             ],
             "fwd kpps": [_fmt(v, ".1f") for v in df["fwd_kpps"]],
@@ -280,143 +311,21 @@ def markdown(df: pd.DataFrame, over: Over) -> str:
 
 
 def series(df: pd.DataFrame) -> dict[str, dict[str, list[Any]]]:
-    """The chart's data per spec: ``x`` (the values), ``gbps`` and ``cpu_per_gbps`` (means)
-    with their CI as ``*_low``/``*_high`` (None where a point has fewer than 3 runs)."""
+    """The chart's data per spec: ``x`` (the values), the figure's and CPU per unit's
+    means (``gbps_mean`` and ``cpu_per_gbps`` for a stream; raw, as in the CSV) with their
+    CI as ``*_ci_low``/``*_ci_high`` (None where a point has fewer than 3 runs)."""
 
     def num(v: Any) -> float | None:
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
+    m = metric_of(df)
+    keys = [f"{m.key}_mean", f"{m.key}_ci_low", f"{m.key}_ci_high"]
+    cpu = f"cpu_per_{m.cpu_key}"
+    keys += [cpu, f"{cpu}_ci_low", f"{cpu}_ci_high"]
     out: dict[str, dict[str, list[Any]]] = {}
     for spec, g in df.groupby("spec", sort=False):
         out[str(spec)] = {
             "x": [str(v) for v in g["value"]],
-            **{k: [num(v) for v in g[k]] for k in ("gbps_mean", "cpu_per_gbps")},
-            **{
-                k: [num(v) for v in g[k]]
-                for k in (
-                    "gbps_ci_low",
-                    "gbps_ci_high",
-                    "cpu_per_gbps_ci_low",
-                    "cpu_per_gbps_ci_high",
-                )
-            },
+            **{k: [num(v) for v in g[k]] for k in keys},
         }
     return out
-
-
-def _err(
-    mean: list[float | None], low: list[float | None], high: list[float | None]
-) -> dict[str, Any]:
-    plus = [
-        h - m if h is not None and m is not None else None for m, h in zip(mean, high, strict=True)
-    ]
-    minus = [
-        m - lo if lo is not None and m is not None else None
-        for m, lo in zip(mean, low, strict=True)
-    ]
-    return {
-        "type": "data",
-        "symmetric": False,
-        "array": plus,
-        "arrayminus": minus,
-        "thickness": 1.5,
-        "width": 5,
-    }
-
-
-def figure(df: pd.DataFrame, over: Over, label: str) -> go.Figure:
-    """Two panels side by side: mean Gbit/s and mean CPU per Gbit/s against the value,
-    one line per spec (same colour in both, one legend entry), 95 % CI bars."""
-    fig = make_subplots(
-        rows=1,
-        cols=2,
-        subplot_titles=("Throughput (mean of runs)", "CPU cost (mean of runs)"),
-        horizontal_spacing=0.1,
-    )
-    values = list(dict.fromkeys(str(v) for v in df["value"]))
-    for k, (spec, s) in enumerate(series(df).items()):
-        color = PALETTE[k % len(PALETTE)]
-        for col, key, unit in (
-            (1, "gbps_mean", "Gbit/s"),
-            (2, "cpu_per_gbps", "% of a core per Gbit/s"),
-        ):
-            low, high = key.replace("_mean", "") + "_ci_low", key.replace("_mean", "") + "_ci_high"
-            fig.add_trace(
-                go.Scatter(
-                    x=s["x"],
-                    y=s[key],
-                    mode="lines+markers",
-                    name=spec,
-                    legendgroup=spec,
-                    showlegend=col == 1,
-                    line={"color": color, "width": 2},
-                    marker={"size": 8},
-                    error_y=_err(s[key], s[low], s[high]),
-                    hovertemplate=(
-                        f"{spec}<br>{over.flag} %{{x}}<br>%{{y:.2f}} {unit}<extra></extra>"
-                    ),
-                ),
-                row=1,
-                col=col,
-            )
-    for col in (1, 2):
-        fig.update_xaxes(
-            title_text=label,
-            type="category",
-            categoryorder="array",
-            categoryarray=values,
-            row=1,
-            col=col,
-        )
-    fig.update_yaxes(title_text="Gbit/s received", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(
-        title_text="forwarder CPU, % of one core per Gbit/s", rangemode="tozero", row=1, col=2
-    )
-    fig.update_layout(
-        title={"text": f"Sweep over {over.flag}: throughput and CPU per Gbit/s"},
-        legend={"title": {"text": "spec"}, "orientation": "h", "y": -0.25},
-        margin={"t": 90, "b": 40},
-        height=520,
-    )
-    return fig
-
-
-def html(df: pd.DataFrame, over: Over, label: str, machine: str) -> str:
-    """The sweep's offline page: the table (sortable), the chart, what they show; it loads
-    ``plotly.min.js`` from beside itself, as the report page does."""
-    from tunbench.htmlreport import Figures, _e, page
-
-    shown = formatted(df, over)
-    text_cols = {"Variant", over.flag, "Bound by"}
-    head = "".join(
-        f'<th class="text">{_e(c)}</th>' if c in text_cols else f"<th>{_e(c)}</th>"
-        for c in shown.columns
-    )
-    body_rows = "".join(
-        "<tbody><tr>"
-        + "".join(
-            f'<td class="text">{_e(v)}</td>' if c in text_cols else f"<td>{_e(v)}</td>"
-            for c, v in cells.items()
-        )
-        + "</tr></tbody>"
-        for _, cells in shown.iterrows()
-    )
-    figs = Figures()
-    chart = figs.add("sweep", figure(df, over, label), tall=True)
-    body = f"""<p class="sub">{_e(machine)} · {len(df)} cells ({df["spec"].nunique()} specs x
-{len(over.values)} values of <code>{_e(over.flag)}</code>) · {int(df["n"].sum())} successful runs.
-Click a column header to sort.</p>
-<h2>Chart</h2>
-{chart}
-<p class="why">x: {_e(label)}. Left: mean
-throughput of the runs; right: the forwarder's CPU (% of one core) per Gbit/s it moved, the
-cost of each bit. One line per spec; bars: 95% confidence interval of the mean, drawn where
-a point has 3 or more runs.</p>
-<h2>Table</h2>
-<div class="table-box"><table id="results" data-selftest-sort="Gbps"><thead><tr>{head}</tr></thead>
-{body_rows}</table></div>
-<p class="why"><b>fwd kpps</b>, <b>frame B</b> and <b>segs/frame</b> come from the forwarder's
-own counters (the data direction): frames written per second, mean frame size (read/written
-where they differ) and packets per written frame where the forwarder coalesced them; "-"
-where a row has no counters. The data: <a href="sweep.csv">sweep.csv</a>.</p>"""
-    return page(f"tunbench sweep over {over.flag}", body, figs)

@@ -176,7 +176,7 @@ def test_compare_page_draws_offline(tmp_path: Path) -> None:
 
 def test_sweep_page_draws_offline(tmp_path: Path) -> None:
     """The sweep page: its one chart drawn from file:// with no network, the table sorts."""
-    from tunbench import sweep
+    from tunbench import sweep, sweeppage
     from tunbench.htmlreport import write_plotly_js
 
     from resultdocs import sweep_records
@@ -186,7 +186,7 @@ def test_sweep_page_draws_offline(tmp_path: Path) -> None:
     df = sweep.rows(recs, over, points)
     write_plotly_js(tmp_path)
     page = tmp_path / "sweep.html"
-    page.write_text(sweep.html(df, over, "--thread: threads per direction", "kernel x"))
+    page.write_text(sweeppage.html(df, over, "--thread: threads per direction", "kernel x"))
     dom = run(
         exe, tmp_path, "--virtual-time-budget=20000", "--dump-dom", page.as_uri() + "#tb-selftest"
     )

@@ -3,6 +3,7 @@ with run_cell replaced: no root needed."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from tunbench.matrix import MatrixOptions, convergence, plan, round_order
 from tunbench.session import CellOptions
 from tunbench.variants import CellSpec
 
-from resultdocs import make_doc
+from resultdocs import flat, make_doc, real_docs
 
 CELLS = [
     CellSpec("kernel-veth", "baseline", "kernel-veth"),
@@ -102,3 +103,49 @@ def test_without_until_ci_exactly_repeat_rounds(monkeypatch: pytest.MonkeyPatch)
     recs = run(monkeypatch, values, repeat=2)
     assert len(recs) == 8
     assert all(r["matrix"]["until_ci"] is None for r in recs)
+
+
+def _fake_workload_run(values: dict[str, Any]) -> Any:
+    """A run_cell stand-in: the real rr document of the spec, its TPS from ``values``."""
+    docs = {d["cell"]["spec"]: d for d in real_docs("rr")}
+    iters = {k: iter(v) for k, v in values.items()}
+
+    def run_cell(cell: CellSpec, opts: CellOptions, extra: dict[str, Any]) -> dict[str, Any]:
+        d = copy.deepcopy(docs[cell.spec])
+        d["results"]["transactions_per_s"] = next(iters[cell.spec])
+        d.update(extra)
+        return d
+
+    return run_cell
+
+
+def test_until_ci_repeats_a_workload_cell_until_its_figure_converges(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cells = [CellSpec(s, "external", s) for s in ("sync-normal", "sync-gso", "peer-socat")]
+    values = {
+        "sync-normal": itertools.cycle([12_000.0, 15_000.0, 13_000.0, 16_000.0]),
+        "sync-gso": itertools.repeat(14_000.0),
+        "peer-socat": itertools.chain([9_700.0, 10_300.0, 10_000.0], itertools.repeat(10_000.0)),
+    }
+    monkeypatch.setattr(matrix, "run_cell", _fake_workload_run(values))
+    mopts = MatrixOptions(
+        repeat=3, until_ci=3.0, max_repeat=8, profile=False, seed=1, flamegraph_dir=Path("x")
+    )
+    recs = matrix.run_matrix(cells, CellOptions(), mopts, progress=False)
+    counts = {c.spec: sum(1 for r in recs if r["spec"] == c.spec) for c in cells}
+    assert counts == {"sync-normal": 8, "sync-gso": 3, "peer-socat": 5}
+    met, missed = matrix.convergence(recs, 3.0)
+    assert sorted(met) == ["peer-socat", "sync-gso"]
+    assert [(s, n) for s, _, n in missed] == [("sync-normal", 8)]
+
+
+def test_next_round_plans_on_the_figures_it_is_given() -> None:
+    cells = [CellSpec("a", "external", "a"), CellSpec("b", "external", "b")]
+    runs = {0: [12_000.0, 15_000.0, 13_000.0], 1: [14_000.0] * 3}
+    mopts = MatrixOptions(until_ci=3.0, max_repeat=8)
+    assert matrix.next_round(cells, runs, {0: 3, 1: 3}, mopts) == [0]
+    recs = flat(real_docs("rr"))
+    assert [matrix.run_figure(r) for r in recs] == [
+        r["transactions_per_s"] for r in recs
+    ]  # what the runs are collected from

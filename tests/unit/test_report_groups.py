@@ -285,6 +285,17 @@ def test_wide_interval_warns() -> None:
     assert "warning: v:" not in text
 
 
+def test_a_row_without_a_ci_target_beside_one_with_it_names_none() -> None:
+    runs = [10.0, 10.9, 9.4]
+    with_target = [doc("v", g, repeat=i, matrix="m1") for i, g in enumerate(runs)]
+    for d in with_target:
+        d["matrix"]["until_ci"] = 3.0
+    without = [doc("w", g, repeat=i, matrix="m2") for i, g in enumerate(runs)]
+    text = report.markdown(recs(*with_target, *without))
+    assert "v: spread 15%" in text and "over 3 runs; target ±3% not reached" in text
+    assert "nan" not in text  # w's target column was NaN, which reads as a target
+
+
 def test_percent_of_kernel_is_paired_per_round() -> None:
     # the machine got 20 % faster in round 1: both rows see it, the ratio does not move
     r = recs(

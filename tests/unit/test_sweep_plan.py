@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tunbench import cli, matrix, sweep
+from tunbench import cli, matrix, sweep, sweeppage
 from tunbench.errors import UsageError
 from tunbench.matrix import MatrixOptions
 from tunbench.session import CellOptions
@@ -160,7 +160,7 @@ def test_chart_has_one_point_per_value_and_a_line_per_spec() -> None:
     assert list(s) == ["sync-gso", "sync-normal"]
     assert s["sync-gso"]["x"] == ["1", "2"]
     assert s["sync-normal"]["gbps_ci_low"][1] is None  # 2 runs: no interval
-    fig = sweep.figure(df, over, sweep.axis_label(over, "threads per direction (default 1)"))
+    fig = sweeppage.figure(df, over, sweep.axis_label(over, "threads per direction (default 1)"))
     assert len(fig.data) == 4  # 2 specs x (throughput, CPU/Gbps)
     assert [t.showlegend for t in fig.data] == [True, False, True, False]
     assert all(list(t.x) == ["1", "2"] for t in fig.data)
@@ -173,7 +173,7 @@ def test_chart_has_one_point_per_value_and_a_line_per_spec() -> None:
 def test_page_embeds_the_chart_offline() -> None:
     over, points, recs = sweep_records()
     df = sweep.rows(recs, over, points)
-    page = sweep.html(df, over, "--thread: threads per direction", "kernel x")
+    page = sweeppage.html(df, over, "--thread: threads per direction", "kernel x")
     assert '<script src="plotly.min.js">' in page and "cdn" not in page.lower()
     figs = json.loads(re.search(r'id="tb-figures">(.*?)</script>', page, re.S).group(1))
     assert [t["x"] for t in figs["sweep"]["data"]] == [["1", "2"]] * 4

@@ -1,10 +1,11 @@
 // The report page's script: draws each chart from the figure JSON embedded in the page with
 // the plotly.js written beside it (no network), when the chart comes near the screen;
 // records any script error in #tb-errors, visible on the page; sorts the summary table by a
-// clicked column (numbers as numbers: "14.2 ± 0.3", "72%" and "17.4 MB" sort by their
-// leading number, "-" and "FAILED" last). Opened with #tb-selftest, it draws every chart,
-// sorts by Gbps both ways and writes what it saw as JSON into #tb-selftest, which
-// `chromium --dump-dom` shows the browser test.
+// clicked column (numbers as numbers: "14.2 ± 0.3", "72%", "17.4 MB" and "15,332 TPS" sort
+// by their leading number, a cell's data-v attribute where it has one; "-" and "FAILED"
+// last). Opened with #tb-selftest, it draws every chart, sorts by Gbps (or the table's
+// data-selftest-sort column) both ways and writes what it saw as JSON into #tb-selftest,
+// which `chromium --dump-dom` shows the browser test.
 (function () {
   "use strict";
   var errors = [];
@@ -34,7 +35,8 @@
 
   function cellValue(td) {
     var text = td.getAttribute("data-v") || td.textContent.trim();
-    var num = parseFloat(text.replace(/^[^0-9.+-]+/, ""));
+    // "15,332 TPS": thousands separators are not decimal points
+    var num = parseFloat(text.replace(/^[^0-9.+-]+/, "").replace(/(\d),(?=\d{3}\b)/g, "$1"));
     return {text: text, num: /^[-+]?[0-9.]/.test(text) && !isNaN(num) ? num : null};
   }
   // Each row of the summary table is a <tbody> of its own (its warnings are a second line
