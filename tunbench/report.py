@@ -359,6 +359,10 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = df.sort_values("cell", kind="stable", na_position="last").reset_index(drop=True)
     df.insert(0, "#", range(1, len(df) + 1))
     df["failed"] = df["records"] - df["n"]
+    # a row without a verdict (every run failed) says None, not pandas' NaN ("nan" in text)
+    df["Bound by"] = pd.Series(
+        [v if isinstance(v, str) else None for v in df["Bound by"]], dtype=object
+    )
     df["spread"] = [spread(g) for g in df["primary_runs"]]
     for prefix, runs in (("gbps", df["gbps_runs"]), ("primary", df["primary_runs"])):
         cis = [stats.mean_ci(g) for g in runs]

@@ -412,3 +412,15 @@ def test_rows_follow_the_matrix_spec_order_not_the_shuffle() -> None:
     loose = doc("z", 3.0, matrix=None)
     df = report.grouped(recs(loose, first, second))
     assert list(df["Variant"]) == ["a", "b", "z"] and list(df["#"]) == [1, 2, 3]
+
+
+def test_a_row_whose_every_run_failed_beside_one_with_a_verdict(tmp_path: Path) -> None:
+    """The failed row has no Bound by: '-' in the text and a page that still builds (it
+    was pandas' NaN: 'nan' in the table, and the page died on it)."""
+    ok = doc("sync-gso", 12.0, bound_by="not CPU-bound")
+    failed = doc("peer-fastd", 0.0, status="failed")
+    table = report.markdown(recs(ok, failed))
+    (row,) = [ln for ln in table.splitlines() if ln.startswith("|") and "peer-fastd" in ln]
+    assert "nan" not in row and "FAILED" in row
+    page = write_html(recs(ok, failed), tmp_path / "report.html").read_text()
+    assert "peer-fastd" in page and "not CPU-bound" in page
