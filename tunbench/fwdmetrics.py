@@ -10,7 +10,8 @@ the other one carries ACKs), so that ``fwd_kpps`` x ``frame_bytes_written`` x 8 
 that direction's throughput:
 
 - ``fwd_kpps``: frames written per second, in thousands (a frame is a packet, or with
-  offload a GSO super-packet and its virtio_net_hdr);
+  offload a GSO super-packet and its virtio_net_hdr); None for a zero-loss search, whose
+  counters add up every trial at its own rate (the window is the confirming trial's);
 - ``frame_bytes_read``, ``frame_bytes_written``: mean frame size, vnet header included;
 - ``segs_per_frame``: packets per frame written where the forwarder coalesced them
   itself (``--gso split``: the coalescing factor), else None: a passthrough forwarder
@@ -65,6 +66,11 @@ def data_direction(fwd: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
     return max(found, key=lambda item: float(item[1]["bytes"]))
 
 
+def _kind(doc: Mapping[str, Any]) -> str:
+    wl = (doc.get("metadata") or {}).get("workload") or {}
+    return str(wl.get("kind") or "stream")
+
+
 def compute(doc: Mapping[str, Any]) -> dict[str, Any]:
     """``KEYS`` plus ``fwd_direction`` and ``gso_sizes`` from a result document."""
     out: dict[str, Any] = dict.fromkeys(KEYS)
@@ -82,7 +88,7 @@ def compute(doc: Mapping[str, Any]) -> dict[str, Any]:
     if read_frames and read_bytes is not None:
         out["frame_bytes_read"] = read_bytes / read_frames
     secs = traffic_seconds(doc)
-    if secs:
+    if secs and _kind(doc) != "zero-loss":
         out["fwd_kpps"] = frames / secs / 1e3
     out["segs_per_frame"] = _num(c.get("coalescing_factor"))
     sizes = c.get("gso_sizes")

@@ -111,6 +111,16 @@ def test_without_iperf3_intervals_the_workload_gives_the_time() -> None:
     assert fwdmetrics.compute(d)["fwd_kpps"] == pytest.approx(1.0)
 
 
+def test_a_zero_loss_search_has_no_frame_rate() -> None:
+    """Its counters hold every trial (probe, search, confirm, above), its window only the
+    confirming one: a rate from the two would be inflated (it showed 497 kpps beside a
+    86 kpps zero-loss rate). Frame sizes stay: they do not depend on time."""
+    d = counters_doc(**{"1to2": {"packets": 6000, "bytes": 6000 * 256}})
+    d["metadata"]["workload"] = {"duration": 3, "omit": 0, "kind": "zero-loss"}
+    m = fwdmetrics.compute(d)
+    assert m["fwd_kpps"] is None and m["frame_bytes_written"] == pytest.approx(256)
+
+
 @pytest.mark.parametrize(
     "forwarder",
     [
