@@ -179,7 +179,11 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
     for col, header, fmt, scale, suffix in WORKLOAD_FORMATS:
         if df[col].notna().any():
             out[header] = [_num(v / scale, fmt, suffix) for v in df[col]]
-    out.loc[df["n"] == 0, "Gbps"] = "FAILED"
+    if (df["primary_metric"] == primary.STREAM.key).any():
+        out.loc[df["n"] == 0, "Gbps"] = "FAILED"
+    else:  # no row moves bulk data (rr, crr, zero-loss only): no Gbit/s columns to show
+        out = out.drop(columns=["Gbps", "Retr", "CPU/Gbps"])
+        out.loc[df["n"] == 0, CI_COLUMN] = "FAILED"
     if df["Workload"].nunique() > 1:
         out.insert(2, "Workload", df["Workload"])
     return out

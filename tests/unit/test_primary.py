@@ -139,3 +139,15 @@ def test_wide_interval_of_a_workload_figure_warns() -> None:
     text = report.markdown(flat(real_matrix("crr", factors=(1.0, 0.7, 1.3))))
     assert "warning: sync-gso: spread 60% of the median" in text
     assert "95% CI" in text
+
+
+def test_a_table_without_stream_rows_has_no_gbit_columns() -> None:
+    """rr rows move no bulk data: Gbps, Retr and CPU/Gbps would be '-' in every row."""
+    docs = real_matrix("rr")
+    docs[0] = {**docs[0], "status": "failed", "error": "sockperf client failed"}
+    header = report.markdown(flat(docs)).splitlines()[0]
+    cols = [c.strip() for c in header.strip("|").split("|")]
+    assert "Gbps" not in cols and "Retr" not in cols and "CPU/Gbps" not in cols
+    assert "TPS" in cols and "Mean ± CI" in cols
+    stream = report.markdown(flat([*docs, doc("sync-gso", 10.0)])).splitlines()[0]
+    assert "| Gbps " in stream
