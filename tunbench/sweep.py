@@ -299,7 +299,8 @@ def formatted(df: pd.DataFrame, over: Over) -> pd.DataFrame:
                 f"{n}" + (f" ({f} failed)" if f else "")
                 for n, f in zip(df["n"], df["failed"], strict=True)
             ],
-            "Bound by": [b or "-" for b in df["bound_by"]],
+            # a point whose runs all failed has no verdict (pandas holds NaN there, not None)
+            "Bound by": [b if isinstance(b, str) and b else "-" for b in df["bound_by"]],
         }
     )
 

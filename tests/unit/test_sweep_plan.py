@@ -184,3 +184,17 @@ def test_axis_label() -> None:
     over = Over("parallel", ("1",))
     assert sweep.axis_label(over, "iperf3 streams (1)") == "--parallel: iperf3 streams"
     assert sweep.axis_label(over, None) == "--parallel"
+
+
+def test_a_point_whose_runs_all_failed_has_no_verdict_and_says_dash() -> None:
+    """No run, no Bound by: '-' (pandas held NaN there, printed as 'nan')."""
+    over, points, recs = sweep_records()
+    for r in recs:
+        r["bound_by"] = "not CPU-bound" if r["status"] == "ok" else None
+        if r["sweep"]["spec"] == "sync-normal" and r["sweep"]["value"] == "2":
+            r["status"], r["gbps"], r["bound_by"] = "failed", None, None
+    df = sweep.rows(recs, over, points)
+    table = sweep.markdown(df, over)
+    (row,) = [ln for ln in table.splitlines() if "sync-normal" in ln and "3 failed" in ln]
+    assert "nan" not in row and row.rstrip(" |").endswith("-")
+    assert "nan" not in sweeppage.html(df, over, "label", "m")
