@@ -424,3 +424,24 @@ def test_a_row_whose_every_run_failed_beside_one_with_a_verdict(tmp_path: Path) 
     assert "nan" not in row and "FAILED" in row
     page = write_html(recs(ok, failed), tmp_path / "report.html").read_text()
     assert "peer-fastd" in page and "not CPU-bound" in page
+
+
+def test_flamegraph_notes_without_nan(tmp_path: Path) -> None:
+    """A row without a profile beside one whose profile failed, and an rr row profiled
+    beside stream rows: neither says 'nan' (pandas holds NaN, not None, in such columns)."""
+    failed_prof = doc("peer-socat", 1.0)
+    failed_prof["profile"] = {"svg": None, "gbps": None, "error": "perf is not installed"}
+    kernel = doc("kernel-veth", 20.0)
+    kernel["cell"]["mode"] = "kernel"
+    svg = tmp_path / "rr.svg"
+    svg.write_text("<svg xmlns='http://www.w3.org/2000/svg'></svg>")
+    rr = doc("sync-normal", 0.0, transactions_per_s=15000.0)
+    rr["metadata"]["workload"]["kind"] = "rr"
+    rr["results"]["gbps"] = None
+    rr["profile"] = {"svg": str(svg), "gbps": None, "error": None}
+    with_gbps = doc("sync-gso", 12.0)
+    with_gbps["profile"] = {"svg": str(svg), "gbps": 6.5, "error": None}
+    page = write_html(recs(failed_prof, kernel, rr, with_gbps), tmp_path / "r.html").read_text()
+    assert "Flamegraph: perf is not installed" in page
+    assert "Flamegraph: nan" not in page and "nan Gbps" not in page
+    assert "6.50 Gbps under the profiler" in page
