@@ -48,6 +48,10 @@ def _td(row: pd.Series, column: str, text: bool) -> str:
     if column in ("old", "new") and "metric" in row.index and value is not None:
         shown = primary.of_key(str(row["metric"])).number(value, unit=True)
         return f'<td class="{cls}" data-v="{_e(value)}">{_e(shown)}</td>'
+    interval = isinstance(value, list) and value and all(isinstance(v, float) for v in value)
+    if interval and "metric" in row.index:  # in the unit of old/new
+        m = primary.of_key(str(row["metric"]))
+        return f'<td class="{cls}">[{_e(", ".join(m.number(v) for v in value))}]</td>'
     return f'<td class="{cls}">{_e(_cell(value, column))}</td>'
 
 

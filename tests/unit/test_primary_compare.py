@@ -74,3 +74,15 @@ def test_compare_page_draws_each_figure_on_its_own_axis(tmp_path: Path) -> None:
     assert not any("Gbit/s" in t for t in titles.values())
     rr = next(f for k, f in figs.items() if "TPS" in titles[k])
     assert sum(len(t["y"]) for t in rr["data"]) == 30  # 3 rows x 5 runs x old/new
+
+
+def test_compare_page_writes_intervals_in_the_figure_unit(tmp_path: Path) -> None:
+    """Zero-loss rows: old/new in kpps, so their intervals too (not '[1.0271e+05, ...]')."""
+    fs = (1.0, 0.99, 1.01, 1.0, 1.005)
+    old = save_docs(real_matrix("zero-loss", factors=fs), tmp_path / "old")
+    new = save_docs(real_matrix("zero-loss", factors=fs, matrix_id="m2"), tmp_path / "new")
+    df, _ = compare.compare(old, new)
+    page = write_compare_html(old, new, df, tmp_path / "cmp.html").read_text()
+    assert "e+0" not in page.split("<script")[0]
+    low, high = df.iloc[0]["old_ci"]
+    assert f"[{low / 1e3:,.1f}, {high / 1e3:,.1f}]" in page
