@@ -4,7 +4,7 @@ A page loads ``plotly.min.js`` from beside itself (:func:`write_plotly_js` write
 directory) and embeds its figures as JSON (:class:`Figures`); the page's own script
 (``assets/report.js``) draws them, sorts tables and runs the browser self-test. The report
 (:mod:`tunbench.htmlreport`), the comparison (:mod:`tunbench.htmlcompare`) and the sweep
-page (:mod:`tunbench.sweep`) are built on it.
+page (:mod:`tunbench.sweeppage`) are built on it.
 """
 
 from __future__ import annotations
