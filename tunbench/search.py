@@ -61,6 +61,32 @@ def passes(t: Trial, max_loss: float) -> bool:
     return t.received_pps > 0 and t.loss_percent <= max_loss
 
 
+def _next_confirm(steps: list[Step], failed: float, resolution: float, last: bool) -> float:
+    """The rate to confirm after a full trial failed at ``failed``.
+
+    Near the limit, short trials pass with a little loss at rates a full one does not hold
+    (loss there comes in bursts), so stepping down by ``resolution`` can stay inside that
+    edge for every try. The floor is the highest rate below ``failed`` whose short trial
+    lost nothing at all: the next rate is halfway down to it, and the last try is the
+    floor itself. Without such a floor, one resolution step down.
+    """
+    clean = [
+        s.rate_pps
+        for s in steps
+        if s.phase == "search"
+        and s.rate_pps is not None
+        and s.rate_pps < failed
+        and s.passed
+        and s.trial.loss_percent == 0
+    ]
+    if not clean:
+        return failed * (1 - resolution)
+    floor = max(clean)
+    if last or failed - floor <= resolution * failed:
+        return floor
+    return (floor + failed) / 2
+
+
 def zero_loss(
     trial: TrialFn,
     max_loss: float,
@@ -74,8 +100,8 @@ def zero_loss(
     2. Else bisect ``[0, offered of the probe]``, the first midpoint being just below what
        arrived in the probe (where the answer usually is), until the bracket is narrower
        than ``resolution`` of its top or ``max_steps`` trials ran.
-    3. Confirm the best passing rate with a full trial; if it fails, step down by
-       ``resolution`` and confirm again (at most ``confirm_tries`` full trials).
+    3. Confirm the best passing rate with a full trial; if it fails, confirm lower
+       (:func:`_next_confirm`), at most ``confirm_tries`` full trials.
     """
     steps: list[Step] = []
 
@@ -99,7 +125,7 @@ def zero_loss(
             mid = (lo + hi) / 2
     rate = lo
     confirmed = None
-    for _ in range(confirm_tries):
+    for attempt in range(confirm_tries):
         if rate <= 0:
             break
         t = run(rate, "confirm")
@@ -107,7 +133,7 @@ def zero_loss(
             confirmed = t
             break
         hit_upper = False
-        rate *= 1 - resolution
+        rate = _next_confirm(steps, rate, resolution, last=attempt == confirm_tries - 2)
     if confirmed is None:
         rate = 0.0
     return SearchResult(rate, hit_upper, confirmed, steps)

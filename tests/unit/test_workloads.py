@@ -174,6 +174,35 @@ def test_search_steps_down_when_the_confirmation_fails() -> None:
     assert r.confirmed is not None and r.rate_pps <= 200_000
 
 
+def test_search_confirms_below_a_lossy_edge() -> None:
+    """Replays a CI failure: short trials passed with 0.01-0.03 % loss at 74-82 kpps, full
+    trials there lost 0.13-0.3 %, and three 5 % steps down never left that edge, so the
+    search gave up though 42 and 64 kpps had lost nothing. Now the confirmation goes down
+    towards the highest loss-free short trial and ends on it."""
+
+    def trial(rate: float | None, full: bool) -> search.Trial:
+        if rate is None:
+            return search.Trial(391_558, 87_074, 77.76, full)
+        if rate < 70_000:
+            loss = 0.0
+        elif full or rate >= 84_000:
+            loss = 0.25
+        else:
+            loss = 0.02
+        return search.Trial(rate, rate * (1 - loss / 100), loss, full)
+
+    r = search.zero_loss(trial, max_loss=0.1)
+    confirms = [s for s in r.steps if s.phase == "confirm"]
+    assert r.confirmed is not None and len(confirms) == search.CONFIRM_TRIES
+    clean = max(
+        s.rate_pps
+        for s in r.steps
+        if s.phase == "search" and s.rate_pps and s.trial.loss_percent == 0
+    )
+    assert r.rate_pps == pytest.approx(clean) and r.rate_pps < 70_000
+    assert confirms[0].rate_pps > confirms[1].rate_pps > confirms[2].rate_pps  # type: ignore[operator]
+
+
 def test_search_passes_is_inclusive_and_needs_traffic() -> None:
     assert search.passes(search.Trial(10, 9.99, 0.1), 0.1)
     assert not search.passes(search.Trial(10, 0, 0.0), 0.1)
