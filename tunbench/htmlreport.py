@@ -209,16 +209,15 @@ def _flamegraphs(row: pd.Series, out: Path, figs: Figures) -> str:
     any other SVG with zoom buttons."""
     n = row["#"]
     svg = row.get("profile_svg")
-    if not isinstance(svg, str) or not Path(svg).exists():
-        error = row.get("profile_error")  # NaN, not None, where another row has one
-        why = (error if isinstance(error, str) and error else None) or (
+    if not svg or not Path(str(svg)).exists():
+        why = row.get("profile_error") or (
             "none captured (kernel: no forwarder process)"
             if row.get("Mode") == "kernel"
             else "none captured (no profiling pass: --no-profile, or not a matrix run)"
         )
         return f"<p>Flamegraph: {_e(why)}</p>"
-    gbps = row.get("profile_gbps")  # NaN for an rr/crr pass beside stream rows: no iperf3
-    seen = f"; {gbps:.2f} Gbps under the profiler" if isinstance(gbps, float) and gbps > 0 else ""
+    gbps = row.get("profile_gbps")  # None for an rr/crr pass: it has no iperf3 figure
+    seen = f"; {gbps:.2f} Gbps under the profiler" if gbps else ""
     intro = (
         "<p class='why'>From a separate profiling pass, not the measured runs"
         f"{_e(seen)}, so the profiler's cost shows.</p>"

@@ -23,7 +23,8 @@ from typing import Any
 from tunbench.errors import ResultFileError
 
 
-def _missing(v: Any) -> bool:
+def missing(v: Any) -> bool:
+    """None or NaN (what pandas stores for a missing number, and beside strings)."""
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
@@ -52,10 +53,10 @@ class Metric:
     def number(self, raw: Any, unit: bool = False, like: Any = None) -> str:
         """A raw figure as text ("15,332", "63.5"; Gbit/s with 3 decimals below 1, as many
         as ``like`` has where given); with ``unit`` its label after it; "-" when missing."""
-        if _missing(raw):
+        if missing(raw):
             return "-"
         v = self.shown(float(raw))
-        ref = v if _missing(like) else self.shown(float(like))
+        ref = v if missing(like) else self.shown(float(like))
         digits = self.decimals + (1 if self.kind == "stream" and abs(ref) < 1 else 0)
         text = f"{v:,.{digits}f}"
         return f"{text} {self.label}" if unit else text
@@ -63,7 +64,7 @@ class Metric:
     def ci(self, mean: Any, low: Any, high: Any, unit: bool = False) -> str:
         """``mean ± half-width`` of a confidence interval, both in the shown unit and with
         the mean's decimals; "-" without an interval."""
-        if _missing(mean) or _missing(low) or _missing(high):
+        if missing(mean) or missing(low) or missing(high):
             return "-"
         half = self.number((float(high) - float(low)) / 2, like=mean)
         text = f"{self.number(mean)} ± {half}"
@@ -72,7 +73,7 @@ class Metric:
     def cpu_per(self, cpu: Any, raw: Any) -> float | None:
         """Forwarder CPU (% of one core) per unit of the figure (per Gbit/s, per kTPS),
         None when either is missing or the figure is 0."""
-        if _missing(cpu) or _missing(raw) or not raw:
+        if missing(cpu) or missing(raw) or not raw:
             return None
         return float(cpu) / (float(raw) / self.cpu_scale)
 

@@ -225,6 +225,12 @@ def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
     )
 
 
+def object_column(values: Iterable[Any], index: pd.Index) -> pd.Series:
+    """A column in which a missing value stays None. Beside strings pandas would store
+    NaN, which is truthy (``v or "-"`` keeps it) and prints as "nan"."""
+    return pd.Series([None if primary.missing(v) else v for v in values], index=index, dtype=object)
+
+
 def _present(values: pd.Series) -> list[Any]:
     return list(values.dropna())
 
@@ -359,10 +365,7 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     df = df.sort_values("cell", kind="stable", na_position="last").reset_index(drop=True)
     df.insert(0, "#", range(1, len(df) + 1))
     df["failed"] = df["records"] - df["n"]
-    # a row without a verdict (every run failed) says None, not pandas' NaN ("nan" in text)
-    df["Bound by"] = pd.Series(
-        [v if isinstance(v, str) else None for v in df["Bound by"]], dtype=object
-    )
+    df["Bound by"] = object_column(df["Bound by"], df.index)  # None: every run failed
     df["spread"] = [spread(g) for g in df["primary_runs"]]
     for prefix, runs in (("gbps", df["gbps_runs"]), ("primary", df["primary_runs"])):
         cis = [stats.mean_ci(g) for g in runs]
@@ -385,12 +388,12 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     ]
     df["latency"] = [bool(workload_of(k).get("latency")) for k in df["workload_key"]]
     for part in ("svg", "gbps", "error", "perf_svg"):
-        df[f"profile_{part}"] = [p.get(part) if p else None for p in df["profile"]]
+        df[f"profile_{part}"] = object_column(
+            (p.get(part) if p else None for p in df["profile"]), df.index
+        )
     # the kernel row the row's runs were paired with (several: each named, comma-separated)
-    df["kernel_ref"] = pd.Series(
-        [", ".join(refs) if refs else None for refs in df["kernel_refs"]],
-        index=df.index,
-        dtype=object,
+    df["kernel_ref"] = object_column(
+        (", ".join(refs) if refs else None for refs in df["kernel_refs"]), df.index
     )
     df["% of kernel"] = df["kernel_pct"]
     # CPU over a Gbit/s a workload does not aim at (zero-loss's small packets) misleads

@@ -33,6 +33,7 @@ import pandas as pd
 from tunbench import primary, stats
 from tunbench.boundby import summarize_row
 from tunbench.errors import UsageError
+from tunbench.report import object_column
 from tunbench.variants import VARIANTS, CellSpec, parse_spec
 
 NAME = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -240,6 +241,7 @@ def rows(recs: Sequence[Mapping[str, Any]], over: Over, points: Sequence[Point])
             }
         )
     df = pd.DataFrame(out, columns=csv_columns(metric))
+    df["bound_by"] = object_column(df["bound_by"], df.index)  # None: every run failed
     df.attrs["metric"] = metric.kind
     return df
 
@@ -299,8 +301,7 @@ def formatted(df: pd.DataFrame, over: Over) -> pd.DataFrame:
                 f"{n}" + (f" ({f} failed)" if f else "")
                 for n, f in zip(df["n"], df["failed"], strict=True)
             ],
-            # a point whose runs all failed has no verdict (pandas holds NaN there, not None)
-            "Bound by": [b if isinstance(b, str) and b else "-" for b in df["bound_by"]],
+            "Bound by": [b or "-" for b in df["bound_by"]],
         }
     )
 
