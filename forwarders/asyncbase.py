@@ -22,22 +22,14 @@ from typing import ClassVar
 
 import trio
 
-from forwarders.common import (
-    EXIT_WORKER_CRASHED,
-    ArgumentParser,
-    Counters,
-    DeviceGone,
-    Forwarder,
-    Variant,
-    add_gso_options,
-    base_parser,
-    configure_devices,
-    read_ready,
-    report_crash,
-)
+from forwarders.counters import Counters, Forwarder
 from forwarders.framed import Framed, TunCodec
+from forwarders.frameio import DeviceGone, read_ready
 from forwarders.gsopath import SplitRelay
 from forwarders.nbio import YIELD_EVERY, read_nb, readinto_nb, write_nb
+from forwarders.options import ArgumentParser, add_gso_options, base_parser
+from forwarders.runner import EXIT_WORKER_CRASHED, configure_devices, report_crash
+from forwarders.variant import Variant
 from tunio.argtypes import positive_int
 from tunio.tun import MAX_FRAME, open_tun
 

@@ -14,7 +14,8 @@ from collections import deque
 
 import trio
 
-from forwarders.common import Counters, read_ready
+from forwarders.counters import Counters
+from forwarders.frameio import read_ready
 from forwarders.gsopath import SplitRelay
 from forwarders.nbio import YIELD_EVERY, read_nb, write_nb
 from tunio.tun import MAX_FRAME

@@ -15,7 +15,9 @@ import argparse
 import select
 from collections.abc import Sequence
 
-from forwarders.common import BATCH, Counters, read_ready, write_frame, write_wait
+from forwarders.counters import Counters
+from forwarders.frameio import read_ready, write_frame, write_wait
+from forwarders.options import BATCH
 from tunio.engine import get_engine
 from tunio.vnethdr import OffloadError
 

@@ -2,8 +2,8 @@
 
 The fds are opened with O_NONBLOCK. A call tries the syscall first and parks the task in
 ``trio.lowlevel.wait_readable``/``wait_writable`` only when the ring is empty (full), so a
-busy device costs one syscall per frame. Errors follow :mod:`forwarders.common`: device-gone
-errnos raise :class:`~forwarders.common.DeviceGone`, any other error is a counted drop.
+busy device costs one syscall per frame. Errors follow :mod:`forwarders.frameio`: device-gone
+errnos raise :class:`~forwarders.frameio.DeviceGone`, any other error is a counted drop.
 Shared by :mod:`forwarders.asyncbase` (direct, channel and pool pumps) and
 :mod:`forwarders.framed`.
 """
@@ -14,7 +14,8 @@ import os
 
 import trio
 
-from forwarders.common import Counters, check_fatal
+from forwarders.counters import Counters
+from forwarders.frameio import check_fatal
 
 YIELD_EVERY = 64  # packets a task may move before it lets other tasks run
 

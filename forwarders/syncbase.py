@@ -17,21 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from forwarders.common import (
-    ArgumentParser,
-    Counters,
-    Forwarder,
-    Variant,
-    Worker,
-    add_gso_options,
-    add_thread_options,
-    base_parser,
-    pump_blocking,
-    read_frame,
-    run_threads,
-    write_frame,
-)
+from forwarders.counters import Counters, Forwarder
+from forwarders.frameio import pump_blocking, read_frame, write_frame
 from forwarders.gsopath import SplitRelay
+from forwarders.options import ArgumentParser, add_gso_options, add_thread_options, base_parser
+from forwarders.runner import Worker, run_threads
+from forwarders.variant import Variant
 from tunio.argtypes import positive_int
 from tunio.tun import MAX_FRAME, TunDevice, open_tun
 

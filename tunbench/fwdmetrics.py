@@ -1,7 +1,7 @@
 """Batching metrics from a forwarder's own counters: how many frames it moved, how big.
 
 A Python forwarder writes per-direction counters on exit (``forwarder.directions`` in the
-result file, :class:`forwarders.common.Counters`). They cover the forwarder's whole life,
+result file, :class:`forwarders.counters.Counters`). They cover the forwarder's whole life,
 whose traffic is iperf3's test: the omitted warm-up plus the measured intervals, so rates
 divide by that time (iperf3's own interval timeline, omitted intervals included).
 

@@ -5,7 +5,7 @@ registered variant, a kernel baseline, or else an external forwarder command. Va
 arguments are validated with the variant's own parser before anything is created.
 
 The variants are not listed here: every module of ``forwarders/`` that declares a
-``VARIANT`` (a :class:`forwarders.common.Variant`) is one, and its name, summary, mode,
+``VARIANT`` (a :class:`forwarders.variant.Variant`) is one, and its name, summary, mode,
 offload, channel and options are read from that object only.
 """
 
@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from forwarders.common import ForwarderArgumentError, Variant
+from forwarders.options import ForwarderArgumentError
+from forwarders.variant import Variant
 from tunbench.errors import UsageError
 from tunbench.peers import registry as launchers
 

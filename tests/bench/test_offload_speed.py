@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from forwarders.common import Counters
+from forwarders.counters import Counters
 from forwarders.gsopath import SplitRelay
 from tunio.csum import checksum, pseudo_header_sum
 from tunio.engine import Engine

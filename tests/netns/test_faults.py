@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from forwarders.common import FAULT_CRASH_AFTER_ENV
+from forwarders.counters import FAULT_CRASH_AFTER_ENV
 from tunbench import results
 
 from helpers import tunbench

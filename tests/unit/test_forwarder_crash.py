@@ -6,11 +6,12 @@ import subprocess
 import sys
 import time
 
-from forwarders.common import EXIT_WORKER_CRASHED
+from forwarders.runner import EXIT_WORKER_CRASHED
 
 PROGRAM = """
 import argparse, threading
-from forwarders.common import Forwarder, run_threads
+from forwarders.counters import Forwarder
+from forwarders.runner import run_threads
 
 def broken():
     raise ValueError("a bug in one direction")
@@ -37,7 +38,8 @@ def test_one_crashed_worker_ends_the_forwarder_with_its_traceback() -> None:
 
 NAMED = """
 import argparse, os, threading
-from forwarders.common import Forwarder, run_threads
+from forwarders.counters import Forwarder
+from forwarders.runner import run_threads
 
 def report():
     comm = f"/proc/{os.getpid()}/task/{threading.get_native_id()}/comm"

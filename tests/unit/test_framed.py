@@ -7,7 +7,7 @@ import socket
 
 import trio
 
-from forwarders.common import Counters
+from forwarders.counters import Counters
 from forwarders.framed import Framed, TunCodec
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from test_gsopath import flow_reads
 
-from forwarders.common import GSO_BUCKETS, Counters, Forwarder, pow2_label, write_frame
+from forwarders.counters import GSO_BUCKETS, Counters, Forwarder, pow2_label
+from forwarders.frameio import write_frame
 from forwarders.gsopath import SplitRelay
 from tunbench import fwdmetrics, report, results
 from tunio.tun import TunDevice

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import trio
 
-from forwarders.common import Counters, Forwarder, read_ready, write_wait
+from forwarders.counters import Counters, Forwarder
 from forwarders.framed import Framed, TunCodec
+from forwarders.frameio import read_ready, write_wait
 from forwarders.gsopath import SplitRelay
 from tunio.engine import Engine
 from tunio.vnethdr import VIRTIO_NET_HDR_GSO_TCPV4, VirtioNetHdr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from forwarders.common import Variant
+from forwarders.variant import Variant
 from tunbench import cli
 from tunbench.variants import BASELINES, PEERS, VARIANTS, RegistryError, discover, parse_spec
 

@@ -1,0 +1,195 @@
+"""What a forwarder counts, and the stats file it writes on exit.
+
+Per-direction :class:`Counters` (frames, bytes, drops, errors, batches, GRO work, gso_size
+histogram), merged per direction by :class:`Forwarder`, which writes them as JSON to
+``--stats``. Also the harness's fault injection (:data:`FAULT_CRASH_AFTER_ENV`), which only
+swaps the counter class, so the hot path is untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunio.grocoalesce import CoalesceStats
+from tunio.tun import TunDevice, offload_names
+
+# gso_size is a u16: its bit_length() is 0..16
+GSO_BUCKETS = 17
+
+
+def pow2_label(bits: int) -> str:
+    """The histogram label of values whose ``bit_length()`` is ``bits``: "0", "1", "2-3", …"""
+    if bits <= 1:
+        return str(bits)
+    low = 1 << (bits - 1)
+    return f"{low}-{2 * low - 1}"
+
+
+Frame = bytes | memoryview  # (Counters has a field named bytes)
+
+
+@dataclass
+class Counters:
+    """Per-direction counters, like trio's channel statistics().
+
+    ``packets``/``bytes`` are the frames written. The ``--gso split`` path also counts its
+    batches (``batches``, and ``batch_sizes``: how many batches had 1, 2-3, 4-7, ... frames),
+    the frames and bytes it read (``frames_read``, ``bytes_read``, added per batch; a relay
+    that writes what it reads leaves them 0 and :meth:`Forwarder.stats` derives them from
+    the writes) and its GRO work (``gro``: packets coalesced, frames out, packets merged into
+    an earlier frame, super-frames, bad checksums, checksums verified and checksums trusted
+    because the split computed them). On a vnet device ``gso_hist`` counts
+    the frames written by the ``bit_length()`` of their gso_size (index 0: no GSO; 11:
+    1024-2047): one list increment per write, no dict work on the hot path.
+    """
+
+    packets: int = 0
+    bytes: int = 0
+    drops: int = 0
+    read_errors: int = 0
+    write_errors: dict[str, int] = field(default_factory=dict)
+    malformed: int = 0
+    segments_in: int = 0
+    frames_out: int = 0
+    batches: int = 0
+    batch_sizes: dict[str, int] = field(default_factory=dict)
+    gro: CoalesceStats = field(default_factory=CoalesceStats)
+    frames_read: int = 0
+    bytes_read: int = 0
+    gso_hist: list[int] | None = None  # vnet devices only: GSO_BUCKETS counts
+
+    def batch(self, frames: int) -> None:
+        """Count one batch of ``frames`` reads in the power-of-two histogram."""
+        self.batches += 1
+        label = pow2_label(frames.bit_length())
+        self.batch_sizes[label] = self.batch_sizes.get(label, 0) + 1
+
+    def wrote(self, data: Frame) -> None:
+        """Count one frame written (and, on a vnet device, its gso_size bucket)."""
+        self.packets += 1
+        self.bytes += len(data)
+        if self.gso_hist is not None:  # virtio_net_hdr.gso_size: bytes 4-5, little-endian
+            self.gso_hist[(data[4] | data[5] << 8).bit_length()] += 1
+
+    def write_error(self, err: int) -> None:
+        name = errno.errorcode.get(err, str(err))
+        self.write_errors[name] = self.write_errors.get(name, 0) + 1
+        self.drops += 1
+
+    def merge(self, other: Counters) -> None:
+        self.packets += other.packets
+        self.bytes += other.bytes
+        self.drops += other.drops
+        self.read_errors += other.read_errors
+        self.malformed += other.malformed
+        self.segments_in += other.segments_in
+        self.frames_out += other.frames_out
+        self.batches += other.batches
+        for k, v in other.write_errors.items():
+            self.write_errors[k] = self.write_errors.get(k, 0) + v
+        for k, v in other.batch_sizes.items():
+            self.batch_sizes[k] = self.batch_sizes.get(k, 0) + v
+        self.frames_read += other.frames_read
+        self.bytes_read += other.bytes_read
+        if other.gso_hist is not None:
+            if self.gso_hist is None:
+                self.gso_hist = [0] * GSO_BUCKETS
+            for i, v in enumerate(other.gso_hist):
+                self.gso_hist[i] += v
+        self.gro.merge(other.gro)
+
+
+# Fault injection for the harness's own tests, deliberately not an option (``tunbench
+# list`` shows options): with this set to N in its environment, a forwarder's "1to2"
+# worker raises once it has forwarded N packets.
+FAULT_CRASH_AFTER_ENV = "TUNBENCH_FAULT_CRASH_AFTER"
+
+
+class InjectedFault(RuntimeError):
+    """The fault :data:`FAULT_CRASH_AFTER_ENV` asks for: a bug in a worker, simulated."""
+
+
+@dataclass
+class _FaultyCounters(Counters):
+    """Counters that raise :class:`InjectedFault` when ``packets`` reaches ``crash_after``;
+    only ever used when the environment asks for the fault, so the hot path is untouched."""
+
+    crash_after: int = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "packets" and 0 < self.crash_after <= value:
+            raise InjectedFault(f"injected fault after {value} packets at {time.time():.3f}")
+
+
+@dataclass
+class Forwarder:
+    """The shared run loop: devices, per-direction counters, extra stats, worker threads."""
+
+    name: str
+    args: argparse.Namespace
+    devices: list[TunDevice]
+    directions: dict[str, list[Counters]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    exit_reason: str | None = None
+
+    def counters(self, direction: str) -> Counters:
+        """A fresh counter object for one worker of ``direction`` (``"1to2"`` / ``"2to1"``)."""
+        crash_after = int(os.environ.get(FAULT_CRASH_AFTER_ENV) or 0)
+        c = (
+            _FaultyCounters(crash_after=crash_after)
+            if crash_after and direction == "1to2"
+            else Counters()
+        )
+        if any(d.vnet_hdr for d in self.devices):
+            c.gso_hist = [0] * GSO_BUCKETS
+        self.directions.setdefault(direction, []).append(c)
+        return c
+
+    def stats(self) -> dict[str, Any]:
+        per_dir: dict[str, Any] = {}
+        for direction, parts in self.directions.items():
+            total = Counters()
+            for part in parts:
+                total.merge(part)
+            if not total.batches:  # a relay: every frame read was written or dropped
+                total.frames_read = total.packets + total.drops
+                total.bytes_read = total.bytes
+            hist = total.gso_hist
+            total.gso_hist = None
+            per_dir[direction] = asdict(total)
+            del per_dir[direction]["gso_hist"]
+            if hist is not None:
+                # frames written by their gso_size, power-of-two buckets ("0": no GSO)
+                per_dir[direction]["gso_sizes"] = {
+                    pow2_label(bits): n for bits, n in enumerate(hist) if n
+                }
+            if total.gro.frames_out:
+                # packets handed to GRO per frame written: 1.0 means nothing was merged
+                per_dir[direction]["coalescing_factor"] = (
+                    total.gro.packets_in / total.gro.frames_out
+                )
+        return {
+            "variant": self.name,
+            "pid": os.getpid(),
+            "offload": {d.name: offload_names(d.offload) for d in self.devices},
+            "queues": {d.name: len(d.fds) for d in self.devices},
+            "directions": per_dir,
+            "extra": self.extra,
+            "exit_reason": self.exit_reason,
+        }
+
+    def write_stats(self) -> None:
+        path: Path | None = self.args.stats
+        if path is None:
+            return
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.stats(), indent=1))
+        tmp.replace(path)
