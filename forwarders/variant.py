@@ -1,6 +1,6 @@
 """The Variant base: what a forwarder module declares as ``VARIANT`` for the registry.
 
-:mod:`tunbench.variants` imports every module of this package and keeps those that declare
+:mod:`tunbench.cell.variants` imports every module of this package and keeps those that declare
 one; the name, summary, table columns and options it shows all come from here.
 """
 
@@ -18,7 +18,7 @@ from forwarders.options import ArgumentParser, Option
 class Variant(ABC):
     """What a forwarder module declares as ``VARIANT``: the one description of a variant.
 
-    The harness's registry (:mod:`tunbench.variants`) finds every module of this package
+    The harness's registry (:mod:`tunbench.cell.variants`) finds every module of this package
     that declares one and reads everything it shows from it: the name, the summary, the
     table's Mode/Offload/Channel columns and the options a spec may give.
     """

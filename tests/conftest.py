@@ -17,7 +17,7 @@ def root_missing() -> str | None:
     if shutil.which("iperf3") is None:
         return "needs iperf3 (Debian iperf3, libiperf0)"
     try:
-        from tunbench.runners.iperf3 import check_available
+        from tunbench.load.iperf3 import check_available
 
         check_available()
     except Exception as exc:

@@ -9,8 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tunbench import cli, results, sweep
-from tunbench.sweep import Over, parse_over, plan_cells
+from tunbench.analysis import results
+from tunbench.cli import cellargs
+from tunbench.plan import sweep
+from tunbench.plan.sweep import Over, parse_over, plan_cells
 
 
 def make_doc(variant: str = "sync-gso", gbps: float = 12.345, status: str = "ok") -> dict[str, Any]:
@@ -85,7 +87,7 @@ def sweep_records() -> tuple[Over, list[sweep.Point], list[dict[str, Any]]]:
     failed run), three runs a point, as flat records."""
     over = parse_over("thread=1,2")
     _, points = plan_cells(
-        ["sync-gso", "sync-normal"], over, cli._workload_flags(cli._workload_parser())
+        ["sync-gso", "sync-normal"], over, cellargs.workload_flags(cellargs.workload_parser())
     )
     gbps = {
         ("sync-gso", "1"): [10.0, 11.0, 12.0],

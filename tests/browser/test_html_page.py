@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tunbench import results
-from tunbench.htmlreport import PLOTLY_JS, write_html
+from tunbench.analysis import results
+from tunbench.report.reportpage import PLOTLY_JS, write_html
 
 from resultdocs import doc
 
@@ -153,8 +153,8 @@ def test_report_page_draws_sorts_and_drills_down_offline(tmp_path: Path) -> None
 
 
 def test_compare_page_draws_offline(tmp_path: Path) -> None:
-    from tunbench import compare
-    from tunbench.htmlcompare import write_compare_html
+    from tunbench.plan import compare
+    from tunbench.report.comparepage import write_compare_html
 
     exe = chromium()
     old, new = tmp_path / "old", tmp_path / "new"
@@ -176,14 +176,14 @@ def test_compare_page_draws_offline(tmp_path: Path) -> None:
 
 def test_sweep_page_draws_offline(tmp_path: Path) -> None:
     """The sweep page: its one chart drawn from file:// with no network, the table sorts."""
-    from tunbench import sweep, sweeppage
-    from tunbench.htmlreport import write_plotly_js
+    from tunbench.report import sweeppage, sweeptable
+    from tunbench.report.reportpage import write_plotly_js
 
     from resultdocs import sweep_records
 
     exe = chromium()
     over, points, recs = sweep_records()
-    df = sweep.rows(recs, over, points)
+    df = sweeptable.rows(recs, over, points)
     write_plotly_js(tmp_path)
     page = tmp_path / "sweep.html"
     page.write_text(sweeppage.html(df, over, "--thread: threads per direction", "kernel x"))

@@ -17,7 +17,7 @@ def clean_start(request: pytest.FixtureRequest) -> None:
     """
     if os.geteuid() != 0:
         return
-    from tunbench.cleanup import clean
+    from tunbench.cell.cleanup import clean
 
     removed = clean()
     capture = request.config.pluginmanager.get_plugin("capturemanager")

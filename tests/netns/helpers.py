@@ -159,7 +159,7 @@ def session_processes(match: Callable[[str, str], bool]) -> list[str]:
 def harness_processes() -> list[str]:
     """This session's processes that only tunbench starts: forwarders, iperf3 children,
     nsexec."""
-    keys = ("-m forwarders.", "tunbench.runners.iperf3", "tunbench.nsexec")
+    keys = ("-m forwarders.", "tunbench.load.iperf3", "tunbench.system.nsexec")
     return session_processes(lambda _name, cmd: any(k in cmd for k in keys))
 
 

@@ -31,7 +31,7 @@ def main() -> int:
             signal.raise_signal(sig)  # the handler runs before this returns
 
     subprocess.Popen.__init__ = init  # type: ignore[method-assign]
-    from tunbench.cli import main as cli_main
+    from tunbench.cli.main import main as cli_main
 
     code = cli_main(args)
     if not fired:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from forwarders.counters import FAULT_CRASH_AFTER_ENV
-from tunbench import results
+from tunbench.analysis import results
 
 from helpers import tunbench
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tunbench import results
-from tunbench.variants import BASELINES, VARIANTS
+from tunbench.analysis import results
+from tunbench.cell.variants import BASELINES, VARIANTS
 from tunio.engine import ENGINES
 
 from engines import with_engine_marks

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tunbench import results
+from tunbench.analysis import results
 
 from helpers import REPO, TUNBENCH, adopting_orphans, matrix_argv, tb_namespaces, tb_tempdirs
 
@@ -113,9 +113,9 @@ QUICK_RUN = ["run", "sync-normal", "--duration", "1", "--omit", "0", "-q"]
     [
         (signal.SIGINT, "-m forwarders.", QUICK_RUN),
         (signal.SIGTERM, "-m forwarders.", QUICK_RUN),
-        (signal.SIGTERM, "iperf3 server", QUICK_RUN),
-        (signal.SIGTERM, "iperf3 client", QUICK_RUN),
-        (signal.SIGTERM, "tunbench.runners.ping", [*QUICK_RUN, "--latency"]),
+        (signal.SIGTERM, "iperf3child server", QUICK_RUN),
+        (signal.SIGTERM, "iperf3child client", QUICK_RUN),
+        (signal.SIGTERM, "tunbench.load.ping", [*QUICK_RUN, "--latency"]),
         (signal.SIGTERM, "rev-parse HEAD", QUICK_RUN),  # git, for the result's metadata
         (
             signal.SIGINT,

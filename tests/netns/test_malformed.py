@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from pyroute2 import netns
 
-from tunbench.runners import ping
-from tunbench.session import Cell, CellOptions
-from tunbench.variants import VARIANTS, parse_spec
+from tunbench.cell.options import CellOptions
+from tunbench.cell.session import Cell
+from tunbench.cell.variants import VARIANTS, parse_spec
+from tunbench.load import ping
 from tunio.engine import ENGINES
 from tunio.vnethdr import VirtioNetHdr
 

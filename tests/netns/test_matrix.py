@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tunbench import results
+from tunbench.analysis import results
 
 from helpers import matrix_argv, run_json, tunbench
 

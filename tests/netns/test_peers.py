@@ -19,10 +19,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tunbench import results
+from tunbench.analysis import results
 from tunbench.peers.registry import LAUNCHERS
 from tunbench.peers.wireguard_go import SOCKET_DIR
-from tunbench.runstate import STATE_DIR
+from tunbench.system.runstate import STATE_DIR
 
 from helpers import (
     REPO,

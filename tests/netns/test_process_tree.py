@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tunbench import results
+from tunbench.analysis import results
 
 from helpers import REPO, TUNBENCH, adopting_orphans, session_processes, tb_namespaces, tunbench
 

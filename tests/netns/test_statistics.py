@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tunbench.metadata import online_cpus
+from tunbench.system.sampler import online_cpus
 
 from helpers import matrix_argv, run_json, tunbench
 

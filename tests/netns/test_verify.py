@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tunbench.variants import VARIANTS
+from tunbench.cell.variants import VARIANTS
 from tunio.engine import ENGINES
 
 from engines import with_engine_marks

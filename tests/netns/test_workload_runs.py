@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tunbench import results
+from tunbench.analysis import results
 
 from helpers import run_json
 

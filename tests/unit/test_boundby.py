@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tunbench import boundby, results
-from tunbench.boundby import ProcessCPU, decide
+from tunbench.analysis import boundby, results
+from tunbench.analysis.boundby import ProcessCPU, decide
 
 from resultdocs import make_doc
 

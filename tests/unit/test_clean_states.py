@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tunbench import cleanup
+from tunbench.cell import cleanup
 
 
 def test_every_state_file_is_cleaned_even_if_its_owner_pid_lives_again(

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tunbench import cli
+from tunbench.cli import cellargs, common
+from tunbench.cli import main as cli
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -87,7 +88,7 @@ def test_missing_libiperf_names_the_package(
 def test_unwritable_results_dir(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "check_prerequisites", lambda: "iperf 3.12")
+    monkeypatch.setattr(common, "check_prerequisites", lambda: "iperf 3.12")
     blocker = tmp_path / "file"
     blocker.write_text("")
     code, err = run(capsys, "run", "sync-gso", "--results-dir", str(blocker / "r"))
@@ -168,7 +169,7 @@ def test_every_workload_option_reaches_the_cell_options() -> None:
             "/tmp/x",
         ]
     )
-    o = cli._cell_options(a)
+    o = cellargs.cell_options(a)
     assert (o.mtu, o.latency, o.grace, o.fwd_cpus, o.load_cpus) == (1400, True, 9.0, (0,), (0,))
     assert str(o.results_dir) == "/tmp/x"
     i = o.iperf

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunbench import figures
+from tunbench.report import figures
 
 from resultdocs import make_doc
 

@@ -6,8 +6,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from tunbench import flamesvg
-from tunbench.runners.perf import fold
+from tunbench.cell.perf import fold
+from tunbench.report import flamesvg
 
 SCRIPT = """\
 socat  1234 [001] 100.000001:     2000 cycles:P:

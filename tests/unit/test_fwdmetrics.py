@@ -15,7 +15,8 @@ from test_gsopath import flow_reads
 from forwarders.counters import GSO_BUCKETS, Counters, Forwarder, pow2_label
 from forwarders.frameio import write_frame
 from forwarders.gsopath import SplitRelay
-from tunbench import fwdmetrics, report, results
+from tunbench.analysis import fwdmetrics, results
+from tunbench.report import tables
 from tunio.tun import TunDevice
 from tunio.vnethdr import VirtioNetHdr
 
@@ -153,27 +154,27 @@ def test_table_csv_and_json_show_the_columns_and_dash_without_counters() -> None
     )
     kernel = doc("kernel-veth", 20.0)
     recs = [results.flat(gso), results.flat(kernel)]
-    shown = report.formatted(report.grouped(recs))
-    assert list(shown.columns[-4:]) == [*report.BATCH_COLUMNS, "Bound by"]
+    shown = tables.formatted(tables.grouped(recs))
+    assert list(shown.columns[-4:]) == [*tables.BATCH_COLUMNS, "Bound by"]
     assert shown.loc[0, "fwd kpps"] == "10.0"
     assert shown.loc[0, "frame B"] == "128000/64000"
     assert shown.loc[0, "segs/frame"] == "44.0"
-    assert [shown.loc[1, c] for c in report.BATCH_COLUMNS] == ["-", "-", "-"]
-    text = report.markdown(recs)
-    assert all(c in text.splitlines()[0] for c in report.BATCH_COLUMNS)
-    csv_lines = report.csv(recs).splitlines()
+    assert [shown.loc[1, c] for c in tables.BATCH_COLUMNS] == ["-", "-", "-"]
+    text = tables.markdown(recs)
+    assert all(c in text.splitlines()[0] for c in tables.BATCH_COLUMNS)
+    csv_lines = tables.csv(recs).splitlines()
     for col in ("fwd kpps", "frame B", "frame B read", "segs/frame"):
         assert col in csv_lines[0]
     assert ",10.0,64000.0,128000.0,44.0," in csv_lines[1]
     assert ",,,,," in csv_lines[2]
-    rows = json.loads(report.json_table(recs))
+    rows = json.loads(tables.json_table(recs))
     assert rows[0]["fwd kpps"] == 10.0 and rows[1]["segs/frame"] is None
 
 
 def test_same_size_read_and_written_shows_one_number() -> None:
-    assert report._frame_text(1500.2, 1500.0) == "1500"
-    assert report._frame_text(float("nan"), 1500.0) == "1500"
-    assert report._frame_text(None, float("nan")) == "-"
+    assert tables._frame_text(1500.2, 1500.0) == "1500"
+    assert tables._frame_text(float("nan"), 1500.0) == "1500"
+    assert tables._frame_text(None, float("nan")) == "-"
 
 
 def test_split_counts_reads_once_per_batch() -> None:

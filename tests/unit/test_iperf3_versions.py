@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 
 from tunbench.errors import PrerequisiteError
-from tunbench.runners import iperf3 as iperf
+from tunbench.load import iperf3 as iperf
 
 BOOT = """
 import sys
 import iperf3
 VERSION = sys.argv.pop(1)
 iperf3.IPerf3.iperf_version = property(lambda self: VERSION)
-from tunbench.runners.iperf3 import _child
+from tunbench.load.iperf3child import _child
 sys.exit(_child(sys.argv[1:]))
 """
 
@@ -44,8 +44,8 @@ def free_port() -> int:
 
 
 def as_version(argv: list[str], version: str) -> list[str]:
-    """``argv`` (``python -m tunbench.runners.iperf3 ...``) with the version faked."""
-    assert argv[1:3] == ["-m", "tunbench.runners.iperf3"]
+    """``argv`` (``python -m tunbench.load.iperf3child ...``) with the version faked."""
+    assert argv[1:3] == ["-m", "tunbench.load.iperf3child"]
     return [argv[0], "-c", BOOT, version, *argv[3:]]
 
 

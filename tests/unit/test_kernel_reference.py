@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tunbench import report, results
+from tunbench.analysis import results
+from tunbench.report import tables
 
 from resultdocs import doc
 
@@ -18,11 +19,11 @@ def row(spec: str, gbps: float, mode: str, offload: str, parallel: int = 1) -> d
 
 
 def test_reference_choice() -> None:
-    assert report.kernel_reference("sync", "none")[0] == "kernel-router --no-offload"
-    assert report.kernel_reference("peer (openvpn)", "none")[0] == "kernel-router --no-offload"
-    assert report.kernel_reference("sync", "gso-split")[0] == "kernel-router"
-    assert report.kernel_reference("kernel", "none")[0] == "kernel-router"  # kernel rows too
-    assert report.kernel_reference("external", "?")[-1] == "kernel-veth"
+    assert tables.kernel_reference("sync", "none")[0] == "kernel-router --no-offload"
+    assert tables.kernel_reference("peer (openvpn)", "none")[0] == "kernel-router --no-offload"
+    assert tables.kernel_reference("sync", "gso-split")[0] == "kernel-router"
+    assert tables.kernel_reference("kernel", "none")[0] == "kernel-router"  # kernel rows too
+    assert tables.kernel_reference("external", "?")[-1] == "kernel-veth"
 
 
 def test_no_offload_rows_against_the_no_offload_router_and_the_table_says_so() -> None:
@@ -34,20 +35,20 @@ def test_no_offload_rows_against_the_no_offload_router_and_the_table_says_so() -
         row("peer-openvpn", 0.5, "peer (openvpn)", "none"),
         row("sync-gso", 10.0, "sync", "gso-passthrough"),
     ]
-    df = report.grouped(recs)
+    df = tables.grouped(recs)
     pct = dict(zip(df["Variant"], df["% of kernel"], strict=True))
     assert pct["sync-normal"] == pytest.approx(25.0)
     assert pct["peer-openvpn"] == pytest.approx(12.5)
     assert pct["sync-gso"] == pytest.approx(50.0)
     assert pct["kernel-router --no-offload"] == pytest.approx(20.0)
     assert pct["kernel-veth"] == pytest.approx(200.0)
-    text = report.markdown(recs)
+    text = tables.markdown(recs)
     assert "note: % of kernel for rows 4, 5 is relative to kernel-router --no-offload" in text
     assert "note: % of kernel for rows 1, 2, 3, 6 is relative to kernel-router" in text
 
 
 def test_older_result_sets_fall_back_to_kernel_veth() -> None:
-    df = report.grouped(
+    df = tables.grouped(
         [row("kernel-veth", 20.0, "kernel", "kernel"), row("sync-normal", 2.0, "sync", "none")]
     )
     assert df.iloc[1]["% of kernel"] == pytest.approx(10.0)
@@ -55,7 +56,7 @@ def test_older_result_sets_fall_back_to_kernel_veth() -> None:
 
 
 def test_reference_of_the_same_workload_only() -> None:
-    df = report.grouped(
+    df = tables.grouped(
         [
             row("kernel-router --no-offload", 4.0, "kernel", "none", parallel=4),
             row("sync-normal", 1.0, "sync", "none"),

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from tunbench import matrix
-from tunbench.matrix import MatrixOptions, convergence, plan, round_order
-from tunbench.session import CellOptions
-from tunbench.variants import CellSpec
+from tunbench.cell.options import CellOptions
+from tunbench.cell.variants import CellSpec
+from tunbench.plan import matrix
+from tunbench.plan.matrix import MatrixOptions, convergence, plan, round_order
 
 from resultdocs import flat, make_doc, real_docs
 

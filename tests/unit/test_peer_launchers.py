@@ -11,13 +11,13 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tunbench.cell import perf
+from tunbench.cell.variants import PEERS, default_matrix, describe, parse_spec
 from tunbench.errors import UsageError
 from tunbench.peers import base
 from tunbench.peers.openvpn import _fingerprint
 from tunbench.peers.registry import CRYPTO_MODES, LAUNCHERS
-from tunbench.runners import perf
-from tunbench.sampler import Sampler
-from tunbench.variants import PEERS, default_matrix, describe, parse_spec
+from tunbench.system.sampler import Sampler
 
 
 def test_every_launcher_is_a_row_and_in_the_default_matrix_without_crypto() -> None:

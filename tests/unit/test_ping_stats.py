@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from tunbench.runners.ping import PingResult
+from tunbench.load.ping import PingResult
 
 
 def nearest_rank(values: list[float], q: float) -> float:

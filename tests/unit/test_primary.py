@@ -1,4 +1,4 @@
-"""Statistics on each workload's primary figure (tunbench/primary.py): rr's TPS, crr's
+"""Statistics on each workload's primary figure (tunbench/analysis/primary.py): rr's TPS, crr's
 conn/s and zero-loss's packet rate get their confidence interval, min and max, % of kernel
 and CPU per unit in the report and its exports, never a Gbit/s they do not have. Built from
 real rr, crr and zero-loss result files (tests/data/workloads), repeated with scaled
@@ -14,8 +14,10 @@ import statistics
 import pandas as pd
 import pytest
 
-from tunbench import primary, report, results, workloads
+from tunbench.analysis import primary, results
 from tunbench.errors import ResultFileError
+from tunbench.load import workloads
+from tunbench.report import tables
 
 from resultdocs import (
     FIGURE,
@@ -65,7 +67,7 @@ def test_a_lower_is_better_figure_swaps_the_verdict_words() -> None:
 def test_report_row_has_mean_ci_min_max_on_its_figure(kind: str) -> None:
     m = primary.of_kind(kind)
     recs = flat(real_matrix(kind, factors=(1.0, 0.98, 1.02)))
-    df = report.grouped(recs)
+    df = tables.grouped(recs)
     base = base_figures(kind)
     assert len(df) == 3
     for _, row in df.iterrows():
@@ -75,7 +77,7 @@ def test_report_row_has_mean_ci_min_max_on_its_figure(kind: str) -> None:
         assert row["primary_mean"] == pytest.approx(b)
         assert row["primary_ci_low"] < b < row["primary_ci_high"]
         assert (row["primary_min"], row["primary_max"]) == pytest.approx((0.98 * b, 1.02 * b))
-    shown = report.formatted(df).set_index("Variant")
+    shown = tables.formatted(df).set_index("Variant")
     b = base["sync-normal"]
     row = df.set_index("Variant").loc["sync-normal"]
     assert shown.loc["sync-normal", "Mean ± CI"] == m.ci(
@@ -88,20 +90,20 @@ def test_report_row_has_mean_ci_min_max_on_its_figure(kind: str) -> None:
 
 
 def test_percent_of_kernel_on_the_workload_figure() -> None:
-    df = report.grouped(flat(real_matrix("rr", kernel=True))).set_index("Variant")
+    df = tables.grouped(flat(real_matrix("rr", kernel=True))).set_index("Variant")
     assert df.loc["sync-gso", "% of kernel"] == pytest.approx(50.0)  # kernel-router: twice
     assert df.loc["sync-normal", "% of kernel"] == pytest.approx(100.0)  # the no-offload router
     base = base_figures("rr")
     socat = 100 * base["peer-socat"] / base["sync-normal"]
     assert df.loc["peer-socat", "% of kernel"] == pytest.approx(socat)
     assert df.loc["sync-gso", "kernel_ref"] == "kernel-router"
-    shown = report.formatted(df.reset_index()).set_index("Variant")
+    shown = tables.formatted(df.reset_index()).set_index("Variant")
     assert shown.loc["sync-gso", "% of kernel"] == "50%"
 
 
 def test_cpu_per_unit_of_the_workload_figure() -> None:
     docs = real_matrix("rr")
-    df = report.grouped(flat(docs)).set_index("Variant")
+    df = tables.grouped(flat(docs)).set_index("Variant")
     d = next(d for d in real_docs("rr") if d["cell"]["spec"] == "sync-normal")
     per = [
         d["results"]["cpu_avg"] / (d["results"]["transactions_per_s"] * f / 1000)
@@ -109,15 +111,15 @@ def test_cpu_per_unit_of_the_workload_figure() -> None:
     ]
     assert df.loc["sync-normal", "CPU/kTPS"] == pytest.approx(statistics.median(per))
     assert pd.isna(df.loc["sync-normal", "CPU/Gbps"])
-    shown = report.formatted(df.reset_index())
+    shown = tables.formatted(df.reset_index())
     assert "CPU/kTPS" in shown.columns and "CPU/kpps" not in shown.columns
-    stream = report.formatted(report.grouped(flat([doc("v", 10.0)])))
+    stream = tables.formatted(tables.grouped(flat([doc("v", 10.0)])))
     assert "CPU/kTPS" not in stream.columns  # only where a row has that figure
 
 
 def test_exports_carry_the_primary_figure() -> None:
     recs = flat([*real_matrix("rr"), doc("stream-row", 10.0), doc("stream-row", 12.0, repeat=1)])
-    rows = {r["Variant"]: r for r in json.loads(report.json_table(recs))}
+    rows = {r["Variant"]: r for r in json.loads(tables.json_table(recs))}
     rr, st = rows["sync-normal"], rows["stream-row"]
     b = base_figures("rr")["sync-normal"]
     assert rr["primary_metric"] == "transactions_per_s" and rr["primary_unit"] == "transactions/s"
@@ -129,14 +131,14 @@ def test_exports_carry_the_primary_figure() -> None:
     assert rr["gbps_mean"] is None and rr["Gbps"] is None
     assert st["primary_metric"] == "gbps" and st["primary_median"] == st["Gbps"] == 11.0
     assert st["cpu_per_primary"] == st["CPU/Gbps"]
-    header = next(csv.reader(io.StringIO(report.csv(recs))))
+    header = next(csv.reader(io.StringIO(tables.csv(recs))))
     for col in ("primary_metric", "primary_median", "primary_ci_low", "primary_ci_high"):
         assert col in header
     assert "gbps_mean" in header and "Min" in header  # what consumers read before
 
 
 def test_wide_interval_of_a_workload_figure_warns() -> None:
-    text = report.markdown(flat(real_matrix("crr", factors=(1.0, 0.7, 1.3))))
+    text = tables.markdown(flat(real_matrix("crr", factors=(1.0, 0.7, 1.3))))
     assert "warning: sync-gso: spread 60% of the median" in text
     assert "95% CI" in text
 
@@ -145,9 +147,9 @@ def test_a_table_without_stream_rows_has_no_gbit_columns() -> None:
     """rr rows move no bulk data: Gbps, Retr and CPU/Gbps would be '-' in every row."""
     docs = real_matrix("rr")
     docs[0] = {**docs[0], "status": "failed", "error": "sockperf client failed"}
-    header = report.markdown(flat(docs)).splitlines()[0]
+    header = tables.markdown(flat(docs)).splitlines()[0]
     cols = [c.strip() for c in header.strip("|").split("|")]
     assert "Gbps" not in cols and "Retr" not in cols and "CPU/Gbps" not in cols
     assert "TPS" in cols and "Mean ± CI" in cols
-    stream = report.markdown(flat([*docs, doc("sync-gso", 10.0)])).splitlines()[0]
+    stream = tables.markdown(flat([*docs, doc("sync-gso", 10.0)])).splitlines()[0]
     assert "| Gbps " in stream

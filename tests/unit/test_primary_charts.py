@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 
-from tunbench import cli, primary, report, results, sweep, sweeppage
+from tunbench.analysis import primary, results
+from tunbench.cli import cellargs
 from tunbench.errors import UsageError
-from tunbench.htmlreport import write_html
+from tunbench.plan import sweep
+from tunbench.report import sweeppage, sweeptable, tables
+from tunbench.report.reportpage import write_html
 
 from resultdocs import (
     base_figures,
@@ -27,10 +30,10 @@ from resultdocs import (
 )
 
 
-def _zero_loss_sweep() -> tuple[sweep.Over, list[sweep.Point], list[dict[str, Any]]]:
+def _zero_loss_sweep() -> tuple[sweeptable.Over, list[sweep.Point], list[dict[str, Any]]]:
     over = sweep.parse_over("pkt-size=64,256,1400")
     specs = ["sync-normal", "sync-gso", "peer-socat"]
-    _, points = sweep.plan_cells(specs, over, cli._workload_flags(cli._workload_parser()))
+    _, points = sweep.plan_cells(specs, over, cellargs.workload_flags(cellargs.workload_parser()))
     real = {d["cell"]["spec"]: d for d in real_docs("zero-loss")}
     recs = []
     for p in points:
@@ -46,12 +49,12 @@ def _zero_loss_sweep() -> tuple[sweep.Over, list[sweep.Point], list[dict[str, An
 
 def test_zero_loss_sweep_tables_and_charts_packets_per_second() -> None:
     over, points, recs = _zero_loss_sweep()
-    df = sweep.rows(recs, over, points)
+    df = sweeptable.rows(recs, over, points)
     real = base_figures("zero-loss")
     assert list(df["n"]) == [3] * 9
     assert df["zero_loss_pps"][0] == pytest.approx(real["sync-normal"] * 4)
-    header = next(csv.reader(io.StringIO(sweep.csv(df))))
-    assert header == sweep.csv_columns(primary.of_kind("zero-loss"))
+    header = next(csv.reader(io.StringIO(sweeptable.csv(df))))
+    assert header == sweeptable.csv_columns(primary.of_kind("zero-loss"))
     for col in ("zero_loss_pps", "zero_loss_pps_mean", "zero_loss_pps_ci_low", "cpu_per_kpps"):
         assert col in header
     assert not any("gbps" in c for c in header)
@@ -59,7 +62,7 @@ def test_zero_loss_sweep_tables_and_charts_packets_per_second() -> None:
     assert "kpps" in fig.layout.yaxis.title.text and "Gbit" not in fig.layout.yaxis.title.text
     assert "per kpps" in fig.layout.yaxis2.title.text
     assert fig.data[0].y[0] == pytest.approx(real["sync-normal"] * 4 / 1000)  # in kpps
-    table = sweep.markdown(df, over)
+    table = sweeptable.markdown(df, over)
     assert "0-loss kpps" in table.splitlines()[0] and "CPU/kpps" in table.splitlines()[0]
     page = sweeppage.html(df, over, "--pkt-size: IP packet bytes", "kernel x")
     assert "kpps" in page and "Gbit/s it moved" not in page
@@ -67,7 +70,9 @@ def test_zero_loss_sweep_tables_and_charts_packets_per_second() -> None:
 
 def test_rr_sweep_counts_its_runs() -> None:
     over = sweep.parse_over("rr-size=64,1000")
-    _, points = sweep.plan_cells(["sync-normal"], over, cli._workload_flags(cli._workload_parser()))
+    _, points = sweep.plan_cells(
+        ["sync-normal"], over, cellargs.workload_flags(cellargs.workload_parser())
+    )
     real = next(d for d in real_docs("rr") if d["cell"]["spec"] == "sync-normal")
     recs = []
     for p in points:
@@ -76,7 +81,7 @@ def test_rr_sweep_counts_its_runs() -> None:
             d["matrix"]["repeat"] = r
             d["sweep"] = {"param": "rr-size", "value": p.value, "spec": p.spec}
             recs.append(results.flat(d))
-    df = sweep.rows(recs, over, points)
+    df = sweeptable.rows(recs, over, points)
     assert list(df["n"]) == [3, 3]
     assert df["transactions_per_s"][0] == pytest.approx(real["results"]["transactions_per_s"])
     assert "TPS" in sweeppage.figure(df, over, "--rr-size").layout.yaxis.title.text
@@ -85,7 +90,7 @@ def test_rr_sweep_counts_its_runs() -> None:
 def test_a_sweep_over_the_workload_kind_is_refused() -> None:
     over = sweep.parse_over("workload=stream,rr")
     with pytest.raises(UsageError, match="one workload"):
-        sweep.plan_cells(["sync-gso"], over, cli._workload_flags(cli._workload_parser()))
+        sweep.plan_cells(["sync-gso"], over, cellargs.workload_flags(cellargs.workload_parser()))
 
 
 def test_report_page_charts_each_figure_on_its_own_axis(tmp_path: Path) -> None:
@@ -94,9 +99,9 @@ def test_report_page_charts_each_figure_on_its_own_axis(tmp_path: Path) -> None:
     directory = save_docs(docs, tmp_path / "res")
     recs = flat(results.load_dir(directory))
     page = write_html(recs, directory / "report.html").read_text()
-    df = report.grouped(recs).set_index("Workload")
+    df = tables.grouped(recs).set_index("Workload")
     stream_no = int(df.loc["tcp mtu 1500", "#"])
-    rr = report.grouped(recs)
+    rr = tables.grouped(recs)
     rr_no = int(
         rr[(rr["Variant"] == "sync-normal") & rr["Workload"].str.startswith("rr")]["#"].iloc[0]
     )

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tunbench import compare, results
-from tunbench.htmlcompare import write_compare_html
+from tunbench.analysis import results
+from tunbench.plan import compare
+from tunbench.report.comparepage import write_compare_html
 
 from resultdocs import (
     base_figures,

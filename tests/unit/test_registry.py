@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from forwarders.variant import Variant
-from tunbench import cli
-from tunbench.variants import BASELINES, PEERS, VARIANTS, RegistryError, discover, parse_spec
+from tunbench.cell.variants import BASELINES, PEERS, VARIANTS, RegistryError, discover, parse_spec
+from tunbench.cli import main as cli
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 FORWARDERS = Path(__file__).resolve().parents[2] / "forwarders"

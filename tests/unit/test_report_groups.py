@@ -10,9 +10,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tunbench import compare, report, results, stats
+from tunbench.analysis import results, stats
 from tunbench.errors import ResultFileError
-from tunbench.htmlreport import write_html
+from tunbench.plan import compare
+from tunbench.report import tables
+from tunbench.report.reportpage import write_html
 
 from resultdocs import doc
 
@@ -22,7 +24,7 @@ def recs(*docs: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_repeats_are_one_row_with_median_min_max() -> None:
-    df = report.grouped(
+    df = tables.grouped(
         recs(
             doc("sync-gso", 10.0), doc("sync-gso", 12.0, repeat=1), doc("sync-gso", 11.0, repeat=2)
         )
@@ -33,9 +35,9 @@ def test_repeats_are_one_row_with_median_min_max() -> None:
 
 
 def test_different_workloads_are_never_merged() -> None:
-    df = report.grouped(recs(doc("sync-gso", 10.0), doc("sync-gso", 20.0, parallel=4)))
+    df = tables.grouped(recs(doc("sync-gso", 10.0), doc("sync-gso", 20.0, parallel=4)))
     assert list(df["Gbps"]) == [10.0, 20.0]
-    text = report.markdown(recs(doc("sync-gso", 10.0), doc("sync-gso", 20.0, parallel=4)))
+    text = tables.markdown(recs(doc("sync-gso", 10.0), doc("sync-gso", 20.0, parallel=4)))
     assert "Workload" in text.splitlines()[0] and "-P 4" in text
 
 
@@ -46,7 +48,7 @@ def test_pinning_and_latency_probe_are_part_of_the_workload() -> None:
     probed["metadata"]["latency_probe"] = True
     unpinned = doc("sync-gso", 18.0)
     unpinned["metadata"]["cpus"] = {"forwarder": [], "load": []}  # same as not recorded
-    df = report.grouped(recs(unpinned, pinned, probed, doc("sync-gso", 17.0, repeat=1)))
+    df = tables.grouped(recs(unpinned, pinned, probed, doc("sync-gso", 17.0, repeat=1)))
     assert list(df["Gbps"]) == [17.5, 16.0, 9.0]
     assert list(df["Workload"]) == ["tcp mtu 1500", "tcp mtu 1500 cpus 1:0", "tcp mtu 1500 +ping"]
 
@@ -54,27 +56,27 @@ def test_pinning_and_latency_probe_are_part_of_the_workload() -> None:
 def test_runs_of_different_code_in_one_row_warn() -> None:
     old, new = doc("v", 10.0), doc("v", 11.0, repeat=1)
     old["metadata"]["git_sha"], new["metadata"]["git_sha"] = "aaa111", "bbb222"
-    text = report.markdown(recs(old, new))
+    text = tables.markdown(recs(old, new))
     assert "v: its runs come from different code (aaa111, bbb222)" in text
     new["metadata"]["git_sha"] = "aaa111"
-    assert "different code" not in report.markdown(recs(old, new))
+    assert "different code" not in tables.markdown(recs(old, new))
 
 
 def test_empty_results_render_in_every_format() -> None:
-    assert report.markdown([]) == "(no results)"
-    assert report.csv([]).strip().startswith("#,Variant")
-    assert json.loads(report.json_table([])) == []
+    assert tables.markdown([]) == "(no results)"
+    assert tables.csv([]).strip().startswith("#,Variant")
+    assert json.loads(tables.json_table([])) == []
 
 
 def test_percent_of_kernel_and_cpu_per_gbps() -> None:
-    df = report.grouped(recs(doc("kernel-veth", 20.0), doc("sync-gso", 15.0, cpu=60.0)))
+    df = tables.grouped(recs(doc("kernel-veth", 20.0), doc("sync-gso", 15.0, cpu=60.0)))
     gso = df[df["Variant"] == "sync-gso"].iloc[0]
     assert gso["% of kernel"] == pytest.approx(75.0)
     assert gso["CPU/Gbps"] == pytest.approx(4.0)
 
 
 def test_percent_of_kernel_only_against_the_same_workload() -> None:
-    df = report.grouped(recs(doc("kernel-veth", 20.0, parallel=4), doc("sync-gso", 15.0)))
+    df = tables.grouped(recs(doc("kernel-veth", 20.0, parallel=4), doc("sync-gso", 15.0)))
     assert pd.isna(df[df["Variant"] == "sync-gso"].iloc[0]["% of kernel"])
 
 
@@ -82,34 +84,34 @@ def test_percent_of_kernel_only_against_the_same_workload() -> None:
     ("values", "warn"), [([10.0, 10.5, 10.2], False), ([10.0, 11.5, 10.4], True)]
 )
 def test_spread_warning_threshold(values: list[float], warn: bool) -> None:
-    assert report.exceeds(values) is warn
-    text = report.markdown(recs(*(doc("v", g, repeat=i) for i, g in enumerate(values))))
+    assert tables.exceeds(values) is warn
+    text = tables.markdown(recs(*(doc("v", g, repeat=i) for i, g in enumerate(values))))
     assert ("spread" in text) is warn
 
 
 def test_spread_helper_edges() -> None:
-    assert report.spread([5.0]) == 0.0
-    assert report.spread([9.0, 11.0]) == pytest.approx(0.2)
-    assert not report.exceeds([9.5, 10.5])  # exactly 10 % is not above 10 %
+    assert tables.spread([5.0]) == 0.0
+    assert tables.spread([9.0, 11.0]) == pytest.approx(0.2)
+    assert not tables.exceeds([9.5, 10.5])  # exactly 10 % is not above 10 %
 
 
 def test_failed_runs_are_shown_and_counted() -> None:
-    text = report.markdown(recs(doc("v", 10.0), doc("v", 0.0, repeat=1, status="failed")))
+    text = tables.markdown(recs(doc("v", 10.0), doc("v", 0.0, repeat=1, status="failed")))
     assert "1 (1 failed)" in text
     assert "failed: v: forwarder exited with status 3" in text
-    only_failed = report.markdown(recs(doc("w", 0.0, status="failed")))
+    only_failed = tables.markdown(recs(doc("w", 0.0, status="failed")))
     assert "FAILED" in only_failed
 
 
 def test_mixed_machines_warn() -> None:
     other = doc("v", 10.0, repeat=1)
     other["metadata"]["kernel"] = "5.15"
-    assert "different kernels" in report.markdown(recs(doc("v", 10.0), other))
+    assert "different kernels" in tables.markdown(recs(doc("v", 10.0), other))
 
 
 def test_csv_and_json_have_the_aggregate_columns() -> None:
     r = recs(doc("v", 10.0), doc("v", 12.0, repeat=1))
-    header = report.csv(r).splitlines()[0]
+    header = tables.csv(r).splitlines()[0]
     for col in ("Gbps", "Min", "Max", "n", "% of kernel", "CPU/Gbps"):
         assert col in header
 
@@ -224,8 +226,8 @@ def test_html_page_has_table_chart_and_flamegraphs(tmp_path: Path) -> None:
 
 
 def test_compare_page_shows_whatever_columns_compare_returns(tmp_path: Path) -> None:
-    from tunbench import results as res
-    from tunbench.htmlcompare import write_compare_html
+    from tunbench.analysis import results as res
+    from tunbench.report.comparepage import write_compare_html
 
     for side in ("old", "new"):
         (tmp_path / side).mkdir()
@@ -249,38 +251,38 @@ def test_compare_page_shows_whatever_columns_compare_returns(tmp_path: Path) -> 
 def test_confidence_interval_in_table_csv_and_json() -> None:
     runs = [10.0, 10.2, 9.8, 10.1, 9.9]
     r = recs(*(doc("v", g, repeat=i) for i, g in enumerate(runs)))
-    row = report.grouped(r).iloc[0]
+    row = tables.grouped(r).iloc[0]
     ci = stats.mean_ci(runs)
     assert ci is not None
     assert (row["gbps_mean"], row["gbps_ci_low"], row["gbps_ci_high"]) == pytest.approx(
         (ci.mean, ci.low, ci.high)
     )
-    text = report.markdown(r)
+    text = tables.markdown(r)
     assert f"10.00 ± {ci.half:.2f}" in text and "Mean ± CI" in text.splitlines()[0]
     assert "95% CI" not in text  # +-2 % of the mean: no warning
-    header = report.csv(r).splitlines()[0].split(",")
+    header = tables.csv(r).splitlines()[0].split(",")
     assert "gbps_ci_low" in header and "gbps_ci_high" in header
-    row_json = json.loads(report.json_table(r))[0]
+    row_json = json.loads(tables.json_table(r))[0]
     assert row_json["gbps_ci_low"] == pytest.approx(ci.low)
     # two runs: no interval
-    two = report.markdown(recs(doc("w", 10.0), doc("w", 11.0, repeat=1)))
+    two = tables.markdown(recs(doc("w", 10.0), doc("w", 11.0, repeat=1)))
     assert "± " not in two.splitlines()[2]
 
 
 def test_wide_interval_warns() -> None:
     runs = [10.0, 10.9, 9.4]
-    text = report.markdown(recs(*(doc("v", g, repeat=i) for i, g in enumerate(runs))))
+    text = tables.markdown(recs(*(doc("v", g, repeat=i) for i, g in enumerate(runs))))
     assert "warning: v: spread 15% of the median (> 10%) and 95% CI ±" in text
     assert "of the mean (> 5%) over 3 runs" in text
     target = [doc("v", g, repeat=i) for i, g in enumerate(runs)]
     for d in target:
         d["matrix"]["until_ci"] = 3.0
-    assert "over 3 runs; target ±3% not reached" in report.markdown(recs(*target))
+    assert "over 3 runs; target ±3% not reached" in tables.markdown(recs(*target))
     close = [doc("v", g, repeat=i) for i, g in enumerate([10.0, 10.2, 10.4])]
     for d in close:
         d["matrix"]["until_ci"] = 3.0
     # +-4.9 %: within the 5 % warning, but not the 3 % target
-    text = report.markdown(recs(*close))
+    text = tables.markdown(recs(*close))
     assert "note: v: did not converge to ±3% in 3 runs (95% CI ±4.9%)" in text
     assert "warning: v:" not in text
 
@@ -291,7 +293,7 @@ def test_a_row_without_a_ci_target_beside_one_with_it_names_none() -> None:
     for d in with_target:
         d["matrix"]["until_ci"] = 3.0
     without = [doc("w", g, repeat=i, matrix="m2") for i, g in enumerate(runs)]
-    text = report.markdown(recs(*with_target, *without))
+    text = tables.markdown(recs(*with_target, *without))
     assert "v: spread 15%" in text and "over 3 runs; target ±3% not reached" in text
     assert "nan" not in text  # w's target column was NaN, which reads as a target
 
@@ -306,7 +308,7 @@ def test_percent_of_kernel_is_paired_per_round() -> None:
         doc("kernel-veth", 21.0, repeat=2),
         doc("sync-gso", 10.5, repeat=2),
     )
-    df = report.grouped(r).set_index("Variant")
+    df = tables.grouped(r).set_index("Variant")
     assert df.loc["sync-gso", "% of kernel"] == pytest.approx(50.0)
     assert df.loc["kernel-veth", "% of kernel"] == pytest.approx(100.0)
     # ratio of medians would say 10.5 / 21 too, but not with a skewed round
@@ -318,19 +320,19 @@ def test_percent_of_kernel_is_paired_per_round() -> None:
         doc("kernel-veth", 25.0, repeat=2),
         doc("v", 11.0, repeat=2),
     )
-    v = report.grouped(skew).set_index("Variant").loc["v"]
+    v = tables.grouped(skew).set_index("Variant").loc["v"]
     assert v["% of kernel"] == pytest.approx(50.0)  # median of 50, 50, 44
-    assert "each run over the kernel-veth run of the same round" in report.markdown(skew)
+    assert "each run over the kernel-veth run of the same round" in tables.markdown(skew)
 
 
 def test_percent_of_kernel_never_crosses_matrices() -> None:
     r = recs(doc("kernel-veth", 20.0, matrix="a"), doc("sync-gso", 10.0, matrix="b"))
-    df = report.grouped(r).set_index("Variant")
+    df = tables.grouped(r).set_index("Variant")
     assert pd.isna(df.loc["sync-gso", "% of kernel"])
-    text = report.markdown(r)
+    text = tables.markdown(r)
     assert "rows combine 2 matrix runs (a, b)" in text
     single = recs(doc("kernel-veth", 20.0, matrix=None), doc("sync-gso", 10.0, matrix=None))
-    assert pd.isna(report.grouped(single).set_index("Variant").loc["sync-gso", "% of kernel"])
+    assert pd.isna(tables.grouped(single).set_index("Variant").loc["sync-gso", "% of kernel"])
     # a row whose rounds span two matrices pairs each run inside its own matrix
     both = recs(
         doc("kernel-veth", 20.0, matrix="a"),
@@ -339,13 +341,13 @@ def test_percent_of_kernel_never_crosses_matrices() -> None:
         doc("v", 20.0, matrix="b"),
         doc("v", 20.0, matrix="b", repeat=1),  # no kernel run in round 1 of b
     )
-    row = report.grouped(both).set_index("Variant").loc["v"]
+    row = tables.grouped(both).set_index("Variant").loc["v"]
     assert row["% of kernel"] == pytest.approx(50.0)
 
 
 def test_kernel_reference_is_one_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        report,
+        tables,
         "kernel_reference",
         lambda mode, offload: (
             ("kernel-router", "kernel-veth") if offload == "none" else ("kernel-veth",)
@@ -354,7 +356,7 @@ def test_kernel_reference_is_one_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     plain = doc("sync-normal", 4.0)
     plain["cell"]["offload"] = "none"
     r = recs(doc("kernel-veth", 20.0), doc("kernel-router", 8.0), plain)
-    df = report.grouped(r).set_index("Variant")
+    df = tables.grouped(r).set_index("Variant")
     assert df.loc["sync-normal", "% of kernel"] == pytest.approx(50.0)
     assert df.loc["kernel-router", "% of kernel"] == pytest.approx(40.0)
 
@@ -366,7 +368,7 @@ def test_cpu_per_gbps_is_per_run_then_median() -> None:
         doc("v", 11.0, cpu=110.0, repeat=1),
         doc("v", 12.0, cpu=24.0, repeat=2),
     )
-    assert report.grouped(r).iloc[0]["CPU/Gbps"] == pytest.approx(5.0)
+    assert tables.grouped(r).iloc[0]["CPU/Gbps"] == pytest.approx(5.0)
 
 
 def test_noisy_unsteady_and_unsampled_runs_are_counted_and_warned() -> None:
@@ -375,7 +377,7 @@ def test_noisy_unsteady_and_unsampled_runs_are_counted_and_warned() -> None:
         doc("v", 10.1, repeat=1, steady=False, interval_cv=0.19),
         doc("v", 10.2, repeat=2, samples=0, cpu_avg=None, sampler_error="no samples"),
     )
-    text = report.markdown(r)
+    text = tables.markdown(r)
     assert "3 (1 noisy, 1 unsteady)" in text
     assert "warning: v: 1 of 3 runs started on a busy machine (background CPU up to 63%" in text
     assert "note: v: 1 of 3 runs not steady" in text and "19%" in text
@@ -383,25 +385,25 @@ def test_noisy_unsteady_and_unsampled_runs_are_counted_and_warned() -> None:
 
 
 def test_udp_and_latency_columns_only_where_measured() -> None:
-    tcp = report.markdown(recs(doc("v", 10.0)))
+    tcp = tables.markdown(recs(doc("v", 10.0)))
     assert "Loss %" not in tcp and "RTT p50 ms" not in tcp and "Sys busy" in tcp
     udp = doc("u", 1.0, udp=True, lost_percent=2.5, pps=83000.0, jitter_ms=0.012)
-    text = report.markdown(recs(udp))
+    text = tables.markdown(recs(udp))
     header = text.splitlines()[0]
     assert "Loss %" in header and "pps" in header and "Jitter ms" in header
     assert "2.50" in text and "83,000" in text and "0.012" in text
     probed = doc("p", 1.0, rtt_p50_ms=0.21, rtt_p99_ms=1.5)
     probed["metadata"]["latency_probe"] = True
-    text = report.markdown(recs(probed))
+    text = tables.markdown(recs(probed))
     assert "RTT p50 ms" in text.splitlines()[0] and "0.210" in text and "1.500" in text
-    assert "RTT p99 ms" in report.csv(recs(probed)).splitlines()[0]
+    assert "RTT p99 ms" in tables.csv(recs(probed)).splitlines()[0]
 
 
 def test_harness_pinning_is_not_part_of_the_row_key() -> None:
     a, b = doc("v", 10.0), doc("v", 11.0, repeat=1)
     a["metadata"]["cpus"] = {"forwarder": [0], "load": [1]}
     b["metadata"]["cpus"] = {"forwarder": [0], "load": [1], "harness": [1]}
-    assert len(report.grouped(recs(a, b))) == 1
+    assert len(tables.grouped(recs(a, b))) == 1
 
 
 def test_rows_follow_the_matrix_spec_order_not_the_shuffle() -> None:
@@ -410,7 +412,7 @@ def test_rows_follow_the_matrix_spec_order_not_the_shuffle() -> None:
     second = doc("a", 2.0)
     second["matrix"]["cell"] = 0
     loose = doc("z", 3.0, matrix=None)
-    df = report.grouped(recs(loose, first, second))
+    df = tables.grouped(recs(loose, first, second))
     assert list(df["Variant"]) == ["a", "b", "z"] and list(df["#"]) == [1, 2, 3]
 
 
@@ -419,7 +421,7 @@ def test_a_row_whose_every_run_failed_beside_one_with_a_verdict(tmp_path: Path) 
     was pandas' NaN: 'nan' in the table, and the page died on it)."""
     ok = doc("sync-gso", 12.0, bound_by="not CPU-bound")
     failed = doc("peer-fastd", 0.0, status="failed")
-    table = report.markdown(recs(ok, failed))
+    table = tables.markdown(recs(ok, failed))
     (row,) = [ln for ln in table.splitlines() if ln.startswith("|") and "peer-fastd" in ln]
     assert "nan" not in row and "FAILED" in row
     page = write_html(recs(ok, failed), tmp_path / "report.html").read_text()

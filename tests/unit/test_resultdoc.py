@@ -9,14 +9,16 @@ from typing import Any
 
 import pytest
 
-from tunbench import metadata, results
+from tunbench.analysis import results
+from tunbench.cell import metadata, record
+from tunbench.cell.options import CellOptions
+from tunbench.cell.variants import CellSpec
 from tunbench.errors import ForwarderError, MeasurementError
-from tunbench.runners import iperf3
-from tunbench.runners.iperf3 import Iperf3Result
-from tunbench.runners.ping import PingResult
-from tunbench.sampler import Background, Sample, summarize
-from tunbench.session import CellOptions
-from tunbench.variants import CellSpec
+from tunbench.load import iperf3
+from tunbench.load.iperf3 import Iperf3Result
+from tunbench.load.measurement import Measurement
+from tunbench.load.ping import PingResult
+from tunbench.system.sampler import Background, Sample, summarize
 
 SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "results-schema.md"
 KERNEL = CellSpec("kernel-veth", "baseline", "kernel-veth")
@@ -35,11 +37,11 @@ def sample(t: float) -> Sample:
     return Sample(t, 0.1, 50.0, 10_000_000, 25.0, 3, 30.0, 20.0, {"fwd-0": 30.0, "77": 20.0})
 
 
-def measurement(with_ping: bool, samples: list[Sample] | None = None) -> results.Measurement:
+def measurement(with_ping: bool, samples: list[Sample] | None = None) -> Measurement:
     if samples is None:
         samples = [sample(10.0 + 0.1 * i) for i in range(1, 31)]
     res = Iperf3Result(2e9, 2.1e9, 4, 10.0, 13.0, {"end": {}})
-    m: results.Measurement = {
+    m: Measurement = {
         "iperf": res,
         "samples": samples,
         "window": {"start": 10.0, "end": 13.0, "anchor": "streams"},
@@ -77,11 +79,11 @@ def documented(text: str, parent: str, key: str) -> bool:
 
 
 def test_every_assembled_key_is_in_the_schema_doc() -> None:
-    ok = results.skeleton(KERNEL, CellOptions(latency=True), "abc123")
-    results.fill(ok, [], None, measurement(with_ping=True), has_forwarder=False)
-    failed = results.skeleton(KERNEL, CellOptions(), "abc123")
-    results.record_failure(failed, ForwarderError("forwarder exited", 3, "boom\nlast line"))
-    results.fill(failed, ["fwd", "--x"], None, None, has_forwarder=True)
+    ok = record.skeleton(KERNEL, CellOptions(latency=True), "abc123")
+    record.fill(ok, [], None, measurement(with_ping=True), has_forwarder=False)
+    failed = record.skeleton(KERNEL, CellOptions(), "abc123")
+    record.record_failure(failed, ForwarderError("forwarder exited", 3, "boom\nlast line"))
+    record.fill(failed, ["fwd", "--x"], None, None, has_forwarder=True)
     text = SCHEMA_DOC.read_text()
     missing = {
         f"{p}.{k}" if p else k
@@ -93,11 +95,11 @@ def test_every_assembled_key_is_in_the_schema_doc() -> None:
 
 
 def test_assembly_as_run_cell_does_it(tmp_path: Path) -> None:
-    doc = results.skeleton(KERNEL, CellOptions(), "abc123", {"matrix": {"id": "m"}})
+    doc = record.skeleton(KERNEL, CellOptions(), "abc123", {"matrix": {"id": "m"}})
     assert list(doc)[-1] == "matrix"  # extra keys come after the schema's own
-    results.record_failure(doc, ForwarderError("forwarder exited with status 3", 3, "a\nb"))
+    record.record_failure(doc, ForwarderError("forwarder exited with status 3", 3, "a\nb"))
     counters = {"offload": {"tun11": ["TUN_F_CSUM"]}}
-    results.fill(doc, ["fwd", "--mtu", "1500"], counters, measurement(False), has_forwarder=True)
+    record.fill(doc, ["fwd", "--mtu", "1500"], counters, measurement(False), has_forwarder=True)
     assert doc["status"] == "failed" and doc["error"] == "forwarder exited with status 3 — b"
     assert doc["forwarder_exit"]["status"] == 3
     assert doc["forwarder"] is counters
@@ -120,8 +122,8 @@ def test_assembly_as_run_cell_does_it(tmp_path: Path) -> None:
 
 
 def test_no_measurement_leaves_the_numbers_out() -> None:
-    doc = results.skeleton(KERNEL, CellOptions(), "abc123")
-    results.fill(doc, [], None, None, has_forwarder=False)
+    doc = record.skeleton(KERNEL, CellOptions(), "abc123")
+    record.fill(doc, [], None, None, has_forwarder=False)
     assert doc["results"] == {} and doc["window"] is None and doc["iperf3"] is None
     assert doc["metadata"]["forwarder_command"] is None
     assert "offload_flags" not in doc["metadata"]
@@ -131,8 +133,8 @@ def test_no_sample_in_the_window_is_null_not_zero() -> None:
     """A run whose samples all lie outside its window measured nothing: no 0 % CPU."""
     outside = [sample(20.0 + 0.1 * i) for i in range(1, 11)]
     fwd = CellSpec("socat", "external", "socat")
-    doc = results.skeleton(fwd, CellOptions(), "abc123")
-    results.fill(doc, ["fwd"], None, measurement(False, outside), has_forwarder=True)
+    doc = record.skeleton(fwd, CellOptions(), "abc123")
+    record.fill(doc, ["fwd"], None, measurement(False, outside), has_forwarder=True)
     r = doc["results"]
     for key in ("cpu_avg", "cpu_user_avg", "cpu_sys_avg", "cpu_max", "mem_avg_mb", "cpu_threads"):
         assert r[key] is None, key
@@ -144,15 +146,15 @@ def test_no_sample_in_the_window_is_null_not_zero() -> None:
 
 
 def test_baseline_has_no_process_figures_but_system_busy() -> None:
-    doc = results.skeleton(KERNEL, CellOptions(), "abc123")
-    results.fill(doc, [], None, measurement(False), has_forwarder=False)
+    doc = record.skeleton(KERNEL, CellOptions(), "abc123")
+    record.fill(doc, [], None, measurement(False), has_forwarder=False)
     r = doc["results"]
     assert r["cpu_avg"] is None and r["cpu_threads"] is None
     assert r["system_busy_avg"] == pytest.approx(25.0)
 
 
 def test_machine_facts_for_noise() -> None:
-    meta = results.skeleton(KERNEL, CellOptions(load_cpus=(1,)), "abc123")["metadata"]
+    meta = record.skeleton(KERNEL, CellOptions(load_cpus=(1,)), "abc123")["metadata"]
     assert meta["online_cpus"] >= 1 and len(meta["loadavg"]) == 3
     assert "cpu_governor" in meta
     assert meta["cpus"]["harness"] == [1]
@@ -161,11 +163,11 @@ def test_machine_facts_for_noise() -> None:
 
 def test_a_failed_search_keeps_its_trials() -> None:
     """A zero-loss search that found no rate says why in one line and keeps every trial."""
-    doc = results.skeleton(KERNEL, CellOptions(), "abc123")
+    doc = record.skeleton(KERNEL, CellOptions(), "abc123")
     steps = [{"phase": "probe", "rate_pps": None, "loss_percent": 4.0, "passed": False}]
-    results.record_failure(doc, MeasurementError("zero-loss: no rate", {"steps": steps}))
+    record.record_failure(doc, MeasurementError("zero-loss: no rate", {"steps": steps}))
     assert doc["status"] == "failed" and doc["error"] == "zero-loss: no rate"
     assert doc["workload_detail"]["steps"] == steps
-    plain = results.skeleton(KERNEL, CellOptions(), "abc123")
-    results.record_failure(plain, MeasurementError("iperf3 client failed"))
+    plain = record.skeleton(KERNEL, CellOptions(), "abc123")
+    record.record_failure(plain, MeasurementError("iperf3 client failed"))
     assert "workload_detail" not in plain

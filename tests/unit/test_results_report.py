@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from tunbench import cli, report, results
+from tunbench.analysis import results
+from tunbench.cli import main as cli
 from tunbench.errors import ResultFileError, UsageError
+from tunbench.report import tables
 
 from resultdocs import make_doc
 
@@ -53,9 +55,9 @@ def test_unwritable_results_dir(tmp_path: Path) -> None:
 
 def test_markdown_table_formats_and_marks_failures() -> None:
     recs = [results.flat(make_doc("sync-gso")), results.flat(make_doc("sync-normal", status="x"))]
-    text = report.markdown(recs)
+    text = tables.markdown(recs)
     header = text.splitlines()[0]
-    for col in report.COLUMNS:
+    for col in tables.COLUMNS:
         assert col in header
     row = text.splitlines()[2]
     assert "12.35" in row and "81%" in row and "100%" in row and "17.4 MB" in row
@@ -65,8 +67,8 @@ def test_markdown_table_formats_and_marks_failures() -> None:
 
 def test_csv_and_json_keep_raw_numbers() -> None:
     recs = [results.flat(make_doc(gbps=1.23456789))]
-    assert "1.23456789" in report.csv(recs)
-    assert json.loads(report.json_table(recs))[0]["Gbps"] == pytest.approx(1.23456789)
+    assert "1.23456789" in tables.csv(recs)
+    assert json.loads(tables.json_table(recs))[0]["Gbps"] == pytest.approx(1.23456789)
 
 
 def test_slug_is_file_name_safe() -> None:

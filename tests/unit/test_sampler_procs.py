@@ -9,8 +9,8 @@ import time
 import psutil
 import pytest
 
-from tunbench.procs import Child, spawn, stop
-from tunbench.sampler import Sample, Sampler, peak_cpu, summarize
+from tunbench.system.procs import Child, spawn, stop
+from tunbench.system.sampler import Sample, Sampler, peak_cpu, summarize
 
 
 def s(t: float, dt: float, cpu: float, rss: int = 1000) -> Sample:
@@ -174,7 +174,7 @@ def test_empty_window_measures_nothing() -> None:
 
 
 def test_quiet_check_waits_then_gives_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tunbench import sampler
+    from tunbench.system import sampler
 
     seen = iter([80.0, 40.0, 5.0])
     monkeypatch.setattr(sampler, "background_cpu", lambda seconds, watch: next(seen))
@@ -193,7 +193,7 @@ def test_quiet_check_waits_then_gives_up(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_background_cpu_sees_a_busy_loop() -> None:
-    from tunbench.sampler import background_cpu
+    from tunbench.system.sampler import background_cpu
 
     proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:

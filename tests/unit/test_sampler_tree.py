@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from tunbench.sampler import Sampler
+from tunbench.system.sampler import Sampler
 
 TICK = 0.01  # /proc CPU times come in clock ticks
 PR_SET_CHILD_SUBREAPER = 36

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from tunbench import signals
+from tunbench.cell.session import Teardown
 from tunbench.errors import Interrupted
-from tunbench.procs import Child, run_output, spawn, stop
-from tunbench.session import Teardown
+from tunbench.system import signals
+from tunbench.system.procs import Child, run_output, spawn, stop
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_run_output_kills_and_reaps_its_command_when_interrupted(tmp_path: Path)
 
 LATE_SIGNAL = """
 import os, signal, sys, time
-from tunbench import cli
+from tunbench.cli import main as cli
 
 def command(_a):
     if sys.argv[1] == "during":

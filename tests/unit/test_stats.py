@@ -8,7 +8,7 @@ from math import comb
 
 import pytest
 
-from tunbench import stats
+from tunbench.analysis import stats
 
 
 def t4_cdf(t: float) -> float:

@@ -12,16 +12,19 @@ from typing import Any
 
 import pytest
 
-from tunbench import cli, matrix, sweep, sweeppage
+from tunbench.cell.options import CellOptions
+from tunbench.cell.variants import CellSpec
+from tunbench.cli import cellargs
+from tunbench.cli import main as cli
 from tunbench.errors import UsageError
-from tunbench.matrix import MatrixOptions
-from tunbench.session import CellOptions
-from tunbench.sweep import Over, parse_over, plan_cells
-from tunbench.variants import CellSpec
+from tunbench.plan import matrix, sweep
+from tunbench.plan.matrix import MatrixOptions
+from tunbench.plan.sweep import Over, parse_over, plan_cells
+from tunbench.report import sweeppage, sweeptable
 
 from resultdocs import doc, sweep_records
 
-WORKLOAD = cli._workload_flags(cli._workload_parser())
+WORKLOAD = cellargs.workload_flags(cellargs.workload_parser())
 
 
 def test_parse_over() -> None:
@@ -110,7 +113,7 @@ def test_matrix_runs_each_cell_with_its_options_and_extra(monkeypatch: pytest.Mo
         lambda cell, opts, svg, native: profiled.append((cell.spec, opts.iperf.parallel)) or {},
     )
     cell = CellSpec("x", "external", "x")
-    opts = [CellOptions(iperf=cli._cell_options(_args(parallel=p)).iperf) for p in (1, 4)]
+    opts = [CellOptions(iperf=cellargs.cell_options(_args(parallel=p)).iperf) for p in (1, 4)]
     extra = [{"sweep": {"value": v}} for v in ("1", "4")]
     mopts = MatrixOptions(repeat=2, seed=3, flamegraph_dir=Path("unused"))
     recs = matrix.run_matrix(
@@ -130,15 +133,15 @@ def _args(**kw: Any) -> Any:
 
 def test_rows_csv_and_table() -> None:
     over, points, recs = sweep_records()
-    df = sweep.rows(recs, over, points)
+    df = sweeptable.rows(recs, over, points)
     assert list(df["spec"]) == ["sync-gso", "sync-gso", "sync-normal", "sync-normal"]
     assert list(df["value"]) == ["1", "2", "1", "2"]
     assert list(df["n"]) == [3, 3, 3, 2] and list(df["failed"]) == [0, 0, 0, 1]
     assert df["gbps"][1] == 15.0 and df["gbps_ci_low"][1] < 15.0 < df["gbps_ci_high"][1]
     assert df["cpu_per_gbps"][0] == pytest.approx((5 + 50 / 11 + 50 / 12) / 3)
     assert df["fwd_kpps"][0] == pytest.approx(0.2)  # 1000 frames over 5 s
-    rows = list(csv.DictReader(io.StringIO(sweep.csv(df))))
-    assert list(rows[0]) == sweep.CSV_COLUMNS
+    rows = list(csv.DictReader(io.StringIO(sweeptable.csv(df))))
+    assert list(rows[0]) == sweeptable.CSV_COLUMNS
     assert [(r["spec"], r["param"], r["value"]) for r in rows] == [
         ("sync-gso", "thread", "1"),
         ("sync-gso", "thread", "2"),
@@ -146,7 +149,7 @@ def test_rows_csv_and_table() -> None:
         ("sync-normal", "thread", "2"),
     ]
     assert float(rows[2]["gbps"]) == 1.1 and rows[2]["fwd_kpps"] == ""
-    table = sweep.markdown(df, over)
+    table = sweeptable.markdown(df, over)
     head, *lines = table.splitlines()
     assert "--thread" in head and "fwd kpps" in head and "segs/frame" in head
     assert "15.00 ± " in lines[2] and "2 (1 failed)" in lines[4]
@@ -155,8 +158,8 @@ def test_rows_csv_and_table() -> None:
 
 def test_chart_has_one_point_per_value_and_a_line_per_spec() -> None:
     over, points, recs = sweep_records()
-    df = sweep.rows(recs, over, points)
-    s = sweep.series(df)
+    df = sweeptable.rows(recs, over, points)
+    s = sweeptable.series(df)
     assert list(s) == ["sync-gso", "sync-normal"]
     assert s["sync-gso"]["x"] == ["1", "2"]
     assert s["sync-normal"]["gbps_ci_low"][1] is None  # 2 runs: no interval
@@ -172,7 +175,7 @@ def test_chart_has_one_point_per_value_and_a_line_per_spec() -> None:
 
 def test_page_embeds_the_chart_offline() -> None:
     over, points, recs = sweep_records()
-    df = sweep.rows(recs, over, points)
+    df = sweeptable.rows(recs, over, points)
     page = sweeppage.html(df, over, "--thread: threads per direction", "kernel x")
     assert '<script src="plotly.min.js">' in page and "cdn" not in page.lower()
     figs = json.loads(re.search(r'id="tb-figures">(.*?)</script>', page, re.S).group(1))
@@ -193,8 +196,8 @@ def test_a_point_whose_runs_all_failed_has_no_verdict_and_says_dash() -> None:
         r["bound_by"] = "not CPU-bound" if r["status"] == "ok" else None
         if r["sweep"]["spec"] == "sync-normal" and r["sweep"]["value"] == "2":
             r["status"], r["gbps"], r["bound_by"] = "failed", None, None
-    df = sweep.rows(recs, over, points)
-    table = sweep.markdown(df, over)
+    df = sweeptable.rows(recs, over, points)
+    table = sweeptable.markdown(df, over)
     (row,) = [ln for ln in table.splitlines() if "sync-normal" in ln and "3 failed" in ln]
     assert "nan" not in row and row.rstrip(" |").endswith("-")
     assert "nan" not in sweeppage.html(df, over, "label", "m")

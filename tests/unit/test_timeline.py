@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from tunbench.runners import iperf3
-from tunbench.runners.iperf3 import Iperf3Result, StreamWatch
-from tunbench.runners.ping import PingResult, parse
+from tunbench.load import iperf3
+from tunbench.load.iperf3 import Iperf3Result
+from tunbench.load.iperf3child import StreamWatch
+from tunbench.load.ping import PingResult, parse
 
 
 def interval(start: float, end: float, bps: float = 1e9, omitted: bool = False) -> dict[str, Any]:

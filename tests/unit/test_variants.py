@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tunbench.errors import UsageError
-from tunbench.matrix import flamegraph_names
-from tunbench.variants import (
+from tunbench.cell.variants import (
     BASELINE_MODES,
     BASELINES,
     VARIANTS,
@@ -12,6 +10,8 @@ from tunbench.variants import (
     describe,
     parse_spec,
 )
+from tunbench.errors import UsageError
+from tunbench.plan.matrix import flamegraph_names
 
 
 def test_spec_with_arguments() -> None:

@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 
-from tunbench import cli, report, results, search
+from tunbench.analysis import results
+from tunbench.cli import cellargs
+from tunbench.cli import main as cli
 from tunbench.errors import MeasurementError, UsageError
-from tunbench.runners import iperf2, iperf3, sockperf
+from tunbench.load import iperf2, iperf3, search, sockperf
+from tunbench.report import tables
 
 from resultdocs import make_doc
 
@@ -227,23 +230,23 @@ def test_workloads_are_separate_rows_and_old_files_read_as_stream() -> None:
     recs = [results.flat(d) for d in (old, stream, rr, rr_big, bidir)]
     assert recs[0]["workload_key"] == recs[1]["workload_key"]
     assert recs[2]["workload"] == "rr"
-    df = report.grouped(recs)
+    df = tables.grouped(recs)
     assert len(df) == 4
-    table = report.markdown(recs)
+    table = tables.markdown(recs)
     assert "TPS" in table and "p50 µs" in table and "Gbps rev" in table
     assert "rr 64 B" in table and "rr 1000 B" in table and "bidir" in table
     assert "conn/s" not in table  # no row has it
     rr_row = df[df["Workload"] == "rr 64 B mtu 1500"].iloc[0]
     assert rr_row["n"] == 1 and rr_row["TPS"] == 20_000.0  # measured, though it has no Gbps
     assert "FAILED" not in table
-    csv = report.csv(recs)
+    csv = tables.csv(recs)
     assert "0-loss pps" in csv.splitlines()[0] and "TPS" in csv.splitlines()[0]
 
 
 def test_zero_loss_column_in_kpps() -> None:
     doc = wl_doc("zero-loss", pkt_size=256, max_loss=0.1)
     doc["results"].update(zero_loss_pps=123_400.0, zero_loss_gbps=0.2527)
-    table = report.markdown([results.flat(doc)])
+    table = tables.markdown([results.flat(doc)])
     assert "0-loss kpps" in table and "123.4" in table
 
 
@@ -260,15 +263,15 @@ def test_zero_loss_column_in_kpps() -> None:
 def test_workload_options_refused(argv: list[str], message: str) -> None:
     a = cli.build_parser().parse_args(["run", "sync-normal", *argv])
     with pytest.raises(UsageError, match=message):
-        cli._cell_options(a)
+        cellargs.cell_options(a)
 
 
 def test_workload_options_only_what_the_kind_uses() -> None:
     a = cli.build_parser().parse_args(["run", "x", "--workload", "zero-loss", "--pkt-size", "64"])
-    w = cli._cell_options(a).workload
+    w = cellargs.cell_options(a).workload
     assert (w.kind, w.pkt_size, w.max_loss, w.rr_size) == ("zero-loss", 64, 0.1, None)
     a = cli.build_parser().parse_args(["run", "x", "--workload", "rr"])
-    assert cli._cell_options(a).workload.rr_size == 64
+    assert cellargs.cell_options(a).workload.rr_size == 64
 
 
 def _res(bps: float, intervals: list[float], retr: int) -> iperf3.Iperf3Result:
@@ -293,7 +296,17 @@ def test_per_stream_is_its_own_row() -> None:
     a = cli.build_parser().parse_args(
         ["run", "x", "--parallel", "4", "--iperf-procs", "per-stream"]
     )
-    assert cli._cell_options(a).workload.iperf_procs == "per-stream"
+    assert cellargs.cell_options(a).workload.iperf_procs == "per-stream"
     one, per = wl_doc(parallel=4), wl_doc(parallel=4, iperf_procs="per-stream")
-    df = report.grouped([results.flat(one), results.flat(per)])
+    df = tables.grouped([results.flat(one), results.flat(per)])
     assert len(df) == 2 and "procs per-stream" in df["Workload"].iloc[1]
+
+
+def test_the_schema_reads_a_missing_workload_option_as_its_default() -> None:
+    """The result schema states what a file without a workload option ran; those are the
+    defaults of WorkloadOptions (plus iperf3's --bidir), so old and new files key alike."""
+    from dataclasses import asdict
+
+    from tunbench.load.workloads import WorkloadOptions
+
+    assert {**asdict(WorkloadOptions()), "bidir": False} == results.WORKLOAD_DEFAULTS

@@ -12,7 +12,7 @@ and then, in order:
 2. writes both daemons' configuration and keys into a private ``tb-peer-*`` directory
    inside ``--workdir`` (the cell's temporary directory, which ``tunbench clean`` removes
    after a kill -9);
-3. starts two instances of the daemon with :func:`tunbench.procs.spawn`, each creating
+3. starts two instances of the daemon with :func:`tunbench.system.procs.spawn`, each creating
    one TUN device under a temporary ``tb-`` name and talking UDP to the other over
    127.0.0.1 only; each child gets SIGTERM if the launcher dies (PR_SET_PDEATHSIG);
 4. waits, with a deadline, until each daemon is ready — its own log line (device open,
@@ -49,9 +49,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, NoReturn
 
-from tunbench import signals
 from tunbench.errors import Interrupted
-from tunbench.procs import Child, spawn, stop, wait_until
+from tunbench.system import signals
+from tunbench.system.procs import Child, spawn, stop, wait_until
 
 READY_TIMEOUT = 8.0  # seconds; below the harness's 10 s wait for the final device names
 STOP_WAIT = 1.5  # seconds a daemon gets after its stop signal before SIGKILL

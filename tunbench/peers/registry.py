@@ -1,4 +1,4 @@
-"""The peer launchers by row name: what :mod:`tunbench.variants` lists as the ``peer-*``
+"""The peer launchers by row name: what :mod:`tunbench.cell.variants` lists as the ``peer-*``
 rows besides ``peer-socat``, and how a spec's options are checked and shown."""
 
 from __future__ import annotations

@@ -1,0 +1,257 @@
+"""The versioned result file: one self-describing JSON document per measured cell.
+
+Schema (``docs/results-schema.md`` has the field by field description)::
+
+    {"schema": "tunbench.result", "version": 1, "run_id", "created",
+     "cell": {"spec", "kind", "variant", "args", "mode", "offload", "channel"},
+     "status": "ok" | "failed", "error": null | "one line",
+     "metadata": {...machine, tools, command, mtu, offload flags, workload...},
+     "window": {"start", "end", "clock", "anchor"},  # the measured interval
+     "results": {...computed numbers, SI units...},
+     "forwarder": {...the forwarder's own counters...} | null,
+     "samples": [{"t", "dt", "cpu_pct", "cpu_user_pct", "cpu_sys_pct", "rss_bytes",
+                  "system_busy_pct", "threads", "thread_pct"}],
+     "load_samples": {"iperf3-client": [...], "iperf3-server": [...]},  # same fields
+     "iperf3": {...raw iperf3 JSON...} | null}
+
+This module is the one answer to "what is in a result file" for everything that reads
+one: the schema's keys, :func:`save` names and stores a document, :func:`load` checks it
+and :func:`flat` reduces it to the record tables are built from. A document is assembled
+while its cell runs by :mod:`tunbench.cell.record`, from the facts the cell supplies.
+
+Files are written atomically (temporary ``.tb-*`` file in the same directory, then
+rename), so an interrupted run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tunbench.analysis import boundby, fwdmetrics, primary
+from tunbench.errors import ResultFileError, UsageError
+from tunbench.system.signals import deferred
+
+SCHEMA = "tunbench.result"
+VERSION = 1
+# The workload options a file is keyed by (``metadata.workload``). A file from before
+# an option existed ran its default, so missing keys read as these; they are the defaults
+# of :class:`tunbench.load.workloads.WorkloadOptions` (a unit test holds the two together).
+WORKLOAD_DEFAULTS: dict[str, Any] = {
+    "kind": "stream",
+    "rr_size": None,
+    "pkt_size": None,
+    "max_loss": None,
+    "iperf_procs": "one",
+    "bidir": False,
+}
+
+# Figures of the rr, crr and zero-loss workloads (null in other runs).
+WORKLOAD_KEYS = (
+    "transactions_per_s",
+    "latency_p50_us",
+    "latency_p90_us",
+    "latency_p99_us",
+    "connections_per_s",
+    "zero_loss_pps",
+    "zero_loss_gbps",
+)
+# Numbers copied from ``results`` into the flat record.
+RESULT_KEYS = (
+    "gbps",
+    "retransmits",
+    "cpu_avg",
+    "cpu_user_avg",
+    "cpu_sys_avg",
+    "cpu_max",
+    "cpu_threads",
+    "mem_avg_mb",
+    "mem_max_mb",
+    "system_busy_avg",
+    "duration_s",
+    "samples",
+    "sampler_error",
+    "sampler_cpu_pct",
+    "background_cpu_pct",
+    "noisy",
+    "interval_cv",
+    "steady",
+    "lost_percent",
+    "pps",
+    "jitter_ms",
+    "rtt_p50_ms",
+    "rtt_p99_ms",
+    "rtt_count",
+    *fwdmetrics.KEYS,
+    "gbps_fwd",
+    "gbps_rev",
+    *WORKLOAD_KEYS,
+)
+# A run counts as measured when it has one of these (rr and crr move no bulk data: no gbps);
+# tunbench.analysis.primary says which one a workload's statistics are made of.
+PRIMARY_KEYS = primary.KEYS
+# The flat record printed by ``--json`` and used for tables: these keys always exist.
+FLAT_KEYS = ("variant", "args", "status", *RESULT_KEYS, "bound_by", "result_file")
+
+
+def slug(spec: str, limit: int = 60) -> str:
+    """A file-name-safe form of a spec: ``sync-gso --thread 2`` -> ``sync-gso_--thread_2``."""
+    keep = [c if c.isalnum() or c in "-_" else "_" for c in spec.replace(" ", "_")]
+    return "".join(keep).strip("_")[:limit] or "cell"
+
+
+def check_writable(directory: Path) -> None:
+    """Make sure ``directory`` exists (creating it) and accepts files; UsageError if not."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"results dir {directory} cannot be created: {exc.strerror}") from exc
+    if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"results dir {directory} is not writable")
+
+
+def write(record: dict[str, Any], directory: Path, stem: str) -> Path:
+    """Write ``record`` as ``<directory>/<stem>.json`` atomically; returns the path."""
+    path = directory / f"{stem}.json"
+    with deferred():  # a signal is raised after the file is whole or gone, never between
+        fd, tmp = tempfile.mkstemp(prefix=".tb-", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(record, fh, indent=1, sort_keys=False)
+                fh.write("\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    return path
+
+
+def save(doc: dict[str, Any], directory: Path) -> Path:
+    """Write a cell's document as ``<directory>/<YYYYmmdd-HHMMSS>-<spec>-<run id>.json``.
+
+    Like :func:`load`, it records the path in ``doc["_path"]`` (not in the file).
+    """
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(doc['cell']['spec'])}-{doc['run_id']}"
+    path = write(doc, directory, stem)
+    doc["_path"] = str(path)
+    return path
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read and check one result file."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultFileError(f"{path}: cannot read result file: {exc}") from exc
+    if not is_result(doc):
+        raise ResultFileError(f"{path}: not a tunbench result file")
+    return _checked(path, doc)
+
+
+def is_result(doc: object) -> bool:
+    """Whether ``doc`` says it is a tunbench result (the ``schema`` marker), any version."""
+    return isinstance(doc, dict) and doc.get("schema") == SCHEMA
+
+
+def _checked(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    if doc.get("version") != VERSION:
+        raise ResultFileError(f"{path}: schema version {doc.get('version')} is not {VERSION}")
+    for key in ("cell", "status", "metadata", "results"):
+        if key not in doc:
+            raise ResultFileError(f"{path}: missing {key!r}")
+    doc["_path"] = str(path)
+    return doc
+
+
+def load_dir(
+    directory: Path, on_skip: Callable[[list[Path]], None] | None = None
+) -> list[dict[str, Any]]:
+    """Every result file in ``directory``, oldest first.
+
+    Temporary files are skipped silently; other ``*.json`` files that are not tunbench
+    results (a user's notes, a report exported as JSON, anything unreadable) are skipped and
+    handed to ``on_skip`` in one list. A tunbench result that this version cannot read (an
+    unknown schema version, missing parts) raises ResultFileError naming the file.
+    """
+    if not directory.is_dir():
+        raise UsageError(f"results dir {directory} does not exist")
+    files = sorted(p for p in directory.glob("*.json") if not p.name.startswith(".tb-"))
+    docs, foreign = [], []
+    for path in files:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            doc = None
+        if is_result(doc):
+            docs.append(_checked(path, doc))
+        else:
+            foreign.append(path)
+    if foreign and on_skip is not None:
+        on_skip(foreign)
+    docs.sort(key=lambda d: str(d.get("created", "")))
+    return docs
+
+
+def workload_key(doc: dict[str, Any]) -> str:
+    """What must be equal for two runs to be the same measurement: the workload (iperf3
+    options, ``--workload`` kind, ``--bidir``, sizes, loss bound, iperf3 processes), the
+    MTU, CPU pinning and whether the latency probe ran beside it."""
+    meta = doc.get("metadata", {})
+    cpus = {k: (meta.get("cpus") or {}).get(k) for k in ("forwarder", "load")}
+    workload = meta.get("workload")
+    key = {
+        # files from before a workload option existed ran its default
+        "workload": {**WORKLOAD_DEFAULTS, **workload} if isinstance(workload, dict) else workload,
+        "mtu": meta.get("mtu"),
+        "cpus": cpus if cpus["forwarder"] or cpus["load"] else None,
+        "latency": bool(meta.get("latency_probe")),
+    }
+    return json.dumps(key, sort_keys=True)
+
+
+def flat(doc: dict[str, Any]) -> dict[str, Any]:
+    """The flat record (``--json`` output): FLAT_KEYS plus table descriptors."""
+    res = doc.get("results", {})
+    cell = doc["cell"]
+    out: dict[str, Any] = {
+        "variant": cell["variant"],
+        "args": cell.get("args", []),
+        "spec": cell.get("spec"),
+        "kind": cell.get("kind"),
+        "mode": cell.get("mode"),
+        "offload": cell.get("offload"),
+        "channel": cell.get("channel"),
+        "status": doc["status"],
+        "error": doc.get("error"),
+        "run_id": doc.get("run_id"),
+        "created": doc.get("created"),
+        "result_file": doc.get("_path"),
+        "workload_key": workload_key(doc),
+        "kernel": doc["metadata"].get("kernel"),
+        "cpu_model": doc["metadata"].get("cpu_model"),
+        "git_sha": doc["metadata"].get("git_sha"),
+        "profile": doc.get("profile"),
+        "matrix": doc.get("matrix"),
+        "sweep": doc.get("sweep"),
+        "workload": ((doc["metadata"].get("workload") or {}).get("kind")) or "stream",
+    }
+    for key in RESULT_KEYS:
+        out[key] = res.get(key)
+    # from the counters again, so that files written before these metrics get them too
+    metrics = fwdmetrics.compute(doc)
+    out.update({key: metrics[key] for key in fwdmetrics.KEYS})
+    # decided again from the samples, so that tables and the page agree with the rule as it
+    # is now, and files from before the rule get a verdict too
+    bound = boundby.from_doc(doc)
+    out["bound_by"] = bound.verdict if bound else res.get("bound_by")
+    return out

@@ -1,0 +1,89 @@
+"""``tunbench clean``: remove what interrupted runs left behind, and nothing else.
+
+Only namespaces with the ``tb-`` prefix, control sockets named after ``tb-`` devices
+(wireguard-go's, left by a SIGKILLed peer daemon), and processes recorded in a run-state
+file (matched by PID *and* start time) are touched. clean holds the run lock, so every state
+file is a leftover, even if its owner's PID has been reused since. Idempotent.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from pathlib import Path
+
+import psutil
+from pyroute2 import netns
+
+from tunbench.cell.topology import PREFIX
+from tunbench.system.procs import wait_until
+from tunbench.system.runstate import run_lock, stale_states
+
+# Where peer daemons put control sockets named after their (temporary, tb-) device
+SOCKET_DIRS = (Path("/var/run/wireguard"),)
+
+
+def _gone(proc: psutil.Process) -> bool:
+    """Exited (a zombie is gone for us: its parent, not we, must reap it)."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _stop_recorded(pid: int, info: dict[str, object]) -> str | None:
+    try:
+        proc = psutil.Process(pid)
+        if abs(proc.create_time() - float(str(info.get("create_time", 0)))) > 0.01:
+            return None  # PID recycled: not ours
+    except psutil.Error:
+        return None
+    for sig, wait_s in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+        try:
+            proc.send_signal(sig)
+        except psutil.NoSuchProcess:
+            break
+        if wait_until(lambda: _gone(proc), wait_s):
+            break
+    return f"stopped process {pid} ({info.get('name')})"
+
+
+def clean(state_dir: Path | None = None) -> list[str]:
+    """Remove leftovers; returns one line per thing removed.
+
+    Holds the run lock while it works, so it refuses (BusyError) instead of tearing the
+    namespaces out from under a run in progress.
+    """
+    with run_lock(state_dir, doing="clean"):
+        return _clean(state_dir)
+
+
+def _clean(state_dir: Path | None) -> list[str]:
+    done: list[str] = []
+    for path, doc in stale_states(state_dir):
+        for pid, info in (doc.get("processes") or {}).items():
+            line = _stop_recorded(int(pid), info)
+            if line:
+                done.append(line)
+        for f in doc.get("files") or []:
+            p = Path(f)
+            if not p.name.startswith(PREFIX) or not p.exists():
+                continue
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink()
+            done.append(f"removed {p}")
+        path.unlink(missing_ok=True)
+    for directory in SOCKET_DIRS:
+        for sock in sorted(directory.glob(f"{PREFIX}*.sock")):
+            sock.unlink(missing_ok=True)
+            done.append(f"removed {sock}")
+    for name in sorted(netns.listnetns()):
+        if name.startswith(PREFIX):
+            try:
+                netns.remove(name)
+                done.append(f"removed namespace {name}")
+            except FileNotFoundError:
+                pass
+    return done

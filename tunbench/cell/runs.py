@@ -1,0 +1,106 @@
+"""What runs while a cell is up: a measurement that writes its result file
+(:func:`run_cell`), or an unmeasured pass under the profilers (:func:`profile_cell`); with
+``--cpus`` the harness's own threads are kept off the forwarder's CPUs meanwhile
+(:func:`pinned`). Correctness checks are :mod:`tunbench.plan.verify`'s."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from tunbench.analysis import results
+from tunbench.cell import perf, record
+from tunbench.cell.options import CellOptions
+from tunbench.cell.session import CELL_FAILURES, Cell, Phase, perf_svg
+from tunbench.cell.variants import CellSpec
+from tunbench.load.measurement import Measurement
+
+
+@contextlib.contextmanager
+def pinned(cpus: Sequence[int]) -> Iterator[None]:
+    """Pin every thread of the harness to ``cpus`` (the load generators' CPUs, away from
+    the forwarder's) while a cell runs; threads started meanwhile (the sampler) inherit
+    it. Nothing happens without ``cpus``."""
+    if not cpus:
+        yield
+        return
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    before = {tid: os.sched_getaffinity(tid) for tid in tids}
+    for tid in tids:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(tid, set(cpus))
+    try:
+        yield
+    finally:
+        for tid, mask in before.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, mask)
+
+
+def run_cell(
+    cell: CellSpec,
+    opts: CellOptions,
+    phase: Phase | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Measure one cell and write its result file; returns the result document.
+
+    A failure of the forwarder, iperf3 or the topology gives a document with
+    ``status: failed`` (also written); interruptions propagate after teardown.
+    ``extra`` keys (matrix position, profile) are stored in the document as they are;
+    :mod:`tunbench.cell.record` assembles the document.
+    """
+    c = Cell(cell, opts, phase)
+    doc = record.skeleton(cell, opts, c.run_id, extra)
+    m: Measurement | None = None
+    counters = None
+    try:
+        with pinned(opts.load_cpus), c.up():
+            m = c.measure()
+            counters = c.forwarder_stats()
+    except CELL_FAILURES as exc:
+        record.record_failure(doc, exc)
+        m = None
+    record.fill(doc, c.command, counters, m, c.forwarder is not None)
+    results.save(doc, opts.results_dir)
+    return doc
+
+
+def profile_cell(
+    cell: CellSpec, opts: CellOptions, svg: Path, native: bool = False, phase: Phase | None = None
+) -> dict[str, Any]:
+    """A separate, unmeasured pass under a profiler: py-spy and perf on a Python forwarder,
+    perf on a native one. Returns ``{"svg", "gbps", "native", "error"}`` plus, for a Python
+    forwarder, ``perf_svg`` (None when perf drew nothing); no ``native`` when the pass could
+    not run; writes no result file.
+
+    The throughput seen under the profiler is kept so its overhead is visible.
+    """
+    if cell.kind == "baseline":
+        return {"svg": None, "gbps": None, "error": "none captured (kernel: no forwarder process)"}
+    if cell.kind != "python" and perf.available() is None:
+        return {"svg": None, "gbps": None, "error": "none captured (perf is not installed)"}
+    c = Cell(cell, opts, phase)
+    svg.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with c.up():
+            m = c.measure(profile_svg=svg, native=native)
+    except CELL_FAILURES as exc:
+        return {"svg": None, "gbps": None, "error": str(exc)}
+    ok = svg.exists() and svg.stat().st_size > 0
+    error = None
+    if not ok:  # say which profiler came back empty
+        error = "py-spy wrote no flamegraph" if cell.kind == "python" else "perf recorded no stacks"
+    out: dict[str, Any] = {
+        "svg": str(svg) if ok else None,
+        "gbps": m["iperf"].bps / 1e9 if m["iperf"] else None,
+        "native": native,
+        "error": error,
+    }
+    if cell.kind == "python":
+        second = perf_svg(svg, cell.kind)
+        out["perf_svg"] = str(second) if second.exists() else None
+    return out

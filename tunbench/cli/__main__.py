@@ -1,0 +1,5 @@
+"""``python -m tunbench.cli``: the ``tunbench`` program."""
+
+from tunbench.cli.main import run
+
+run()

@@ -1,0 +1,97 @@
+"""``tunbench matrix [SPEC ...]``: many cells in interleaved rounds, one table, the report page."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from tunbench.analysis import results
+from tunbench.cli import common
+from tunbench.cli.cellargs import add_workload, cell_options
+from tunbench.cli.common import add_repeats
+from tunbench.errors import Interrupted, UsageError
+from tunbench.load.workloads import check_tool
+from tunbench.report import tables
+from tunbench.system.procs import adopt_orphans
+
+
+def add_parser(sub: Any) -> None:
+    m = sub.add_parser("matrix", help="measure many specs (default: every variant + baselines)")
+    m.add_argument("specs", nargs="*", help="specs to run (default: all registered)")
+    add_workload(m)
+    add_repeats(m)
+    m.add_argument("--native", action="store_true", help="Python variants: py-spy --native stacks")
+    m.add_argument("--flamegraph-dir", type=Path, default=Path("flamegraph"))
+    m.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+
+
+def handle(a: argparse.Namespace) -> int:
+    from tunbench.cell.variants import default_matrix, parse_spec
+    from tunbench.plan.matrix import MatrixOptions, run_matrix
+    from tunbench.system.runstate import locked_run
+
+    cells = [parse_spec(s) for s in (a.specs or default_matrix())]
+    opts = cell_options(a)
+    if a.until_ci is not None and a.max_repeat < a.repeat:
+        raise UsageError(f"--max-repeat {a.max_repeat} is below --repeat {a.repeat}")
+    mopts = MatrixOptions(
+        repeat=a.repeat,
+        profile=not a.no_profile,
+        native=a.native,
+        flamegraph_dir=a.flamegraph_dir,
+        until_ci=a.until_ci,
+        max_repeat=a.max_repeat,
+        seed=a.seed,
+    )
+    common.check_prerequisites()
+    check_tool(opts.workload.kind)
+    results.check_writable(a.results_dir)
+    written: list[dict[str, Any]] = []
+    adopt_orphans()
+    try:
+        with locked_run():
+            recs = run_matrix(cells, opts, mopts, progress=not a.quiet, on_result=written.append)
+    except Interrupted:
+        n = len(written)
+        print(
+            f"tunbench: {n} result file{'' if n == 1 else 's'} written to {a.results_dir} "
+            f"before the interruption; `tunbench report --results-dir {a.results_dir}` "
+            "makes the table from them",
+            file=sys.stderr,
+        )
+        raise
+    failed = [r for r in recs if r["status"] != "ok"]
+    for r in failed:
+        print(f"tunbench: cell {r['spec']!r} failed: {r['error']}", file=sys.stderr)
+    if a.until_ci is not None:
+        _print_convergence(recs, a.until_ci, a.max_repeat)
+    table = tables.markdown(recs)
+    print(table)
+    _write_reports(recs, table, a.results_dir)
+    return 1 if failed else 0
+
+
+def _print_convergence(recs: list[dict[str, Any]], until_ci: float, max_repeat: int) -> None:
+    from tunbench.plan.matrix import convergence
+
+    met, missed = convergence(recs, until_ci)
+    total = len(met) + len(missed)
+    print(
+        f"tunbench: {len(met)} of {total} rows converged to ±{until_ci:g}% (95% CI of the mean)"
+        + (f"; not within {max_repeat} runs:" if missed else ""),
+        file=sys.stderr,
+    )
+    for spec, half, n in missed:
+        width = f"±{half:.1f}%" if half is not None else "no interval"
+        print(f"tunbench:   {spec}: {width} after {n} successful runs", file=sys.stderr)
+
+
+def _write_reports(recs: list[dict[str, Any]], table: str, results_dir: Path) -> None:
+    """This matrix's markdown table and HTML page next to its result files."""
+    from tunbench.report.reportpage import write_html
+
+    (results_dir / "report.md").write_text(table + "\n")
+    page = write_html(recs, results_dir / "report.html")
+    print(f"tunbench: wrote {results_dir / 'report.md'} and {page}", file=sys.stderr)

@@ -1,0 +1,139 @@
+"""The zero-loss search (RFC 2544 style): the highest offered packet rate whose loss stays
+within a bound, by a bounded binary search over short trials, confirmed by a full one.
+
+Pure: :func:`zero_loss` is handed a ``trial(rate_pps, full)`` callable (``rate_pps`` None =
+as fast as the sender can) and never touches a process or a clock, so its logic is
+unit-tested with a fake trial. :mod:`tunbench.load.workloads` supplies real iperf3 UDP trials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+RESOLUTION = 0.05  # stop when the bracket is narrower than this share of its top
+MAX_STEPS = 8  # short trials at most (the unlimited probe included)
+CONFIRM_TRIES = 3  # full trials at most; each failure lowers the rate by one resolution step
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial's outcome: what was offered and what arrived, packets per second."""
+
+    offered_pps: float
+    received_pps: float
+    loss_percent: float
+    full: bool = False  # a full-length (confirmation) trial, not a short search step
+
+
+@dataclass(frozen=True)
+class Step:
+    """A trial as the search saw it: asked for ``rate_pps`` (None: unlimited)."""
+
+    rate_pps: float | None
+    trial: Trial
+    passed: bool
+    phase: str  # "probe" (unlimited), "search", "confirm"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rate_pps": self.rate_pps, "phase": self.phase, "passed": self.passed} | asdict(
+            self.trial
+        )
+
+
+@dataclass
+class SearchResult:
+    """The rate found (0: none passed), whether the search never found a loss (the sender
+    was the limit: ``hit_upper``), and every step in order."""
+
+    rate_pps: float
+    hit_upper: bool
+    confirmed: Trial | None
+    steps: list[Step] = field(default_factory=list)
+
+
+TrialFn = Callable[[float | None, bool], Trial]
+
+
+def passes(t: Trial, max_loss: float) -> bool:
+    """Loss within the bound (``max_loss`` in %, inclusive) and something arrived."""
+    return t.received_pps > 0 and t.loss_percent <= max_loss
+
+
+def _next_confirm(steps: list[Step], failed: float, resolution: float, last: bool) -> float:
+    """The rate to confirm after a full trial failed at ``failed``.
+
+    Near the limit, short trials pass with a little loss at rates a full one does not hold
+    (loss there comes in bursts), so stepping down by ``resolution`` can stay inside that
+    edge for every try. The floor is the highest rate below ``failed`` whose short trial
+    lost nothing at all: the next rate is halfway down to it, and the last try is the
+    floor itself. Without such a floor, one resolution step down.
+    """
+    clean = [
+        s.rate_pps
+        for s in steps
+        if s.phase == "search"
+        and s.rate_pps is not None
+        and s.rate_pps < failed
+        and s.passed
+        and s.trial.loss_percent == 0
+    ]
+    if not clean:
+        return failed * (1 - resolution)
+    floor = max(clean)
+    if last or failed - floor <= resolution * failed:
+        return floor
+    return (floor + failed) / 2
+
+
+def zero_loss(
+    trial: TrialFn,
+    max_loss: float,
+    resolution: float = RESOLUTION,
+    max_steps: int = MAX_STEPS,
+    confirm_tries: int = CONFIRM_TRIES,
+) -> SearchResult:
+    """Search the highest rate with loss <= ``max_loss`` %.
+
+    1. Probe unlimited: if that passes, the sender is the limit; its rate is the answer.
+    2. Else bisect ``[0, offered of the probe]``, the first midpoint being just below what
+       arrived in the probe (where the answer usually is), until the bracket is narrower
+       than ``resolution`` of its top or ``max_steps`` trials ran.
+    3. Confirm the best passing rate with a full trial; if it fails, confirm lower
+       (:func:`_next_confirm`), at most ``confirm_tries`` full trials.
+    """
+    steps: list[Step] = []
+
+    def run(rate: float | None, phase: str) -> Trial:
+        t = trial(rate, phase == "confirm")
+        steps.append(Step(rate, t, passes(t, max_loss), phase))
+        return t
+
+    probe = run(None, "probe")
+    hit_upper = passes(probe, max_loss)
+    lo, hi = 0.0, probe.offered_pps
+    if hit_upper:
+        lo = probe.offered_pps
+    else:
+        mid = min(hi, probe.received_pps) * (1 - resolution / 2)
+        while len(steps) < max_steps and hi - lo > resolution * hi and mid > 0:
+            if passes(run(mid, "search"), max_loss):
+                lo = mid
+            else:
+                hi = mid
+            mid = (lo + hi) / 2
+    rate = lo
+    confirmed = None
+    for attempt in range(confirm_tries):
+        if rate <= 0:
+            break
+        t = run(rate, "confirm")
+        if passes(t, max_loss):
+            confirmed = t
+            break
+        hit_upper = False
+        rate = _next_confirm(steps, rate, resolution, last=attempt == confirm_tries - 2)
+    if confirmed is None:
+        rate = 0.0
+    return SearchResult(rate, hit_upper, confirmed, steps)

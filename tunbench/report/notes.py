@@ -1,0 +1,113 @@
+"""The warnings and notes under the summary table, from :func:`tunbench.report.tables.grouped`'s
+rows: a wide spread or confidence interval, noisy, unsteady, unsampled or failed runs, runs
+of different code, machines or matrix runs, and which kernel row ``% of kernel`` used.
+The HTML page shows a row's own warnings inside the row (:func:`row_warnings`).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+import pandas as pd
+
+SPREAD_WARN = 0.10  # (max - min) / median above this gets a warning
+CI_WARN = 0.05  # CI half-width above this share of the mean gets a warning
+
+
+def spread(values: Sequence[float]) -> float:
+    """Relative spread ``(max - min) / median``; 0 for fewer than two values."""
+    if len(values) < 2:
+        return 0.0
+    mid = statistics.median(values)
+    return (max(values) - min(values)) / mid if mid else math.inf
+
+
+def exceeds(values: Sequence[float], tolerance: float = SPREAD_WARN) -> bool:
+    """True when the spread is strictly above ``tolerance`` (0.10 = 10 %)."""
+    return spread(values) > tolerance
+
+
+def _count(n: int, total: int, what: str) -> str:
+    return f"{n} of {total} runs {what}" if total != 1 else f"its run {what}"
+
+
+def warnings(df: pd.DataFrame) -> list[str]:
+    """Every row's :func:`row_warnings`, then what concerns the report as a whole: results
+    that should not be read together (different machines or matrix runs), different
+    workloads, and which kernel row ``% of kernel`` divides by."""
+    out = [note for _, row in df.iterrows() for note in row_warnings(row)]
+    for col, what in (("kernel", "kernels"), ("cpu_model", "CPU models")):
+        seen = sorted({v for values in df.get(col, []) for v in values})
+        if len(seen) > 1:
+            out.append(f"warning: results from different {what}: {', '.join(seen)}")
+    matrices = sorted({m for ids in df.get("matrix_ids", []) for m in ids})
+    if len(matrices) > 1:
+        out.append(
+            f"warning: rows combine {len(matrices)} matrix runs ({', '.join(matrices)}), "
+            "measured at different times; % of kernel pairs each run only with the kernel "
+            "run of its own round"
+        )
+    if "Workload" in df and df["Workload"].nunique() > 1:
+        out.append("note: rows have different workloads (see the Workload column)")
+    refs: dict[str, list[str]] = {}
+    for _, row in df.iterrows():
+        if pd.isna(row["% of kernel"]):
+            continue
+        for ref in row.get("kernel_refs") or []:
+            refs.setdefault(ref, []).append(str(row["#"]))
+    for ref, nums in refs.items():
+        which = ("rows " if len(nums) > 1 else "row ") + ", ".join(nums)
+        out.append(
+            f"note: % of kernel for {which} is relative to {ref}: each run over the {ref} "
+            "run of the same round, then the median"
+        )
+    return out
+
+
+def row_warnings(row: pd.Series) -> list[str]:
+    """The warnings about one row of :func:`grouped` (the HTML page shows them in the row):
+    wide spread or CI, noisy, unsteady or unsampled runs, failures, different code."""
+    out = []
+    name, n, total = row["Variant"], int(row["n"]), int(row["n"] + row["failed"])
+    wide = []
+    if exceeds(row["primary_runs"]):
+        wide.append(f"spread {100 * row['spread']:.0f}% of the median (> {100 * SPREAD_WARN:.0f}%)")
+    target = row.get("until_ci")
+    if target is not None and pd.isna(target):  # rows of a matrix without --until-ci beside
+        target = None  # rows of one with it: pandas fills the column with NaN, which is true
+    if pd.notna(row["ci_rel"]) and row["ci_rel"] > CI_WARN:
+        wide.append(f"95% CI ±{100 * row['ci_rel']:.1f}% of the mean (> {100 * CI_WARN:.0f}%)")
+    if wide:
+        tail = f"; target ±{target:g}% not reached" if target and "95%" in wide[-1] else ""
+        out.append(f"warning: {name}: {' and '.join(wide)} over {n} runs{tail}")
+    if target and pd.notna(row["ci_rel"]) and CI_WARN >= row["ci_rel"] > target / 100:
+        out.append(
+            f"note: {name}: did not converge to ±{target:g}% in {n} runs "
+            f"(95% CI ±{100 * row['ci_rel']:.1f}%)"
+        )
+    if row["noisy"]:
+        out.append(
+            f"warning: {name}: {_count(int(row['noisy']), total, 'started on a busy machine')}"
+            f" (background CPU up to {row['background_max']:.0f}% of one core)"
+        )
+    if row["unsteady"]:
+        out.append(
+            f"note: {name}: {_count(int(row['unsteady']), n, 'not steady')} (throughput of "
+            f"its 1 s intervals varies up to {100 * row['cv_max']:.0f}%, CV > 10%)"
+        )
+    if row["unsampled"]:
+        out.append(
+            f"warning: {name}: {_count(int(row['unsampled']), n, 'had no CPU sample')} "
+            "inside the measured window: no CPU or memory figures"
+        )
+    for err in row.get("errors") or []:
+        out.append(f"failed: {name}: {err}")
+    shas = row.get("git_sha") or []
+    if len(shas) > 1:
+        out.append(
+            f"warning: {name}: its runs come from different code "
+            f"({', '.join(shas)}); compare them with tunbench compare instead"
+        )
+    return out

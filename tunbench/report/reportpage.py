@@ -1,0 +1,399 @@
+"""The report page: an offline, interactive HTML file with a drill-down section per row.
+
+At the top, the summary table (every column the text table has, sortable by clicking a
+header, each row's warnings in the row and its ``Bound by`` verdict with the numbers behind
+it as a tooltip) and, per workload figure present (:mod:`tunbench.report.rowcharts`: Gbit/s, TPS,
+conn/s, kpps, each on its own axis), the chart of rows (median, min-max and CI whiskers,
+kernel rows as reference lines, the row's numbers on hover) and the figure against CPU.
+Then one section per row: its runs' figure (workloads other than a stream), throughput per
+iperf3 interval, the forwarder's CPU (per thread and user/system where the samples have
+them), the CPU of the forwarder, load generators and machine together, memory, every run
+of the row overlaid; its flamegraph(s), zoomable; the exact command, metadata, the
+forwarder's counters and the row's warnings.
+
+Charts are plotly figures (:mod:`tunbench.report.figures`,
+:mod:`tunbench.report.rowcharts`) drawn by
+``plotly.min.js``, which is written once next to the page and loaded by a relative path
+(:mod:`tunbench.report.htmlpage`): the page opens from ``file://`` with no network and no web
+server, and a directory of pages shares one copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tunbench.analysis import boundby, primary, results
+from tunbench.errors import ResultFileError
+from tunbench.report import figures, rowcharts, tables
+from tunbench.report.chart import throughput_chart
+from tunbench.report.htmlpage import PLOTLY_JS as PLOTLY_JS
+from tunbench.report.htmlpage import Figures as Figures
+from tunbench.report.htmlpage import _e
+from tunbench.report.htmlpage import page as page
+from tunbench.report.htmlpage import write_plotly_js as write_plotly_js
+
+
+def _docs_by_row(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[Any]]:
+    """Every record's full result document, under its row's key."""
+    rows: dict[tuple[str, str], list[Any]] = {}
+    for rec in records:
+        path = rec.get("result_file")
+        try:
+            doc = results.load(Path(path)) if path else None
+        except ResultFileError:
+            doc = None
+        rows.setdefault(tables.row_key(rec), []).append(doc or {"status": rec.get("status")})
+    return rows
+
+
+def _run_label(doc: Mapping[str, Any], i: int) -> str:
+    m = doc.get("matrix") or {}
+    return f"run {m['repeat'] + 1}" if "repeat" in m else f"run {i + 1}"
+
+
+def _bound_class(verdict: str) -> str:
+    return "bound-saturated" if "saturated" in verdict else ""
+
+
+def _in_row(warning: str, variant: str) -> str:
+    """A row's warning without the variant name it repeats: ``warning: spread ...``."""
+    return warning.replace(f": {variant}: ", ": ", 1)
+
+
+def _numeric(value: Any) -> bool:
+    """Whether a table cell reads as a number (``14.2``, ``72%``, ``3 (1 failed)``)."""
+    return not isinstance(value, str) or value[:1].isdigit()
+
+
+def _table(df: pd.DataFrame, shown: pd.DataFrame, bounds: dict[int, list[Any]]) -> str:
+    text = {c for c in shown.columns if not any(_numeric(v) for v in shown[c])}
+    head = "".join(
+        f'<th class="text">{_e(c)}</th>' if c in text else f"<th>{_e(c)}</th>"
+        for c in shown.columns
+    )
+    body = []
+    for (_, row), (_, cells) in zip(df.iterrows(), shown.iterrows(), strict=True):
+        tds = []
+        for col, val in cells.items():
+            if col == "Variant":
+                tds.append(f'<td class="text"><a href="#row-{row["#"]}">{_e(val)}</a></td>')
+            elif col == "Bound by":
+                why = "\n".join(
+                    f"{label}: {b.verdict} — {b.explain()}" for label, b in bounds[row["#"]]
+                )
+                tds.append(
+                    f'<td class="bound {_bound_class(str(val))}" title="{_e(why)}">{_e(val)}</td>'
+                )
+            elif col in text:
+                tds.append(f'<td class="text">{_e(val)}</td>')
+            else:
+                tds.append(f"<td>{_e(val)}</td>")
+        warns = "<br>".join(_e(_in_row(w, row["Variant"])) for w in tables.row_warnings(row))
+        line = f'<tr class="warnrow"><td colspan="{len(tds)}">{warns}</td></tr>' if warns else ""
+        body.append(
+            f"<tbody{' class=warned' if warns else ''}><tr>{''.join(tds)}</tr>{line}</tbody>"
+        )
+    rows = "".join(body)
+    return (
+        f'<div class="table-box"><table id="results"><thead><tr>{head}</tr></thead>'
+        f"{rows}</table></div>"
+    )
+
+
+def _kv(rows: Sequence[tuple[str, Any]]) -> str:
+    cells = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f'<table class="kv">{cells}</table>'
+
+
+def _flat_meta(meta: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in meta.items():
+        if isinstance(v, Mapping) and v and all(not isinstance(x, Mapping) for x in v.values()):
+            out += [(f"{prefix}{k}.{kk}", json.dumps(vv)) for kk, vv in v.items()]
+        elif isinstance(v, Mapping | list):
+            out.append((f"{prefix}{k}", json.dumps(v)))
+        else:
+            out.append((f"{prefix}{k}", v))
+    return out
+
+
+def _metadata(docs: Sequence[Mapping[str, Any]]) -> str:
+    """One line per metadata key; keys whose value differs between runs list each."""
+    values: dict[str, list[str]] = {}
+    for d in docs:
+        for k, v in _flat_meta(d.get("metadata") or {}):
+            if k == "forwarder_command":
+                continue  # shown above, in full
+            seen = values.setdefault(k, [])
+            if str(v) not in seen:
+                seen.append(str(v))
+    return _kv([(k, " | ".join(v)) for k, v in values.items()])
+
+
+COUNTERS = (
+    "packets",
+    "bytes",
+    "drops",
+    "read_errors",
+    "write_errors",
+    "malformed",
+    "segments_in",
+    "frames_out",
+)
+
+
+def _counters(docs: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> str:
+    rows = []
+    extra = []
+    for d, label in zip(docs, labels, strict=True):
+        fwd = d.get("forwarder") or {}
+        for name, c in (fwd.get("directions") or {}).items():
+            cells = "".join(f"<td>{_e(c.get(k, '-'))}</td>" for k in COUNTERS)
+            rows.append(f"<tr><td class='text'>{_e(label)}</td><td>{_e(name)}</td>{cells}</tr>")
+        rest = {k: v for k, v in fwd.items() if k not in ("directions", "pid")}
+        if rest:
+            extra.append(f"<p>{_e(label)}: <code>{_e(json.dumps(rest))}</code></p>")
+    if not rows:
+        return "<p>No forwarder counters (kernel baseline, or the forwarder wrote none).</p>"
+    head = "".join(f"<th>{_e(k)}</th>" for k in ("run", "direction", *COUNTERS))
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>{''.join(extra)}"
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{v:.0f}%"
+
+
+def _runs_table(
+    docs: Sequence[Mapping[str, Any]], labels: Sequence[str], out: Path, metric: primary.Metric
+) -> str:
+    extra = [] if metric == primary.STREAM else [metric.label]  # the row's own figure
+    head = ["run", "status", *extra, "Gbps", "Retr", "CPU Avg", "iperf3 client", "iperf3 server"]
+    head += ["machine busy", "Bound by", "file"]
+    rows = []
+    for d, label in zip(docs, labels, strict=True):
+        res = d.get("results") or {}
+        load = res.get("load_cpu_avg") or {}
+        b = boundby.from_doc(d)
+        gbps = res.get("gbps")
+        path = d.get("_path")
+        link = f'<a href="{_e(os.path.relpath(path, out.parent))}">json</a>' if path else ""
+        status = d.get("status") or "-"
+        if d.get("error"):
+            status += f": {d['error']}"
+        cells = [
+            label,
+            status,
+            *(metric.number(res.get(metric.key)) for _ in extra),
+            "-" if gbps is None else f"{gbps:.2f}",
+            "-" if res.get("retransmits") is None else res["retransmits"],
+            _pct(res.get("cpu_avg")),
+            _pct(load.get("iperf3-client")),
+            _pct(load.get("iperf3-server")),
+            _pct(res.get("system_busy_avg")),
+        ]
+        tds = "".join(f"<td>{_e(c)}</td>" for c in cells)
+        verdict = f"{b.verdict}<br><span class='why'>{_e(b.explain())}</span>" if b else "-"
+        rows.append(f"<tr>{tds}<td class='text'>{verdict}</td><td>{link}</td></tr>")
+    head = [f"<th class='text'>{h}</th>" if h == "Bound by" else f"<th>{h}</th>" for h in head]
+    return "<table><tr>" + "".join(head) + "</tr>" + "".join(rows) + "</table>"
+
+
+def _flamegraphs(row: pd.Series, out: Path, figs: Figures) -> str:
+    """The row's flamegraph(s): perf stacks (``.folded`` beside the SVG) as an interactive
+    icicle, py-spy's SVG in an ``<object>`` (its own script zooms on click and searches),
+    any other SVG with zoom buttons."""
+    n = row["#"]
+    svg = row.get("profile_svg")
+    if not svg or not Path(str(svg)).exists():
+        why = row.get("profile_error") or (
+            "none captured (kernel: no forwarder process)"
+            if row.get("Mode") == "kernel"
+            else "none captured (no profiling pass: --no-profile, or not a matrix run)"
+        )
+        return f"<p>Flamegraph: {_e(why)}</p>"
+    gbps = row.get("profile_gbps")  # None for an rr/crr pass: it has no iperf3 figure
+    seen = f"; {gbps:.2f} Gbps under the profiler" if gbps else ""
+    intro = (
+        "<p class='why'>From a separate profiling pass, not the measured runs"
+        f"{_e(seen)}, so the profiler's cost shows.</p>"
+    )
+    parts = [intro]
+    for i, path in enumerate(_profile_files(row)):
+        rel = _e(os.path.relpath(path, out.parent))
+        folded = path.with_suffix(".folded")
+        if folded.exists():
+            stacks = _read_folded(folded)
+            title = f"perf record -g: {row['Variant']}"
+            div = figs.add(f"flame-{n}-{i}", figures.icicle(stacks, title) if stacks else None)
+            parts.append(
+                f"<div class='flame'><p class='why'>perf stacks (kernel and native frames); "
+                f"click a frame to zoom in, the bar above it to zoom out. "
+                f"<a href='{rel}'>static SVG</a></p>{div}</div>"
+            )
+        else:
+            oid = f"flame-{n}-{i}"
+            size = _svg_size(path)
+            ratio = f" style='aspect-ratio: {size[0]:g} / {size[1]:g}'" if size else ""
+            parts.append(
+                f"<div class='flame'><p class='why flame-tools' data-for='{oid}'>"
+                f"py-spy (Python frames): click a frame to zoom, Ctrl-F searches. Width: "
+                f"<button data-zoom='1.5'>+</button> <button data-zoom='0.67'>&minus;</button> "
+                f"<button data-zoom='1'>fit</button> <a href='{rel}'>open alone</a></p>"
+                f"<div class='flame-box'><object id='{oid}' class='flame-svg'{ratio} "
+                f"type='image/svg+xml' data='{rel}'>{rel}</object></div></div>"
+            )
+    return "".join(parts)
+
+
+def _profile_files(row: pd.Series) -> list[Path]:
+    """The profile SVG, and perf's of the same pass beside py-spy's when it drew one."""
+    second = row.get("profile_perf_svg")
+    extra = [Path(str(second))] if second and Path(str(second)).exists() else []
+    return [Path(str(row["profile_svg"])), *extra]
+
+
+def _read_folded(path: Path) -> dict[str, int]:
+    stacks: dict[str, int] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if stack and n.isdigit():
+            stacks[stack] = stacks.get(stack, 0) + int(n)
+    return stacks
+
+
+def _command(doc: Mapping[str, Any]) -> str:
+    """The forwarder's command line, its per-run temporary directory (``tb-<run id>-...``,
+    where ``--stats`` goes) written as ``tb-<run>`` so that runs of one row show one line."""
+    cmd = str((doc.get("metadata") or {}).get("forwarder_command"))
+    return re.sub(r"/tb-[0-9a-f]{6}-[^/\s]+/", "/tb-<run>/", cmd)
+
+
+def _svg_size(path: Path) -> tuple[float, float] | None:
+    """An SVG's own width and height (attributes of its root element), if it states them."""
+    head = path.read_text(errors="replace")[:4096]
+    root = re.search(r"<svg\b[^>]*>", head)
+    if not root:
+        return None
+    size = [re.search(rf'\b{k}="([0-9.]+)"', root.group(0)) for k in ("width", "height")]
+    return (float(size[0].group(1)), float(size[1].group(1))) if size[0] and size[1] else None
+
+
+def _drill(row: pd.Series, docs: Sequence[Any], out: Path, figs: Figures) -> str:
+    n = row["#"]
+    ok = [d for d in docs if d.get("status") == "ok" and d.get("window")]
+    labels = [_run_label(d, i) for i, d in enumerate(docs)]
+    runs = [
+        r
+        for r in (figures.Run.from_doc(d, lab) for d, lab in zip(docs, labels, strict=True))
+        if r is not None
+    ]
+    kernel = row.get("Mode") == "kernel"
+    title = f"{n}. {row['Variant']}"
+    sub = row.get("Workload") or ""
+    metric = primary.of_key(str(row["primary_metric"]))
+    median = row["primary_median"]
+    figure = "FAILED" if pd.isna(median) else metric.number(median, unit=True)
+    verdict = row.get("Bound by") or "-"
+    bounds = [b for b in (boundby.from_doc(d) for d in ok) if b is not None]
+    why = _e(bounds[0].explain()) if len(bounds) == 1 else "see the runs below"
+    warns = tables.row_warnings(row)
+    charts = []
+    if metric != primary.STREAM:
+        values = [
+            (d.get("results") or {}).get(metric.key) if d.get("status") == "ok" else None
+            for d in docs
+        ]
+        charts.append(figs.add(f"runs-{n}", rowcharts.runs(values, labels, metric)))
+    if metric == primary.STREAM or any(r.intervals for r in runs):
+        charts.append(figs.add(f"iv-{n}", figures.intervals(runs) if runs else None))
+    if not kernel:
+        charts.append(figs.add(f"cpu-{n}", figures.forwarder_cpu(runs) if runs else None))
+    charts.append(figs.add(f"all-{n}", figures.cpu_everywhere(runs) if runs else None))
+    if not kernel:
+        charts.append(figs.add(f"mem-{n}", figures.memory(runs) if runs else None))
+    commands = sorted({_command(d) for d in ok})
+    cmd = (
+        "".join(f"<pre class='cmd'>{_e(c)}</pre>" for c in commands if c != "None")
+        or "<p>No forwarder process: the kernel forwards (see the metadata).</p>"
+    )
+    return f"""
+<section class="drill{" kernel" if kernel else ""}" id="row-{n}">
+<h3>{_e(title)} <small>{_e(sub)} · {_e(figure)} · n = {row["n"]}</small>
+<a class="back" href="#results">back to the table</a></h3>
+<p class="verdict">Bound by: <b class="{_bound_class(verdict)}">{_e(verdict)}</b>
+<span class="why">— {why}</span></p>
+{"<ul class='notes'>" + "".join(f"<li>{_e(w)}</li>" for w in warns) + "</ul>" if warns else ""}
+<div class="charts2">{"".join(charts) or "<p>No measured run.</p>"}</div>
+<h4>Flamegraph</h4>
+{_flamegraphs(row, out, figs)}
+<h4>Command</h4>
+{cmd}
+<h4>Runs</h4>
+{_runs_table(docs, labels, out, metric)}
+<details><summary>Forwarder counters</summary>{_counters(docs, labels)}</details>
+<details><summary>Metadata</summary>{_metadata(docs)}</details>
+</section>"""
+
+
+def write_html(records: list[dict[str, Any]], out: Path) -> Path:
+    """Write the page to ``out`` (and ``plotly.min.js`` plus a static PNG/SVG of the
+    throughput chart next to it); returns ``out``."""
+    df = tables.grouped(records)
+    shown = tables.formatted(df)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_plotly_js(out.parent)
+    static = throughput_chart(df, out.with_name(out.stem + "-throughput"))
+    by_row = _docs_by_row(records)
+    figs = Figures()
+    docs_of = {
+        n: by_row.get((v, k), [])
+        for n, v, k in zip(df["#"], df["Variant"], df["workload_key"], strict=True)
+    }
+    bounds: dict[int, list[Any]] = {}
+    for n, docs in docs_of.items():
+        bounds[n] = [
+            (_run_label(d, i), b)
+            for i, d in enumerate(docs)
+            if (b := boundby.from_doc(d)) is not None
+        ]
+    metrics = rowcharts.metrics_present(df)
+    charts = "".join(
+        figs.add(rowcharts.chart_id("throughput", m), rowcharts.per_row(df, shown, m), tall=True)
+        + figs.add(rowcharts.chart_id("efficiency", m), rowcharts.efficiency(df, m), tall=True)
+        for m in metrics
+    )
+    heading = "Throughput" if metrics in ([], [primary.STREAM]) else "Per row"
+    units = ", ".join(f"{m.title.lower()} in {m.label}" for m in metrics)
+    drills = "".join(_drill(row, docs_of[row["#"]], out, figs) for _, row in df.iterrows())
+    in_rows = {w for _, row in df.iterrows() for w in tables.row_warnings(row)}
+    notes = "".join(f"<li>{_e(n)}</li>" for n in tables.warnings(df) if n not in in_rows)
+    first = records[0] if records else {}
+    machine = f"kernel {first.get('kernel')}, {first.get('cpu_model')}"
+    body = f"""<p class="sub">{_e(machine)} · {len(records)} result files · {len(df)} rows.
+Click a column header to sort, a variant to see its runs. CPU is in % of one core.</p>
+<h2>Table</h2>
+{_table(df, shown, bounds)}
+<ul class="notes">{notes}</ul>
+<p class="why"><b>Bound by</b> says what limited a row: a forwarder thread at ≥ 95% of a
+core, an iperf3 process at a full core (load generator), the whole machine ≥ 95% busy, or
+none of these (not CPU-bound: look at retransmits and drops). Hover it for the numbers.</p>
+<h2>{heading}</h2>
+<div class="charts2">{charts}</div>
+<p class="why">One chart per workload figure ({_e(units)}). Bars: median of the
+row's runs, thin whiskers min to max, thick black whiskers the 95% confidence interval where
+the row has one; dashed lines: kernel rows of that workload (the ceiling a forwarder is
+measured against). Static copies: <a href="{_e(static[0].name)}">PNG</a>,
+<a href="{_e(static[1].name)}">SVG</a>.</p>
+<h2>Rows in detail</h2>
+<p class="why">Time runs from the start of the measured window; the grey band is the
+warm-up (<code>--omit</code>), not counted.</p>
+{drills}"""
+    out.write_text(page("tunbench report", body, figs))
+    return out
