@@ -100,7 +100,6 @@ def test_a_crashed_worker_ends_the_forwarder_and_the_cell_at_once(
     """An exception in one worker (one direction) must not leave the forwarder half alive
     until iperf3 counts as hung: the forwarder exits non-zero with the traceback, and the
     harness says so within a second."""
-    t0 = time.monotonic()
     proc = tunbench(
         "run",
         variant,
@@ -115,7 +114,7 @@ def test_a_crashed_worker_ends_the_forwarder_and_the_cell_at_once(
         str(tmp_path),
         env={FAULT_CRASH_AFTER_ENV: "2000"},
     )
-    elapsed = time.monotonic() - t0
+    ended = time.time()
     assert proc.returncode == 1, proc.stderr
     (doc,) = results.load_dir(tmp_path)
     died = doc["forwarder_exit"]
@@ -127,4 +126,7 @@ def test_a_crashed_worker_ends_the_forwarder_and_the_cell_at_once(
     assert '  File "' in tail  # ... and its frames
     crashed_at = float(tail.split(" packets at ")[-1].split()[0])
     assert 0 <= died["detected_at"] - crashed_at < 1.0
-    assert elapsed < 6 + 5  # not the iperf3-hung path
+    # Not the iperf3-hung path, which ends only after the rest of --duration (6 s) plus
+    # --grace (5 s) past the crash. Timed from the crash, not from the start: bringing the
+    # cell up before traffic takes what the machine gives it (9-13 s on a busy 2-core VM).
+    assert ended - crashed_at < 5
