@@ -245,7 +245,7 @@ static void gro_run(gro_t *g, int udp, long long max_size, int verify)
     }
 }
 
-/* Assemble a merged frame into o (item->total bytes), mirroring the pure engine's _build;
+/* Assemble a merged frame into o (item->total bytes), mirroring the pure engine's groframe.build;
  * writes the virtio_net_hdr into vh when vh is not NULL. */
 static void gro_build(const gro_t *g, const gitem_t *item, uint8_t *o, uint8_t *vh)
 {
