@@ -1,13 +1,14 @@
 """io_uring forwarders: one ring per direction in C (:mod:`tunio._uring`), Python around it.
 
 Shared by the ``uring-*`` variants. Each direction's worker thread creates its ring (a ring
-has one submitting thread) with ``--depth`` buffers, registered with the kernel, each with
-one read of the source device in flight; a completed read becomes a write of the same buffer
-to the other device, a completed write a read again. Completions are handled ``--batch`` at
-a time per submit; one ``io_uring_enter`` submits them and, when none is ready, also waits.
-The C loop runs with the GIL released until :data:`BUDGET` frames are done or
-:data:`TIMEOUT_MS` pass, then the worker turns the ring's counters into its own (frames,
-bytes, drops, gso sizes) and the ring's system calls into ``extra["uring"]``.
+has one submitting thread) with ``--depth`` buffers, registered with the kernel. A completed
+read becomes a write of the same buffer to the other device, a completed write a read
+again: ``--reads multishot`` (the default) keeps one multishot read in flight that takes
+the next free buffer per packet, ``--reads single`` one read per buffer. Completions are
+handled ``--batch`` at a time per submit; one ``io_uring_enter`` submits them and, when none
+is ready, also waits. The C loop runs with the GIL released until :data:`BUDGET` frames are
+done or :data:`TIMEOUT_MS` pass, then the worker turns the ring's counters into its own
+(frames, bytes, drops, gso sizes) and the ring's system calls into ``extra["uring"]``.
 
 With ``--gso split`` the ring hands the worker up to ``--batch`` completed reads at once
 (copied out of the ring's buffers), the offload engine splits and coalesces them
@@ -150,6 +151,14 @@ class UringVariant(Variant):
             help="completions handled per submit (one io_uring_enter); with --gso split "
             "also the most frames split and coalesced together",
         )
+        p.add_option(
+            "--reads",
+            choices=["multishot", "single"],
+            default="multishot",
+            help="multishot: one multishot read takes the next free buffer per packet "
+            "(Linux 6.7; single reads where the kernel lacks it); single: --depth reads, "
+            "one per buffer (every packet wakes all of those waiting on an empty device)",
+        )
         if self.gso:
             add_gso_options(p, batch=False)
         p.add_check(
@@ -170,7 +179,7 @@ class UringVariant(Variant):
             for name in (args.iface1, args.iface2)
         ]
         fwd = Forwarder(self.name, args, devs)
-        fwd.extra["uring"] = {"depth": args.depth, "batch": args.batch}
+        fwd.extra["uring"] = {"depth": args.depth, "batch": args.batch, "reads": args.reads}
         if self.gso:
             fwd.extra["gso"] = args.gso
         if self.gso and args.gso == "split":
@@ -203,9 +212,17 @@ class UringVariant(Variant):
 
             # made here: the thread that makes a ring is the one that submits to it
             ring = _uring.Ring(
-                src.fd, dst.fd, args.depth, args.batch, MAX_FRAME, src.vnet_hdr, relay is not None
+                src.fd,
+                dst.fd,
+                args.depth,
+                args.batch,
+                MAX_FRAME,
+                src.vnet_hdr,
+                relay is not None,
+                args.reads == "multishot",
             )
-            info.update(setup=ring.setup, registered=ring.registered)
+            reads = "multishot" if ring.multishot else "single"
+            info.update(setup=ring.setup, registered=ring.registered, reads=reads)
             sync = RingCounters(ring, c, info)
             if relay is None:
                 pump(ring, sync)

@@ -13,6 +13,7 @@ class Ring:
     gone: int
     setup: str
     registered: bool
+    multishot: bool
     depth: int
     batch: int
     def __init__(
@@ -24,6 +25,7 @@ class Ring:
         bufsize: int,
         vnet: bool = False,
         split: bool = False,
+        multishot: bool = True,
     ) -> None: ...
     def pump(self, budget: int, timeout_ms: int, /) -> int: ...
     def read_frames(self, limit: int, timeout_ms: int, /) -> list[bytes]: ...
@@ -42,5 +44,6 @@ def fake_ring(
     bufsize: int = 2048,
     vnet: bool = False,
     split: bool = False,
+    multishot: bool = False,
     sq_entries: int = 0,
 ) -> Ring: ...

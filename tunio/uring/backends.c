@@ -7,12 +7,19 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 
 /* ------------------------------------------------------------------------ liburing */
 
+/* Not in liburing 2.3's headers (Debian 12); the kernel ABI value (Linux 6.7). */
+#define OP_READ_MULTISHOT 49
+
 typedef struct {
     struct io_uring ring;
+    struct io_uring_buf_ring *br; /* the provided buffers of the multishot read */
+    size_t br_size;
+    unsigned br_entries;
 } uring_t;
 
 /* Setup flags, best first: completions run only when this thread enters the kernel
@@ -81,6 +88,26 @@ static int ur_write(fwd_t *f, const uint8_t *data, uint32_t len, uint64_t ud, in
     return 0;
 }
 
+static int ur_read_multishot(fwd_t *f)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&((uring_t *)f->impl)->ring);
+    if (sqe == NULL)
+        return -EBUSY;
+    io_uring_prep_rw(OP_READ_MULTISHOT, sqe, f->src, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = 0;
+    sqe->user_data = MSHOT_TAG;
+    return 0;
+}
+
+static void ur_provide(fwd_t *f, unsigned idx)
+{
+    uring_t *u = f->impl;
+    io_uring_buf_ring_add(u->br, f->bufs + idx * f->stride, f->bufsize, (unsigned short)idx,
+                          io_uring_buf_ring_mask(u->br_entries), 0);
+    io_uring_buf_ring_advance(u->br, 1);
+}
+
 static int ur_enter(fwd_t *f, int wait, int64_t timeout_ns)
 {
     struct io_uring *ring = &((uring_t *)f->impl)->ring;
@@ -107,6 +134,7 @@ static unsigned ur_reap(fwd_t *f, completion_t *out, unsigned max)
             break;
         out[n].user_data = cqe->user_data;
         out[n].res = cqe->res;
+        out[n].flags = cqe->flags;
         n++;
     }
     io_uring_cq_advance(ring, n);
@@ -118,12 +146,47 @@ static void ur_destroy(fwd_t *f)
     uring_t *u = f->impl;
     if (u != NULL) {
         io_uring_queue_exit(&u->ring); /* cancels what is in flight */
+        if (u->br != NULL)
+            munmap(u->br, u->br_size);
         free(u);
     }
     f->impl = NULL;
 }
 
-static const backend_t URING = {ur_read, ur_write, ur_enter, ur_reap, ur_destroy};
+static const backend_t URING = {ur_read,  ur_write, ur_read_multishot, ur_provide,
+                                ur_enter, ur_reap,  ur_destroy};
+
+/* The provided-buffer ring of the multishot read, if this kernel has that read. */
+static int setup_multishot(fwd_t *f, uring_t *u)
+{
+    struct io_uring_probe *probe = io_uring_get_probe_ring(&u->ring);
+    int ok = probe != NULL && io_uring_opcode_supported(probe, OP_READ_MULTISHOT);
+    if (probe != NULL)
+        io_uring_free_probe(probe);
+    if (!ok)
+        return 0;
+    unsigned entries = 1;
+    while (entries < f->depth)
+        entries <<= 1;
+    size_t size = (entries * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;
+    void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return 0;
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (unsigned long)(uintptr_t)mem;
+    reg.ring_entries = entries;
+    reg.bgid = 0;
+    if (io_uring_register_buf_ring(&u->ring, &reg, 0) != 0) {
+        munmap(mem, size);
+        return 0;
+    }
+    u->br = mem;
+    u->br_size = size;
+    u->br_entries = entries;
+    io_uring_buf_ring_init(u->br);
+    return 1;
+}
 
 int backend_uring(fwd_t *f, int src, int dst, const char **setup)
 {
@@ -151,6 +214,8 @@ int backend_uring(fwd_t *f, int src, int dst, const char **setup)
      * the kernel refuses (memlock limit), plain reads and writes work the same. */
     f->fixed = io_uring_register_buffers(&u->ring, iov, f->depth) == 0;
     free(iov);
+    if (f->multishot)
+        f->multishot = setup_multishot(f, u);
     return 0;
 }
 
@@ -167,8 +232,10 @@ typedef struct {
     int err;
 } frame_t;
 
+enum { OP_READ, OP_WRITE, OP_MSHOT };
+
 typedef struct {
-    int write;
+    int op;
     unsigned idx;
     const uint8_t *data;
     uint32_t len;
@@ -185,6 +252,8 @@ typedef struct {
     FIFO(frame_t) src;
     FIFO(unsigned) reads; /* submitted reads waiting for a frame */
     FIFO(completion_t) cq;
+    FIFO(unsigned) bufs; /* provided buffers */
+    int mshot;           /* the multishot read is armed */
     op_t *sq;
     unsigned sq_len, sq_cap;
     uint8_t *log; /* the frames written, back to back */
@@ -225,10 +294,35 @@ static int grow(void **v, size_t *cap, size_t need, size_t size)
 static int fake_match(fwd_t *f)
 {
     fake_t *k = f->impl;
+    while (k->mshot && k->src.head < k->src.len) {
+        frame_t fr = k->src.v[k->src.head];
+        completion_t c = {MSHOT_TAG, 0, CQE_F_MORE};
+        if (fr.err) {
+            c.res = -fr.err; /* an error ends a multishot read */
+            c.flags = 0;
+        } else if (k->bufs.head == k->bufs.len) {
+            c.res = -ENOBUFS; /* so does running out of buffers; the frame stays */
+            c.flags = 0;
+            k->mshot = 0;
+            PUSH(k->cq, c);
+            break;
+        } else {
+            unsigned idx = k->bufs.v[k->bufs.head++];
+            uint32_t n = fr.len < f->bufsize ? fr.len : f->bufsize;
+            memcpy(f->bufs + idx * f->stride, fr.data, n);
+            c.res = (int32_t)n;
+            c.flags |= CQE_F_BUFFER | idx << CQE_BUFFER_SHIFT;
+        }
+        k->src.head++;
+        free(fr.data);
+        if (!(c.flags & CQE_F_MORE))
+            k->mshot = 0;
+        PUSH(k->cq, c);
+    }
     while (k->reads.head < k->reads.len && k->src.head < k->src.len) {
         unsigned idx = k->reads.v[k->reads.head++];
         frame_t fr = k->src.v[k->src.head++];
-        completion_t c = {idx, 0};
+        completion_t c = {idx, 0, 0};
         if (fr.err) {
             c.res = -fr.err;
         } else {
@@ -247,8 +341,26 @@ static int fake_read(fwd_t *f, unsigned idx)
     fake_t *k = f->impl;
     if (k->sq_len == k->sq_cap)
         return -EBUSY;
-    k->sq[k->sq_len++] = (op_t){0, idx, NULL, 0, idx};
+    k->sq[k->sq_len++] = (op_t){OP_READ, idx, NULL, 0, idx};
     return 0;
+}
+
+static int fake_read_multishot(fwd_t *f)
+{
+    fake_t *k = f->impl;
+    if (k->sq_len == k->sq_cap)
+        return -EBUSY;
+    k->sq[k->sq_len++] = (op_t){OP_MSHOT, 0, NULL, 0, MSHOT_TAG};
+    return 0;
+}
+
+static void fake_provide(fwd_t *f, unsigned idx)
+{
+    fake_t *k = f->impl;
+    if ((k->bufs.head > 0 && k->bufs.head == k->bufs.len)) /* PUSH without its return */
+        k->bufs.head = k->bufs.len = 0;
+    if (grow((void **)&k->bufs.v, &k->bufs.cap, k->bufs.len + 1, sizeof *k->bufs.v) == 0)
+        k->bufs.v[k->bufs.len++] = idx;
 }
 
 static int fake_write(fwd_t *f, const uint8_t *data, uint32_t len, uint64_t ud, int fixed_idx)
@@ -256,7 +368,7 @@ static int fake_write(fwd_t *f, const uint8_t *data, uint32_t len, uint64_t ud, 
     fake_t *k = f->impl;
     if (k->sq_len == k->sq_cap)
         return -EBUSY;
-    k->sq[k->sq_len++] = (op_t){1, 0, data, len, ud};
+    k->sq[k->sq_len++] = (op_t){OP_WRITE, 0, data, len, ud};
     return 0;
 }
 
@@ -267,17 +379,21 @@ static int fake_enter(fwd_t *f, int wait, int64_t timeout_ns)
         if (grow((void **)&k->submits, &k->submits_cap, k->nsubmits + 1, sizeof *k->submits))
             return -ENOMEM;
         k->submits[k->nsubmits++] = k->sq_len;
-        k->inflight += k->sq_len;
-        if (k->inflight > k->max_inflight)
-            k->max_inflight = k->inflight;
     }
     for (unsigned i = 0; i < k->sq_len; i++) {
         op_t *op = &k->sq[i];
-        if (!op->write) {
+        if (op->op == OP_MSHOT) {
+            k->mshot = 1;
+            continue;
+        }
+        k->inflight++; /* single reads and writes: one completion each */
+        if (k->inflight > k->max_inflight)
+            k->max_inflight = k->inflight;
+        if (op->op == OP_READ) {
             PUSH(k->reads, op->idx);
             continue;
         }
-        completion_t c = {op->ud, (int32_t)op->len};
+        completion_t c = {op->ud, (int32_t)op->len, 0};
         uint8_t first = op->len ? op->data[0] : 0;
         if (first == 0xEE)
             c.res = -EINVAL;
@@ -307,9 +423,12 @@ static unsigned fake_reap(fwd_t *f, completion_t *out, unsigned max)
 {
     fake_t *k = f->impl;
     unsigned n = 0;
-    while (n < max && k->cq.head < k->cq.len)
-        out[n++] = k->cq.v[k->cq.head++];
-    k->inflight -= n;
+    while (n < max && k->cq.head < k->cq.len) {
+        out[n] = k->cq.v[k->cq.head++];
+        if (!(out[n].user_data & MSHOT_TAG))
+            k->inflight--;
+        n++;
+    }
     return n;
 }
 
@@ -323,6 +442,7 @@ static void fake_destroy(fwd_t *f)
     free(k->src.v);
     free(k->reads.v);
     free(k->cq.v);
+    free(k->bufs.v);
     free(k->sq);
     free(k->log);
     free(k->lens);
@@ -331,7 +451,8 @@ static void fake_destroy(fwd_t *f)
     f->impl = NULL;
 }
 
-static const backend_t FAKE = {fake_read, fake_write, fake_enter, fake_reap, fake_destroy};
+static const backend_t FAKE = {fake_read,  fake_write, fake_read_multishot, fake_provide,
+                               fake_enter, fake_reap,  fake_destroy};
 
 int backend_fake(fwd_t *f, unsigned sq_entries)
 {

@@ -46,7 +46,8 @@ static int check_sizes(long depth, long batch, long bufsize)
     return 0;
 }
 
-static RingObject *ring_alloc(long depth, long batch, long bufsize, int vnet, int split)
+static RingObject *ring_alloc(long depth, long batch, long bufsize, int vnet, int split,
+                              int multishot)
 {
     if (check_sizes(depth, batch, bufsize) < 0)
         return NULL;
@@ -56,7 +57,8 @@ static RingObject *ring_alloc(long depth, long batch, long bufsize, int vnet, in
     self->ok = 0;
     self->fake = 0;
     self->setup = "";
-    int ret = fwd_init(&self->f, (unsigned)depth, (unsigned)batch, (uint32_t)bufsize, vnet, split);
+    int ret = fwd_init(&self->f, (unsigned)depth, (unsigned)batch, (uint32_t)bufsize, vnet, split,
+                       multishot);
     self->ok = 1; /* fwd_free copes with a half-done init */
     if (ret < 0) {
         Py_DECREF(self);
@@ -67,13 +69,16 @@ static RingObject *ring_alloc(long depth, long batch, long bufsize, int vnet, in
 
 static PyObject *ring_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *kw[] = {"src", "dst", "depth", "batch", "bufsize", "vnet", "split", NULL};
-    int src, dst, vnet = 0, split = 0;
+    static char *kw[] = {"src",  "dst",   "depth",     "batch", "bufsize",
+                         "vnet", "split", "multishot", NULL};
+    int src, dst, vnet = 0, split = 0, multishot = 1;
     long depth, batch, bufsize;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iilll|pp:Ring", kw, &src, &dst, &depth,
-                                     &batch, &bufsize, &vnet, &split))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iilll|ppp:Ring", kw, &src, &dst, &depth,
+                                     &batch, &bufsize, &vnet, &split, &multishot))
         return NULL;
-    RingObject *self = ring_alloc(depth, batch, bufsize, vnet, split);
+    if (depth > 65536 / 2) /* buffer ids are 16 bits */
+        multishot = 0;
+    RingObject *self = ring_alloc(depth, batch, bufsize, vnet, split, multishot);
     if (self == NULL)
         return NULL;
     int ret = backend_uring(&self->f, src, dst, &self->setup);
@@ -93,13 +98,14 @@ static void ring_dealloc(RingObject *self)
 
 static PyObject *fake_ring(PyObject *mod, PyObject *args, PyObject *kwargs)
 {
-    static char *kw[] = {"depth", "batch", "bufsize", "vnet", "split", "sq_entries", NULL};
-    int vnet = 0, split = 0;
+    static char *kw[] = {"depth", "batch",      "bufsize", "vnet", "split",
+                         "multishot", "sq_entries", NULL};
+    int vnet = 0, split = 0, multishot = 0;
     long depth, batch, bufsize = 2048, sq_entries = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ll|lppl:fake_ring", kw, &depth, &batch,
-                                     &bufsize, &vnet, &split, &sq_entries))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ll|lpppl:fake_ring", kw, &depth, &batch,
+                                     &bufsize, &vnet, &split, &multishot, &sq_entries))
         return NULL;
-    RingObject *self = ring_alloc(depth, batch, bufsize, vnet, split);
+    RingObject *self = ring_alloc(depth, batch, bufsize, vnet, split, multishot);
     if (self == NULL)
         return NULL;
     self->fake = 1;
@@ -412,6 +418,10 @@ static PyObject *ring_max_inflight(RingObject *self, PyObject *unused)
 static PyObject *get_gone(RingObject *self, void *c) { return PyLong_FromLong(self->f.gone); }
 static PyObject *get_setup(RingObject *self, void *c) { return PyUnicode_FromString(self->setup); }
 static PyObject *get_registered(RingObject *self, void *c) { return PyBool_FromLong(self->f.fixed); }
+static PyObject *get_multishot(RingObject *self, void *c)
+{
+    return PyBool_FromLong(self->f.multishot);
+}
 static PyObject *get_depth(RingObject *self, void *c) { return PyLong_FromUnsignedLong(self->f.depth); }
 static PyObject *get_batch(RingObject *self, void *c) { return PyLong_FromUnsignedLong(self->f.batch); }
 
@@ -420,6 +430,8 @@ static PyGetSetDef ring_getset[] = {
      NULL},
     {"setup", (getter)get_setup, NULL, "the setup flags the kernel took", NULL},
     {"registered", (getter)get_registered, NULL, "the buffers are registered", NULL},
+    {"multishot", (getter)get_multishot, NULL,
+     "one multishot read into provided buffers (else depth single reads)", NULL},
     {"depth", (getter)get_depth, NULL, "buffers, each with one operation in flight", NULL},
     {"batch", (getter)get_batch, NULL, "completions handled per submit", NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -445,8 +457,9 @@ static PyTypeObject RingType = {
     .tp_basicsize = sizeof(RingObject),
     .tp_dealloc = (destructor)ring_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Ring(src, dst, depth, batch, bufsize, vnet=False, split=False): one direction's "
-              "io_uring (created in, and used by, one thread).",
+    .tp_doc = "Ring(src, dst, depth, batch, bufsize, vnet=False, split=False, multishot=True): "
+              "one direction's io_uring (created in, and used by, one thread); multishot falls "
+              "back to single reads where the kernel lacks them (see .multishot).",
     .tp_methods = ring_methods,
     .tp_getset = ring_getset,
     .tp_new = ring_new,
@@ -469,7 +482,8 @@ static PyObject *py_probe(PyObject *mod, PyObject *unused)
 static PyMethodDef methods[] = {
     {"probe", py_probe, METH_NOARGS, probe_doc},
     {"fake_ring", (PyCFunction)(void (*)(void))fake_ring, METH_VARARGS | METH_KEYWORDS,
-     "fake_ring(depth, batch, bufsize=2048, vnet=False, split=False, sq_entries=0) -> Ring\n\n"
+     "fake_ring(depth, batch, bufsize=2048, vnet=False, split=False, multishot=False, "
+     "sq_entries=0) -> Ring\n\n"
      "A ring on scripted devices for tests (see backends.c)."},
     {NULL, NULL, 0, NULL},
 };

@@ -2,7 +2,10 @@
  *
  * Every buffer has exactly one operation in flight: a read from the source device, then
  * the write of what it read to the destination device (from the same buffer: no copy in
- * user space), then a read again. Completions are reaped `batch` at a time; each one is
+ * user space), then a read again. The reads are either `depth` single reads, one per buffer
+ * (io_uring arms a poll for each read that finds the device empty, and every packet then
+ * wakes all of them), or one multishot read (Linux 6.7) that takes the next free buffer
+ * for each packet: a written buffer is given back to it without a system call. Completions are reaped `batch` at a time; each one is
  * turned into the next operation of its buffer, queued; the queue is submitted once per
  * `batch` completions, or, when no completion is ready, by the call that waits for the
  * next one (submit and wait are one io_uring_enter). So a busy ring makes one system call
@@ -39,7 +42,8 @@ static int transient(int ret)
     return ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY;
 }
 
-int fwd_init(fwd_t *f, unsigned depth, unsigned batch, uint32_t bufsize, int vnet, int split)
+int fwd_init(fwd_t *f, unsigned depth, unsigned batch, uint32_t bufsize, int vnet, int split,
+             int multishot)
 {
     memset(f, 0, sizeof *f);
     f->src = f->dst = -1;
@@ -49,6 +53,7 @@ int fwd_init(fwd_t *f, unsigned depth, unsigned batch, uint32_t bufsize, int vne
     f->stride = ((size_t)bufsize + 4095) & ~(size_t)4095;
     f->vnet = vnet;
     f->split = split;
+    f->multishot = multishot;
     void *mem = mmap(NULL, f->stride * depth, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
@@ -138,11 +143,41 @@ static int queue_write(fwd_t *f, const uint8_t *data, uint32_t len, uint64_t ud,
     return queued(f, ret);
 }
 
+static int queue_multishot(fwd_t *f)
+{
+    int ret = f->be->read_multishot(f);
+    if (ret == -EBUSY) {
+        ret = enter(f, 0, 0);
+        if (ret < 0 && !transient(ret))
+            return ret;
+        ret = f->be->read_multishot(f);
+    }
+    if (ret == 0)
+        f->mshot_armed = 1;
+    return queued(f, ret);
+}
+
+/* A buffer is free again: back to reading. */
+static int recycle(fwd_t *f, unsigned idx)
+{
+    if (!f->multishot)
+        return queue_read(f, idx);
+    f->be->provide(f, idx);
+    f->provided++;
+    return f->mshot_armed || f->gone ? 0 : queue_multishot(f);
+}
+
 static int arm(fwd_t *f)
 {
     if (f->armed)
         return 0;
     f->armed = 1;
+    if (f->multishot) {
+        for (unsigned i = 0; i < f->depth; i++)
+            f->be->provide(f, i);
+        f->provided = f->depth;
+        return queue_multishot(f);
+    }
     for (unsigned i = 0; i < f->depth; i++) {
         int ret = queue_read(f, i);
         if (ret < 0)
@@ -186,7 +221,32 @@ static int on_completion(fwd_t *f, const completion_t *e)
             return 0;
         }
         count_write(f, f->bufs + idx * f->stride, f->buflen[idx], res);
-        return f->gone ? 0 : queue_read(f, idx);
+        return f->gone ? 0 : recycle(f, idx);
+    }
+    if (e->user_data & MSHOT_TAG) {
+        if (!(e->flags & CQE_F_MORE))
+            f->mshot_armed = 0; /* ended: out of buffers (-ENOBUFS) or an error */
+        if (e->flags & CQE_F_BUFFER) {
+            idx = e->flags >> CQE_BUFFER_SHIFT;
+            f->provided--;
+        }
+        if (res <= 0 || !(e->flags & CQE_F_BUFFER) || idx >= f->depth) {
+            if (res < 0 && fatal(-res)) {
+                if (!f->gone)
+                    f->gone = -res;
+                return 0;
+            }
+            if (res < 0 && res != -ENOBUFS && res != -EAGAIN && res != -EINTR)
+                f->c.read_errors++;
+            if ((e->flags & CQE_F_BUFFER) && idx < f->depth)
+                return recycle(f, idx);
+            return f->mshot_armed || f->provided == 0 ? 0 : queue_multishot(f);
+        }
+        int ret = 0;
+        if (!f->mshot_armed && f->provided > 0)
+            ret = queue_multishot(f); /* ended after a packet: goes on reading */
+        if (ret < 0)
+            return ret;
     }
     if (res > 0) {
         f->c.frames_read++;
@@ -290,7 +350,7 @@ int fwd_release(fwd_t *f, unsigned k)
         unsigned idx = f->ready[f->ready_head];
         f->ready_head = (f->ready_head + 1) % f->depth;
         f->ready_count--;
-        int ret = queue_read(f, idx);
+        int ret = recycle(f, idx);
         if (ret < 0)
             return ret;
     }

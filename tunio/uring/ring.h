@@ -15,8 +15,14 @@
 
 /* user_data of a completion: the buffer index, plus these tags on writes. */
 #define WRITE_TAG (1ULL << 63)
-#define SLOT_TAG (1ULL << 62) /* a write of a caller's frame (the split path), not of a buffer */
+#define SLOT_TAG (1ULL << 62)   /* a write of a caller's frame (the split path), not of a buffer */
+#define MSHOT_TAG (1ULL << 61)  /* the multishot read: the buffer index is in the flags */
 #define IDX_MASK 0xFFFFFFFFULL
+
+/* completion flags (the kernel's IORING_CQE_F_*) */
+#define CQE_F_BUFFER 1u /* the upper 16 bits are the id of the provided buffer it used */
+#define CQE_F_MORE 2u   /* the multishot operation goes on */
+#define CQE_BUFFER_SHIFT 16
 
 #define ERRNO_SLOTS 160 /* write errors counted per errno below this; the rest share the last */
 #define GSO_BUCKETS 17  /* gso_size is a u16: bit lengths 0..16 */
@@ -26,6 +32,7 @@
 typedef struct {
     uint64_t user_data;
     int32_t res;
+    uint32_t flags;
 } completion_t;
 
 typedef struct {
@@ -49,6 +56,11 @@ typedef struct {
      * registered buffer fixed_idx when >= 0): 0, or -EBUSY when the queue is full. */
     int (*read)(fwd_t *f, unsigned idx);
     int (*write)(fwd_t *f, const uint8_t *data, uint32_t len, uint64_t user_data, int fixed_idx);
+    /* Queue one multishot read: every packet read into the next provided buffer, one
+     * completion each, until the buffers run out (-ENOBUFS, no CQE_F_MORE). */
+    int (*read_multishot)(fwd_t *f);
+    /* Give buffer idx to the kernel for the multishot read (no system call). */
+    void (*provide)(fwd_t *f, unsigned idx);
     /* Submit what is queued in one system call and, if wait, wait in the same call up to
      * timeout_ns for at least one completion: 0, -ETIME or another -errno. */
     int (*enter)(fwd_t *f, int wait, int64_t timeout_ns);
@@ -67,6 +79,9 @@ struct fwd {
     int vnet;         /* frames start with a virtio_net_hdr: count gso sizes */
     int split;        /* completed reads wait for the caller (fwd_wait_ready), not for a write */
     int fixed;        /* the buffers are registered with the ring (READ_FIXED / WRITE_FIXED) */
+    int multishot;    /* one multishot read into provided buffers instead of depth reads */
+    int mshot_armed;  /* ... and it is in flight */
+    unsigned provided; /* buffers the kernel may read into */
     uint8_t *bufs;
     uint32_t *buflen;
     unsigned queued; /* operations queued since the last enter */
@@ -86,7 +101,8 @@ struct fwd {
 
 /* ring.c: the loop. All return 0 or -errno (a ring failure, not a device error: those are
  * counted, or recorded in f->gone). */
-int fwd_init(fwd_t *f, unsigned depth, unsigned batch, uint32_t bufsize, int vnet, int split);
+int fwd_init(fwd_t *f, unsigned depth, unsigned batch, uint32_t bufsize, int vnet, int split,
+             int multishot);
 void fwd_free(fwd_t *f);
 /* Forward until `budget` frames are written or dropped, timeout_ns pass without a
  * completion, the device is gone or fwd_stop is called. */
@@ -106,7 +122,8 @@ static inline unsigned fwd_ready_index(const fwd_t *f, unsigned i)
 }
 
 /* backends.c */
-/* A real ring on src/dst; *setup names the setup flags the kernel took. */
+/* A real ring on src/dst; *setup names the setup flags the kernel took. With multishot set
+ * it sets up the provided buffers too, or clears f->multishot if the kernel cannot. */
 int backend_uring(fwd_t *f, int src, int dst, const char **setup);
 /* io_uring_setup with the flags backend_uring would use, then close it: 0 or -errno. */
 int uring_probe(const char **setup);
