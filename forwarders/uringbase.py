@@ -8,7 +8,8 @@ the next free buffer per packet, ``--reads single`` one read per buffer. Complet
 handled ``--batch`` at a time per submit; one ``io_uring_enter`` submits them and, when none
 is ready, also waits. The C loop runs with the GIL released until :data:`BUDGET` frames are
 done or :data:`TIMEOUT_MS` pass, then the worker turns the ring's counters into its own
-(frames, bytes, drops, gso sizes) and the ring's system calls into ``extra["uring"]``.
+(frames, bytes, drops, gso sizes) and the ring's system calls into ``extra["uring"]``; the
+stats file, written on SIGINT/SIGTERM, takes the ring's totals at that moment.
 
 With ``--gso split`` the ring hands the worker up to ``--batch`` completed reads at once
 (copied out of the ring's buffers), the offload engine splits and coalesces them
@@ -20,14 +21,16 @@ counted by the ring; EBADFD and friends end the worker (:class:`DeviceGone`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from forwarders.counters import Counters, Forwarder
+from forwarders.counters import Counters, Forwarder, InjectedFault
 from forwarders.frameio import DeviceGone
 from forwarders.gsopath import SplitRelay
 from forwarders.options import ArgumentParser, add_gso_options, base_parser
@@ -57,8 +60,19 @@ class RingCounters:
         self.info = info
         self.last: dict[str, Any] = {}
         self.synced = time.monotonic()
+        self.lock = threading.Lock()
 
     def update(self) -> None:
+        with self.lock:
+            self._update()
+
+    def final(self) -> None:
+        """From the main thread, as the stats file is written: the ring's latest totals
+        (read while its thread may still be counting; each is a whole 64-bit word)."""
+        with contextlib.suppress(InjectedFault):  # the worker raises it, not the stats file
+            self.update()
+
+    def _update(self) -> None:
         st: dict[str, Any] = self.ring.stats()
         last, c = self.last, self.c
         for key in _PLAIN:
@@ -116,8 +130,7 @@ def pump_split(ring: Any, relay: SplitRelay, c: Counters, sync: RingCounters) ->
                 write(out)
         if not frames or sync.due():
             sync.update()
-        if ring.gone:
-            sync.update()
+        if not frames and ring.gone:  # what was read before it went is forwarded first
             raise gone(ring.gone)
 
 
@@ -146,10 +159,11 @@ class UringVariant(Variant):
         p.add_option(
             "--batch",
             type=positive_int,
-            default=BATCH,
+            default=None,
             metavar="N",
             help="completions handled per submit (one io_uring_enter); with --gso split "
-            "also the most frames split and coalesced together",
+            f"also the most frames split and coalesced together (default {BATCH}, at most "
+            "--depth)",
         )
         p.add_option(
             "--reads",
@@ -161,19 +175,21 @@ class UringVariant(Variant):
         )
         if self.gso:
             add_gso_options(p, batch=False)
+        p.add_check(lambda a: self.unavailable())
         p.add_check(
             lambda a: (
                 f"--batch {a.batch} exceeds --depth {a.depth}: a ring never has more "
-                "completions than reads in flight"
-                if a.batch > a.depth
+                "completions than buffers"
+                if a.batch is not None and a.batch > a.depth
                 else None
             )
         )
-        p.add_check(lambda a: self.unavailable())
         return p
 
     def main(self, argv: Sequence[str] | None = None) -> int:
         args = self.build_parser().parse_args(argv)
+        if args.batch is None:
+            args.batch = min(BATCH, args.depth)
         devs = [
             open_tun(name, vnet_hdr=self.gso, offload=self.gso)
             for name in (args.iface1, args.iface2)
@@ -224,6 +240,7 @@ class UringVariant(Variant):
             reads = "multishot" if ring.multishot else "single"
             info.update(setup=ring.setup, registered=ring.registered, reads=reads)
             sync = RingCounters(ring, c, info)
+            fwd.before_stats.append(sync.final)
             if relay is None:
                 pump(ring, sync)
             else:
