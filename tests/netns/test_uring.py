@@ -1,6 +1,6 @@
 """The uring-* variants and their C reference (tools/cfwd.c) beyond what every variant's
 tests check (test_verify, test_malformed, test_forwarding pick the uring ones up): a stop
-signal ends each with its counters written, and the C forwarder delivers byte for byte."""
+signal ends each with its counters written and exit status 0."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tunbench.session import Cell, CellOptions
 from tunbench.variants import parse_spec
 
 from engines import in_ci, with_engine_marks
-from helpers import REPO, tunbench
+from helpers import REPO
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
 
@@ -62,12 +62,3 @@ def test_stop_signal_writes_the_counters_and_exits_0(
         ring = stats["extra"]["uring"]["1to2"]
         assert ring["syscalls"] > 0 and ring["completions"] >= 10
         assert ring["syscalls_per_packet"] is not None
-
-
-def test_the_c_reference_forwarder_delivers_byte_for_byte() -> None:
-    need_cfwd()
-    proc = tunbench("verify", CFWD_SPEC, "-q", "--json")
-    rep = json.loads(proc.stdout.splitlines()[-1])
-    assert proc.returncode == 0, rep["checks"]
-    assert rep["ok"] is True
-    assert rep["forwarder"]["directions"]["1to2"]["bytes"] > 8 << 20
