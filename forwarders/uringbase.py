@@ -173,6 +173,13 @@ class UringVariant(Variant):
             "(Linux 6.7; single reads where the kernel lacks it); single: --depth reads, "
             "one per buffer (every packet wakes all of those waiting on an empty device)",
         )
+        p.add_option(
+            "--buffers",
+            choices=["registered", "plain"],
+            default="registered",
+            help="registered: the buffers are registered with the ring once (READ_FIXED, "
+            "WRITE_FIXED); plain: each operation maps its buffer itself",
+        )
         if self.gso:
             add_gso_options(p, batch=False)
         p.add_check(lambda a: self.unavailable())
@@ -195,7 +202,12 @@ class UringVariant(Variant):
             for name in (args.iface1, args.iface2)
         ]
         fwd = Forwarder(self.name, args, devs)
-        fwd.extra["uring"] = {"depth": args.depth, "batch": args.batch, "reads": args.reads}
+        fwd.extra["uring"] = {
+            "depth": args.depth,
+            "batch": args.batch,
+            "reads": args.reads,
+            "buffers": args.buffers,
+        }
         if self.gso:
             fwd.extra["gso"] = args.gso
         if self.gso and args.gso == "split":
@@ -236,6 +248,7 @@ class UringVariant(Variant):
                 src.vnet_hdr,
                 relay is not None,
                 args.reads == "multishot",
+                args.buffers == "registered",
             )
             reads = "multishot" if ring.multishot else "single"
             info.update(setup=ring.setup, registered=ring.registered, reads=reads)

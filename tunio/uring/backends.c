@@ -188,7 +188,7 @@ static int setup_multishot(fwd_t *f, uring_t *u)
     return 1;
 }
 
-int backend_uring(fwd_t *f, int src, int dst, const char **setup)
+int backend_uring(fwd_t *f, int src, int dst, int register_buffers, const char **setup)
 {
     uring_t *u = calloc(1, sizeof *u);
     if (u == NULL)
@@ -203,17 +203,19 @@ int backend_uring(fwd_t *f, int src, int dst, const char **setup)
     f->be = &URING;
     f->src = src;
     f->dst = dst;
-    struct iovec *iov = calloc(f->depth, sizeof *iov);
-    if (iov == NULL)
-        return -ENOMEM;
-    for (unsigned i = 0; i < f->depth; i++) {
-        iov[i].iov_base = f->bufs + i * f->stride;
-        iov[i].iov_len = f->stride;
+    if (register_buffers) {
+        struct iovec *iov = calloc(f->depth, sizeof *iov);
+        if (iov == NULL)
+            return -ENOMEM;
+        for (unsigned i = 0; i < f->depth; i++) {
+            iov[i].iov_base = f->bufs + i * f->stride;
+            iov[i].iov_len = f->stride;
+        }
+        /* Registered once, the buffers are not pinned and mapped again by every operation;
+         * if the kernel refuses (memlock limit), plain reads and writes work the same. */
+        f->fixed = io_uring_register_buffers(&u->ring, iov, f->depth) == 0;
+        free(iov);
     }
-    /* Registered once, the buffers are not pinned and mapped again by every operation; if
-     * the kernel refuses (memlock limit), plain reads and writes work the same. */
-    f->fixed = io_uring_register_buffers(&u->ring, iov, f->depth) == 0;
-    free(iov);
     if (f->multishot)
         f->multishot = setup_multishot(f, u);
     return 0;

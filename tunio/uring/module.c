@@ -69,19 +69,19 @@ static RingObject *ring_alloc(long depth, long batch, long bufsize, int vnet, in
 
 static PyObject *ring_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *kw[] = {"src",  "dst",   "depth",     "batch", "bufsize",
-                         "vnet", "split", "multishot", NULL};
-    int src, dst, vnet = 0, split = 0, multishot = 1;
+    static char *kw[] = {"src",   "dst",       "depth",    "batch", "bufsize", "vnet",
+                         "split", "multishot", "register", NULL};
+    int src, dst, vnet = 0, split = 0, multishot = 1, reg = 1;
     long depth, batch, bufsize;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iilll|ppp:Ring", kw, &src, &dst, &depth,
-                                     &batch, &bufsize, &vnet, &split, &multishot))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iilll|pppp:Ring", kw, &src, &dst, &depth,
+                                     &batch, &bufsize, &vnet, &split, &multishot, &reg))
         return NULL;
     if (depth > 65536 / 2) /* buffer ids are 16 bits */
         multishot = 0;
     RingObject *self = ring_alloc(depth, batch, bufsize, vnet, split, multishot);
     if (self == NULL)
         return NULL;
-    int ret = backend_uring(&self->f, src, dst, &self->setup);
+    int ret = backend_uring(&self->f, src, dst, reg, &self->setup);
     if (ret < 0) {
         Py_DECREF(self);
         return set_errno(ret);
@@ -457,7 +457,8 @@ static PyTypeObject RingType = {
     .tp_basicsize = sizeof(RingObject),
     .tp_dealloc = (destructor)ring_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Ring(src, dst, depth, batch, bufsize, vnet=False, split=False, multishot=True): "
+    .tp_doc = "Ring(src, dst, depth, batch, bufsize, vnet=False, split=False, multishot=True, "
+              "register=True): "
               "one direction's io_uring (created in, and used by, one thread); multishot falls "
               "back to single reads where the kernel lacks them (see .multishot).",
     .tp_methods = ring_methods,

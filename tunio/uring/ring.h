@@ -124,7 +124,7 @@ static inline unsigned fwd_ready_index(const fwd_t *f, unsigned i)
 /* backends.c */
 /* A real ring on src/dst; *setup names the setup flags the kernel took. With multishot set
  * it sets up the provided buffers too, or clears f->multishot if the kernel cannot. */
-int backend_uring(fwd_t *f, int src, int dst, const char **setup);
+int backend_uring(fwd_t *f, int src, int dst, int register_buffers, const char **setup);
 /* io_uring_setup with the flags backend_uring would use, then close it: 0 or -errno. */
 int uring_probe(const char **setup);
 /* The fake: reads complete from frames given to fake_feed, writes complete at once. */
