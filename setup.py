@@ -1,7 +1,10 @@
-"""Build the optional native offload engine; everything else is configured in pyproject.toml.
+"""Build the optional native extensions; everything else is configured in pyproject.toml.
 
-``optional=True``: when there is no compiler or no Python headers, ``pip install -e .`` warns
-and goes on; the pure-Python engine still works and ``--engine native`` says it is missing.
+``tunio._native`` is the native offload engine, ``tunio._uring`` the io_uring rings of the
+uring-* variants (it also needs liburing: Debian's ``liburing-dev``). Both are
+``optional=True``: when there is no compiler, no Python headers or no liburing, ``pip install
+-e .`` warns and goes on; the pure-Python engine still works, ``--engine native`` and the
+uring-* variants say in one line what is missing.
 """
 
 from glob import glob
@@ -23,6 +26,22 @@ setup(
                 "-Wno-unused-parameter",
             ],
             optional=True,
-        )
+        ),
+        Extension(
+            "tunio._uring",
+            sources=sorted(glob("tunio/uring/*.c")),
+            depends=sorted(glob("tunio/uring/*.h")),
+            libraries=["uring"],
+            define_macros=[("_GNU_SOURCE", None)],
+            extra_compile_args=[
+                "-O2",
+                "-std=c11",
+                "-fvisibility=hidden",
+                "-Wall",
+                "-Wextra",
+                "-Wno-unused-parameter",
+            ],
+            optional=True,
+        ),
     ]
 )

@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,9 @@ class Forwarder:
     directions: dict[str, list[Counters]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     exit_reason: str | None = None
+    # called before the stats file is written: a worker whose counters live elsewhere
+    # (the uring rings) brings them up to date
+    before_stats: list[Callable[[], None]] = field(default_factory=list)
 
     def counters(self, direction: str) -> Counters:
         """A fresh counter object for one worker of ``direction`` (``"1to2"`` / ``"2to1"``)."""
@@ -190,6 +194,8 @@ class Forwarder:
         path: Path | None = self.args.stats
         if path is None:
             return
+        for hook in self.before_stats:
+            hook()
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(self.stats(), indent=1))
         tmp.replace(path)

@@ -140,7 +140,9 @@ def add_thread_options(p: ArgumentParser) -> None:
     )
 
 
-def add_gso_options(p: ArgumentParser) -> None:
+def add_gso_options(p: ArgumentParser, batch: bool = True) -> None:
+    """``--gso``, ``--engine``, ``--batch`` and ``--no-verify``; ``batch=False`` for a variant
+    whose own ``--batch`` also bounds the split path's batches (the uring ones)."""
     p.add_option(
         "--gso",
         choices=["passthrough", "split"],
@@ -156,14 +158,15 @@ def add_gso_options(p: ArgumentParser) -> None:
         help="with --gso split: who splits and coalesces, the pure-Python engine or the C "
         "one (tunio._native, built by scripts/bootstrap.sh)",
     )
-    p.add_option(
-        "--batch",
-        type=positive_int,
-        default=BATCH,
-        metavar="N",
-        help="with --gso split: most frames read back to back before their packets are "
-        "coalesced together",
-    )
+    if batch:
+        p.add_option(
+            "--batch",
+            type=positive_int,
+            default=BATCH,
+            metavar="N",
+            help="with --gso split: most frames read back to back before their packets are "
+            "coalesced together",
+        )
     p.add_option(
         "--no-verify",
         dest="verify",

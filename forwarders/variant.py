@@ -41,6 +41,13 @@ class Variant(ABC):
     def main(self, argv: Sequence[str] | None = None) -> int:
         """Run the forwarder until SIGINT/SIGTERM; the exit status."""
 
+    def unavailable(self) -> str | None:
+        """Why this variant cannot run on this machine (one line), or None when it can.
+
+        The harness leaves such a variant out of the default matrix; its parser refuses it.
+        """
+        return None
+
     @property
     def module(self) -> str:
         """The module that declares this variant, run as ``python -m <module>``."""

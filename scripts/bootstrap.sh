@@ -21,6 +21,8 @@ python3 - <<'PY' >/dev/null 2>&1 || need_apt+=(python3-dev)
 import os, sys, sysconfig
 sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))
 PY
+# The uring-* variants' rings (tunio/uring/*.c) link liburing.
+[[ -f /usr/include/liburing.h ]] || need_apt+=(liburing-dev)
 # The HTML report test renders the page in headless Chromium (test.sh asks for it).
 if [[ ${TB_WITH_BROWSER:-0} == 1 ]]; then
     command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
@@ -60,11 +62,11 @@ fi
 
 stamp="$VENV/.tunbench-installed"
 # Reinstall (which rebuilds the native engine) when the packaging or the C sources change.
-want="$(cd "$ROOT" && cat pyproject.toml setup.py tunio/native/* | sha256sum | cut -d' ' -f1)"
+want="$(cd "$ROOT" && cat pyproject.toml setup.py tunio/native/* tunio/uring/* | sha256sum | cut -d' ' -f1)"
 if [[ ! -x "$VENV/bin/python" ]]; then
     python3 -m venv "$VENV"
 fi
-native_ok() { (cd / && "$VENV/bin/python" -c 'import tunio._native') >/dev/null 2>&1; }
+native_ok() { (cd / && "$VENV/bin/python" -c "import tunio.$1") >/dev/null 2>&1; }
 # (A failed native build is not retried on every run: delete the stamp to force one.)
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     echo "bootstrap: installing Python dependencies into $VENV" >&2
@@ -72,6 +74,14 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
     echo "$want" > "$stamp"
     # The extension is optional (setup.py): say so when it did not build, but go on.
-    native_ok || echo "bootstrap: the native offload engine did not build; --engine native" \
+    native_ok _native || echo "bootstrap: the native offload engine did not build; --engine native" \
         "is unavailable (the pure engine works)" >&2
+    native_ok _uring || echo "bootstrap: the io_uring rings did not build (liburing-dev?);" \
+        "the uring-* variants are unavailable" >&2
+fi
+# The C reference forwarder of the uring rows (tools/cfwd.c), rebuilt when its source changes:
+# run it as the external spec "$VENV/bin/tb-cfwd {iface1} {iface2} {stats}".
+if [[ ! -x "$VENV/bin/tb-cfwd" || "$ROOT/tools/cfwd.c" -nt "$VENV/bin/tb-cfwd" ]]; then
+    gcc -O2 -Wall -Wextra -pthread -o "$VENV/bin/tb-cfwd" "$ROOT/tools/cfwd.c" ||
+        echo "bootstrap: tools/cfwd.c did not build; the tb-cfwd reference row is unavailable" >&2
 fi

@@ -32,8 +32,18 @@ def require_engine(name: str) -> Engine:
 
 def with_engine_marks(specs: list[str]) -> list[Any]:
     """pytest parameters for ``specs``: the ones that ask for ``--engine native`` skip when
-    the native module is not built here (and are left to fail under CI=true)."""
-    if native_available() or in_ci():
+    the native module is not built here, and those of a variant that cannot run here (the
+    uring-* ones without io_uring) skip too (both are left to fail under CI=true)."""
+    if in_ci():
         return list(specs)
-    skip = pytest.mark.skip(reason="the native offload engine is not built")
-    return [pytest.param(s, marks=skip) if "--engine native" in s else s for s in specs]
+    from tunbench.cell.variants import VARIANTS
+
+    native = native_available()
+    out: list[Any] = []
+    for s in specs:
+        variant = VARIANTS.get(s.split()[0])
+        why = variant.unavailable() if variant is not None else None
+        if why is None and "--engine native" in s and not native:
+            why = "the native offload engine is not built"
+        out.append(pytest.param(s, marks=pytest.mark.skip(reason=why)) if why else s)
+    return out

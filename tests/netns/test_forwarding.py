@@ -16,7 +16,7 @@ from helpers import host_snapshot, run_json
 pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("variant", with_engine_marks(sorted(VARIANTS)))
 def test_variant_forwards(variant: str, tmp_path: Path) -> None:
     rec = run_json(variant, tmp_path)
     assert rec["status"] == "ok"

@@ -14,6 +14,7 @@ import psutil
 import pytest
 from pyroute2 import netns
 
+from engines import with_engine_marks
 from helpers import REPO, TUNBENCH, tb_namespaces, tb_tempdirs, tunbench
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
@@ -94,10 +95,11 @@ def test_clean_removes_only_recorded_leftovers(tmp_path: Path) -> None:
                 netns.remove(name)
 
 
-def test_clean_after_sigkill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("spec", with_engine_marks(["sync-normal", "uring-normal"]))
+def test_clean_after_sigkill(spec: str, tmp_path: Path) -> None:
     before = tb_tempdirs()
     proc = subprocess.Popen(
-        [*TUNBENCH, "run", "sync-normal", "--duration", "20", "--results-dir", str(tmp_path)],
+        [*TUNBENCH, "run", spec, "--duration", "20", "--results-dir", str(tmp_path)],
         cwd=REPO,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,

@@ -15,9 +15,9 @@ from helpers import tunbench
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
-# the split path (forwarders/gsopath.py) through each of its three drivers (syncbase,
-# asyncbase, framed), with both offload engines; every variant is verified without split
-SPLIT = ["sync-gso", "async-gso", "async-gso-framed"]
+# the split path (forwarders/gsopath.py) through each of its four drivers (syncbase,
+# asyncbase, framed, uringbase), with both offload engines; every variant is verified without split
+SPLIT = ["sync-gso", "async-gso", "async-gso-framed", "uring-gso"]
 SPECS = sorted(VARIANTS) + [f"{v} --gso split --engine {e}" for v in SPLIT for e in ENGINES]
 
 

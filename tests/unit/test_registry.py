@@ -13,6 +13,8 @@ from forwarders.variant import Variant
 from tunbench.cell.variants import BASELINES, PEERS, VARIANTS, RegistryError, discover, parse_spec
 from tunbench.cli import main as cli
 
+from engines import in_ci
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 FORWARDERS = Path(__file__).resolve().parents[2] / "forwarders"
 
@@ -54,6 +56,8 @@ def test_registry_order_is_simplest_first() -> None:
         "async-gso-channel-pool",
         "async-framed",
         "async-gso-framed",
+        "uring-normal",
+        "uring-gso",
     ]
     assert discover() == dict(VARIANTS)
 
@@ -64,12 +68,14 @@ def test_variant_describes_itself(name: str) -> None:
     assert isinstance(v, Variant)
     assert v.description.startswith(f"`{name}`: ")  # the module docstring
     assert v.summary and "`" not in v.summary and not v.summary.endswith(".")
-    assert v.mode in ("sync", "async")
+    assert v.mode in ("sync", "async", "uring")
     flags = [o.flag for o in v.options()]
     assert ("--gso" in flags) == v.gso
     assert ("--thread" in flags) == (v.mode == "sync")
     assert not set(flags) & set(v.build_parser().harness_flags)
     # describe() fills the table's columns from the same object
+    if v.unavailable() and not in_ci():
+        pytest.skip(v.unavailable() or "")
     cell = parse_spec(name)
     assert cell.info is v
     assert cell.forwarder_argv("a", "1", "b", "2", 1500, None)[2] == v.module

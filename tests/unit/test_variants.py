@@ -122,7 +122,9 @@ def test_default_matrix_parses_and_has_every_variant_and_baseline() -> None:
     specs = default_matrix()
     cells = [parse_spec(s) for s in specs]  # a typo in DEFAULT_MODES fails here
     assert len(set(specs)) == len(specs)
-    assert {c.spec for c in cells if c.kind == "python"} >= set(VARIANTS)
+    runnable = {name for name, v in VARIANTS.items() if v.unavailable() is None}
+    assert {c.spec for c in cells if c.kind == "python"} >= runnable
+    assert {"uring-normal", "uring-gso"} <= set(VARIANTS)
     assert [c.spec for c in cells if c.kind == "baseline"] == [*BASELINES, *BASELINE_MODES]
     assert any("--gso split" in s for s in specs)
     import tunio.engine
@@ -148,3 +150,36 @@ def test_multiqueue_with_threads_is_fine_and_the_forwarder_refuses_it_alone_too(
         parser.parse_args(["--multiqueue"])
     assert exited.value.code == 2
     assert "--multiqueue needs --thread 2 or more" in capsys.readouterr().err
+
+
+def test_uring_variants_are_refused_in_one_line_and_left_out_where_they_cannot_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tunio.uring
+
+    why = "io_uring_setup failed here: EPERM (Operation not permitted, kernel.io_uring_disabled=2)"
+    monkeypatch.setattr(tunio.uring, "unavailable", lambda: why)
+    import forwarders.uringbase
+
+    monkeypatch.setattr(forwarders.uringbase, "unavailable", lambda: why)
+    for name in ("uring-normal", "uring-gso"):
+        with pytest.raises(UsageError) as err:
+            parse_spec(f"{name} --depth 8")
+        assert str(err.value) == f"{name}: {why}"
+    specs = default_matrix()
+    assert not any(s.startswith("uring-") for s in specs)
+    assert "sync-normal" in specs and "sync-gso --gso split" in specs
+
+
+def test_uring_options() -> None:
+    import tunio.uring
+
+    if tunio.uring.unavailable():
+        pytest.skip(tunio.uring.unavailable() or "")
+    cell = parse_spec("uring-gso --gso split --engine python --depth 16 --batch 8")
+    assert describe(cell) == {"mode": "uring", "offload": "gso-split/python", "channel": "-"}
+    assert cell.options is not None and cell.options.reads == "multishot"
+    with pytest.raises(UsageError, match="--batch 64 exceeds --depth 16"):
+        parse_spec("uring-normal --depth 16 --batch 64")
+    with pytest.raises(UsageError, match="--thread"):
+        parse_spec("uring-normal --thread 2")

@@ -207,12 +207,14 @@ def needs_native(spec: str) -> bool:
 def default_matrix() -> list[str]:
     """What ``tunbench matrix`` runs without arguments: baselines, peers, every variant,
     then the offload and threading modes of ``DEFAULT_MODES`` (the native-engine ones only
-    where that engine is built: the pure rows still run on a machine without a compiler)."""
+    where that engine is built: the pure rows still run on a machine without a compiler;
+    likewise a variant that cannot run here, e.g. uring-* without io_uring, is left out)."""
     from tunio.engine import native_available
 
     native = native_available()
     modes = [m for m in DEFAULT_MODES if native or not needs_native(m)]
-    return [*BASELINES, *BASELINE_MODES, *PEERS, *VARIANTS, *modes]
+    variants = [name for name, v in VARIANTS.items() if v.unavailable() is None]
+    return [*BASELINES, *BASELINE_MODES, *PEERS, *variants, *modes]
 
 
 def known_names() -> list[str]:
