@@ -102,14 +102,15 @@ def test_auto_takes_a_share_of_the_slowest_rows_median() -> None:
     got = cost.choose_rate({"a": [2e9, 2.2e9, 2.1e9], "b": [1.0e9, 1.2e9], "c": []}, 0.7)
     assert got is not None
     assert got.spec == "b" and got.capacity_bps == pytest.approx(1.1e9) and got.runs == 2
-    assert got.bps == 770_000_000  # 0.7 x 1.1e9, three significant digits
-    assert (
-        got.how
-        == "auto: 70% of the slowest compared row's capacity (b: median 1.1 Gbit/s of 2 runs)"
+    assert got.bps == 500_000_000  # 0.7 x 1.1e9 = 0.77e9, down to the ladder
+    assert got.how == (
+        "auto: 70% of the slowest compared row's capacity (b: median 1.1 Gbit/s of 2 runs), "
+        "down to a 1-2-3-5 step"
     )
     assert got.to_json()["bps"] == got.bps and got.to_json()["mode"] == "auto"
     assert cost.choose_rate({"a": []}) is None
-    assert cost.round_rate(1.62345e9) == pytest.approx(1.62e9) and cost.round_rate(999.9) == 999
+    ladder = [cost.ladder_rate(x) for x in (0.62e9, 1.0e9, 2.99e9, 3e9, 4.9e8, 9.99e6, 12e9)]
+    assert ladder == [5e8, 1e9, 2e9, 3e9, 3e8, 5e6, 1e10]
 
 
 def test_offered_rate_option() -> None:

@@ -40,7 +40,10 @@ from tunbench.analysis.fwdmetrics import traffic_seconds
 
 SHORT_PCT = 3.0  # carried below 97 % of the offered rate: short, not used for cost
 DISAGREE_PCT = 5.0  # schedstat and psutil CPU further apart than this: said so
-AUTO_FRACTION = 0.7  # --offered auto: this share of the slowest compared row's capacity
+# --offered auto: this share of the slowest compared row's capacity. Not more: the cost of
+# a forwarder near its limit is not linear in the load (measured: sync-normal at 70 % of
+# its capacity used 78-97 % of its core, and 1 run of 4 fell short of the rate)
+AUTO_FRACTION = 0.5
 # results keys this module fills (None where a run has no such figure)
 KEYS = (
     "offered_bps",
@@ -188,7 +191,7 @@ class Offered:
         return (
             f"auto: {100 * self.fraction:.0f}% of the slowest compared row's capacity "
             f"({self.spec}: median {self.capacity_bps / 1e9:.3g} Gbit/s of {self.runs} "
-            f"run{'s' * (self.runs != 1)})"
+            f"run{'s' * (self.runs != 1)}), down to a 1-2-3-5 step"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -203,25 +206,32 @@ class Offered:
         }
 
 
-def round_rate(bps: float, digits: int = 3) -> float:
-    """``bps`` rounded down to ``digits`` significant digits (1.6234e9 -> 1.62e9): a rate
-    that reads well and that a replay can give as ``--offered``."""
+LADDER = (1.0, 2.0, 3.0, 5.0)  # the rates auto chooses from, x 10^k bits/s
+
+
+def ladder_rate(bps: float) -> float:
+    """The highest rate of :data:`LADDER` x 10^k at or below ``bps`` (0.62e9 -> 0.5e9).
+
+    Coarse on purpose: a row's key holds its rate, so two matrices of the same code must
+    choose the same one to be compared, though their capacity runs differ by 10 % and
+    more; they do unless the slowest capacity lies near a step."""
     if bps <= 0:
         return 0.0
-    scale = 10 ** (math.floor(math.log10(bps)) - digits + 1)
-    return float(math.floor(bps / scale + 1e-9) * scale)
+    decade = 10.0 ** math.floor(math.log10(bps) + 1e-12)
+    step = max((m for m in LADDER if m * decade <= bps * (1 + 1e-9)), default=LADDER[0])
+    return float(round(step * decade))
 
 
 def choose_rate(
     capacities: Mapping[str, Sequence[float]], fraction: float = AUTO_FRACTION
 ) -> Offered | None:
     """``--offered auto``: ``fraction`` of the slowest row's median capacity (bits/s per
-    run, rows by spec; rows without a successful run are left out), rounded down to three
-    significant digits; None when no row has a capacity."""
+    run, rows by spec; rows without a successful run are left out), rounded down to the
+    rate ladder (:func:`ladder_rate`); None when no row has a capacity."""
     measured = {spec: list(v) for spec, v in capacities.items() if v}
     if not measured:
         return None
     medians = {spec: statistics.median(v) for spec, v in measured.items()}
     spec = min(medians, key=lambda s: medians[s])
-    rate = round_rate(fraction * medians[spec])
+    rate = ladder_rate(fraction * medians[spec])
     return Offered(rate, "auto", spec, medians[spec], len(measured[spec]), fraction)

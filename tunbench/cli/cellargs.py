@@ -69,7 +69,7 @@ def add_workload(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="RATE|auto",
         help="stream: pace iperf3 at RATE bits/s (k/M/G suffixes) and make the row's figure "
-        "its cost, Gbit/s per core; auto: 70%% of the slowest compared row's capacity",
+        "its cost, Gbit/s per core; auto: 50%% of the slowest compared row's capacity",
     )
     p.add_argument(
         "--background-limit",

@@ -1,5 +1,5 @@
 """``tunbench run SPEC``: one cell, one table row and its result file (with ``--offered
-auto`` two: the capacity run, then the run paced at 70 % of it)."""
+auto`` two: the capacity run, then the run paced at half of it)."""
 
 from __future__ import annotations
 

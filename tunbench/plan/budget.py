@@ -17,8 +17,10 @@ from tunbench.cell.options import CellOptions
 from tunbench.cell.variants import CellSpec
 from tunbench.plan.matrix import MatrixOptions
 
-CELL_OVERHEAD_S = 1.2  # namespaces, forwarder start, teardown (plus the background check)
-PASS_OVERHEAD_S = 3.0  # a profiling or diagnostic pass: start, then draw or parse
+# measured on the 2-core VM (matrix of 4 specs, --duration 3 --omit 1): a cell 6.7 s, a
+# profiling pass 7.5 s, a diagnostic pass 6.3 s
+CELL_OVERHEAD_S = 1.7  # namespaces, forwarder start, teardown (plus the background check)
+PASS_OVERHEAD_S = 2.9  # a profiling or diagnostic pass: start, then draw or parse
 
 
 def seconds(
