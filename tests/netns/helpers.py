@@ -79,9 +79,12 @@ def adopting_orphans() -> Iterator[list[str]]:
                 os.waitpid(proc.pid, 0)
 
 
-def matrix_argv(*specs: str, results: Path, flamegraphs: Path, repeat: int = 1) -> list[str]:
+def matrix_argv(
+    *specs: str, results: Path, flamegraphs: Path, repeat: int = 1, diagnose: bool = False
+) -> list[str]:
     """A short matrix: 2 s cells, no warm-up, no waiting for a quiet machine (the
-    background check still runs and is recorded), outputs in the given directories."""
+    background check still runs and is recorded), outputs in the given directories; no
+    diagnostic pass unless asked for (it costs a run per forwarder)."""
     return [
         "matrix",
         *specs,
@@ -97,6 +100,7 @@ def matrix_argv(*specs: str, results: Path, flamegraphs: Path, repeat: int = 1) 
         str(results),
         "--flamegraph-dir",
         str(flamegraphs),
+        *([] if diagnose else ["--no-diagnose"]),
     ]
 
 

@@ -28,6 +28,7 @@ def test_crash_mid_run_is_a_failed_cell_and_the_matrix_goes_on(tmp_path: Path) -
         "--repeat",
         "1",
         "--no-profile",
+        "--no-diagnose",
         "--duration",
         "6",
         "--omit",

@@ -123,6 +123,7 @@ QUICK_RUN = ["run", "sync-normal", "--duration", "1", "--omit", "0", "-q"]
             [
                 "matrix",
                 "sync-normal",
+                "--no-diagnose",
                 "--repeat",
                 "1",
                 "--duration",

@@ -18,7 +18,13 @@ pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]
 def test_short_matrix_interleaves_profiles_and_records(tmp_path: Path) -> None:
     res, fg = tmp_path / "results", tmp_path / "flamegraph"
     argv = matrix_argv(
-        "kernel-veth", "kernel-router", "sync-gso", results=res, flamegraphs=fg, repeat=2
+        "kernel-veth",
+        "kernel-router",
+        "sync-gso",
+        results=res,
+        flamegraphs=fg,
+        repeat=2,
+        diagnose=True,
     )
     proc = tunbench(*argv, timeout=170)
     assert proc.returncode == 0, proc.stderr
@@ -50,8 +56,13 @@ def test_short_matrix_interleaves_profiles_and_records(tmp_path: Path) -> None:
         assert prof["perf_svg"] == str(fg / "sync-gso-perf.svg")
         assert "tun_chr_write_iter" in (fg / "sync-gso-perf.svg").read_text()  # the kernel's part
     assert "profile" not in next(d for d in docs if d["cell"]["variant"] == "kernel-veth")
+    # one diagnostic pass (perf stat), its per-packet counts in every sync-gso run
+    if perf:
+        diag = next(d for d in docs if d["cell"]["variant"] == "sync-gso")["diagnose"]
+        assert diag["error"] is None and diag["packets"] > 0, diag
+        assert 0.5 < diag["syscalls_per_packet"] < 50, diag  # a read and a write, and some
     # progress lines on a non-terminal
-    assert "[1/7] profile sync-gso" in proc.stderr and "[7/7]" in proc.stderr
+    assert "[1/8] profile sync-gso" in proc.stderr and "[8/8]" in proc.stderr
     table = proc.stdout
     for name in ("kernel-veth", "kernel-router", "sync-gso"):
         assert name in table

@@ -20,7 +20,8 @@ pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
 def test_sweep_over_threads_writes_csv_table_and_chart(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     argv = ["sweep", "sync-normal", "--over", "thread=1,2", "--repeat", "1"]
-    argv += ["--duration", "1", "--omit", "0", "--no-profile", "--background-wait", "0"]
+    argv += ["--duration", "1", "--omit", "0", "--no-profile", "--no-diagnose"]
+    argv += ["--background-wait", "0"]
     proc = tunbench(*argv, "--out", str(out), "-q", timeout=80)
     assert proc.returncode == 0, proc.stderr
     docs = results.load_dir(out)

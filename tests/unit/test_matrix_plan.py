@@ -149,3 +149,38 @@ def test_next_round_plans_on_the_figures_it_is_given() -> None:
     assert [matrix.run_figure(r) for r in recs] == [
         r["transactions_per_s"] for r in recs
     ]  # what the runs are collected from
+
+
+def test_offered_auto_measures_capacity_then_paces_the_forwarder_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[str, Any, Any, int]] = []
+    capacity = {"kernel-veth": 20.0, "fast": 10.0, "noisy": 4.0, "steady": 5.0}
+
+    def run_cell(cell: CellSpec, opts: CellOptions, extra: dict[str, Any]) -> dict[str, Any]:
+        phase = extra["matrix"]["phase"]
+        seen.append((cell.spec, phase, opts.workload.offered_bps, opts.iperf.bandwidth))
+        gbps = opts.offered.bps / 1e9 if opts.offered else capacity[cell.spec]
+        d = make_doc(cell.spec, gbps)
+        d["cell"].update(spec=cell.spec, kind=cell.kind)
+        d.update(extra)
+        return d
+
+    monkeypatch.setattr(matrix, "run_cell", run_cell)
+    mopts = MatrixOptions(
+        repeat=2,
+        capacity_repeat=2,
+        offered_auto=True,
+        profile=False,
+        seed=1,
+        flamegraph_dir=Path("x"),
+    )
+    matrix.run_matrix(CELLS, CellOptions(), mopts, progress=False)
+    first = [s for s in seen if s[1] == "capacity"]
+    paced = [s for s in seen if s[1] == "cost"]
+    assert len(first) == 8 and all(s[2] is None and s[3] == 0 for s in first)
+    assert seen[: len(first)] == first  # every capacity round comes first
+    # half the slowest forwarder row's capacity (noisy, 4 Gbit/s): the kernel row is no
+    # forwarder and is measured for its capacity only
+    assert sorted(s[0] for s in paced) == ["fast", "fast", "noisy", "noisy", "steady", "steady"]
+    assert {(s[2], s[3]) for s in paced} == {(2e9, 2_000_000_000)}

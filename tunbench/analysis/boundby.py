@@ -9,9 +9,13 @@ busy. The verdict, first match wins:
    more cores would not help it. Without per-thread samples the forwarder's total is held
    against its thread count instead (a single-threaded forwarder at >= 95 % is saturated;
    one with N threads must use >= N x 95 %, and is then called ``forwarder saturated``).
+   A forwarder pinned to k CPUs (``--placement split``, ``--cpus``) that used >= k x 95 %
+   in total is ``forwarder saturated (its CPU)`` too: its threads share those CPUs.
 2. ``load generator saturated``: an iperf3 process used >= 95 % of a core. libiperf before
    3.16 runs every stream in one thread (the wrapper's second thread only drains a pipe),
-   so without per-thread samples its total is held against one core.
+   so without per-thread samples its total is held against one core. With the load
+   generators pinned, also when their CPUs were >= 95 % busy on average (client and
+   server then share them, and neither needs a full core to run out of room).
 3. ``machine saturated``: the whole machine was >= 95 % busy: every core was taken, so no
    process could get a full one.
 4. ``forwarder busy, threads unknown``: the forwarder used >= 95 % of a core in total but
@@ -35,6 +39,14 @@ from typing import Any
 
 SATURATED = 95.0  # % of one core for a thread or process, % of all cores for the machine
 LOAD_NAMES = {"iperf3-client": "iperf3 client", "iperf3-server": "iperf3 server"}
+# the diagnostic pass's figures (result key "diagnose") that the explanation names
+PER_PACKET = (
+    ("syscalls_per_packet", "syscalls"),
+    ("cswitches_per_packet", "context switches"),
+    ("migrations_per_packet", "migrations"),
+    ("instructions_per_packet", "instructions"),
+    ("cycles_per_packet", "cycles"),
+)
 
 
 @dataclass(frozen=True)
@@ -75,9 +87,20 @@ class Bound:
             parts.append(f"{LOAD_NAMES.get(name, name)} {pct:.0f}%")
         if n.get("system_busy_pct") is not None:
             parts.append(f"machine {n['system_busy_pct']:.0f}% busy of {n['cpu_count']} cores")
+        if n.get("load_cpus_busy_pct") is not None:
+            parts.append(f"load CPUs {n['load_cpus_busy_pct']:.0f}% busy")
         for key, what in (("retransmits", "retransmits"), ("drops", "forwarder drops")):
             if n.get(key):
                 parts.append(f"{n[key]} {what}")
+        if n.get("runq_wait_share") is not None:
+            parts.append(f"forwarder waited {100 * n['runq_wait_share']:.0f}% of its runnable time")
+        per = [
+            f"{n[key]:.2f} {what}"
+            for key, what in PER_PACKET
+            if isinstance(n.get(key), int | float)
+        ]
+        if per:
+            parts.append("per packet: " + ", ".join(per))
         if self.also:
             parts.append("also: " + ", ".join(self.also))
         if n.get("closest"):
@@ -151,8 +174,12 @@ def decide(
     cpu_count: int,
     retransmits: int | None = None,
     drops: int | None = None,
+    fwd_cpus: int = 0,
+    load_cpus_busy: float | None = None,
 ) -> Bound:
-    """The verdict for one run (see the module docstring for the rule)."""
+    """The verdict for one run (see the module docstring for the rule). ``fwd_cpus``: how
+    many CPUs the forwarder was pinned to (0: not pinned); ``load_cpus_busy``: the average
+    busy % of the CPUs the load generators were pinned to (None: not pinned)."""
     numbers: dict[str, Any] = {
         "forwarder_pct": forwarder.total if forwarder else None,
         "forwarder_threads": forwarder.threads if forwarder else None,
@@ -161,6 +188,7 @@ def decide(
         "cpu_count": cpu_count,
         "retransmits": retransmits,
         "drops": drops,
+        "load_cpus_busy_pct": load_cpus_busy,
     }
     if forwarder is not None and (b := forwarder.busiest()) is not None:
         numbers["busiest_thread"], numbers["busiest_pct"] = b
@@ -168,9 +196,14 @@ def decide(
     if forwarder is not None and (hit := _saturated(forwarder, forwarder.threads)):
         name = hit[0] or ("main" if forwarder.threads == 1 else "")
         found.append(f"forwarder thread {name} saturated" if name else "forwarder saturated")
+    elif forwarder is not None and fwd_cpus and forwarder.total >= SATURATED * fwd_cpus:
+        found.append("forwarder saturated (its CPU)")
     for name, p in load.items():
         if _saturated(p, 1):
             found.append(f"load generator saturated ({LOAD_NAMES.get(name, name)})")
+    load_full = load_cpus_busy is not None and load_cpus_busy >= SATURATED
+    if load_full and not any(f.startswith("load generator") for f in found):
+        found.append("load generator saturated (its CPUs)")
     if system_busy_pct is not None and system_busy_pct >= SATURATED:
         found.append("machine saturated")
     if not found and forwarder and forwarder.per_thread is None and forwarder.total >= SATURATED:
@@ -222,14 +255,50 @@ def from_doc(doc: Mapping[str, Any]) -> Bound | None:
         if p is not None:
             load[name] = p
     busy = weighted(inside, "system_busy_pct")
-    return decide(
+    cpus = meta.get("cpus") or {}
+    fwd_cpus = list(cpus.get("forwarder") or [])
+    load_cpus = [c for c in cpus.get("load") or [] if c not in fwd_cpus]
+    bound = decide(
         forwarder,
         load,
         busy if busy is not None else res.get("system_busy_avg"),
         int(meta.get("cpu_count") or 1),
         res.get("retransmits"),
         _drops(doc.get("forwarder")),
+        fwd_cpus=len(fwd_cpus),
+        load_cpus_busy=cpus_busy(inside, load_cpus),
     )
+    bound.numbers.update(_why(doc))
+    return bound
+
+
+def cpus_busy(samples: Sequence[Mapping[str, Any]], cpus: Sequence[int]) -> float | None:
+    """Time-weighted busy % of the CPUs ``cpus`` together (their mean), from the samples'
+    per-CPU ``cpu_busy``; None without CPUs or samples that have them."""
+    if not cpus:
+        return None
+    used = span = 0.0
+    for s in samples:
+        busy = s.get("cpu_busy") or []
+        if len(busy) <= max(cpus):
+            continue
+        dt = float(s["dt"])
+        used += sum(float(busy[c]) for c in cpus) / len(cpus) * dt
+        span += dt
+    return used / span if span > 0 else None
+
+
+def _why(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Run-queue wait share (schedstat) and the diagnostic pass's per-packet figures."""
+    res = doc.get("results") or {}
+    out: dict[str, Any] = {}
+    run, wait = res.get("cpu_sched_avg"), res.get("cpu_wait_avg")
+    if isinstance(run, int | float) and isinstance(wait, int | float) and run + wait > 0:
+        out["runq_wait_share"] = wait / (run + wait)
+    diag = doc.get("diagnose")
+    if isinstance(diag, Mapping):
+        out.update({key: diag.get(key) for key, _ in PER_PACKET if diag.get(key) is not None})
+    return out
 
 
 def summarize_row(verdicts: Sequence[str | None]) -> str | None:

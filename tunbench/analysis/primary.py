@@ -2,7 +2,10 @@
 
 Every workload kind measures one figure that says how well a forwarder did: ``stream``
 its receiver-side throughput (``gbps``), ``rr`` transactions per second, ``crr``
-connections per second, ``zero-loss`` the highest packet rate without loss. Confidence
+connections per second, ``zero-loss`` the highest packet rate without loss; a stream
+paced at a fixed offered load (``--offered``) its cost, Gbit/s per core of forwarder CPU
+(``gbps_per_core``, :mod:`tunbench.analysis.cost`), since every row there moves the same
+bytes. Confidence
 intervals, ``% of kernel``, ``matrix --until-ci``, ``compare``'s verdicts, sweeps and the
 charts of the report page all take a run's figure from :func:`value`, so a row is judged
 on what its workload measured and never on a Gbit/s it does not have.
@@ -45,6 +48,11 @@ class Metric:
     higher_is_better: bool = True
     header: str = ""  # its table column where that is not ``label`` ("0-loss kpps")
     cpu_decimals: int = 1  # decimals of CPU per unit (% of one core)
+    cpu_over: str = ""  # the record key CPU is divided by, where it is not the figure's
+
+    def cpu_per_record(self, rec: Mapping[str, Any]) -> float | None:
+        """:meth:`cpu_per` of a flat record: its CPU over what this figure divides it by."""
+        return self.cpu_per(rec.get("cpu_avg"), rec.get(self.cpu_over or self.key))
 
     def shown(self, raw: float) -> float:
         """A raw figure in the unit tables and charts use (pps -> kpps)."""
@@ -57,7 +65,7 @@ class Metric:
             return "-"
         v = self.shown(float(raw))
         ref = v if missing(like) else self.shown(float(like))
-        digits = self.decimals + (1 if self.kind == "stream" and abs(ref) < 1 else 0)
+        digits = self.decimals + (1 if self.kind in ("stream", "cost") and abs(ref) < 1 else 0)
         text = f"{v:,.{digits}f}"
         return f"{text} {self.label}" if unit else text
 
@@ -100,8 +108,24 @@ class Metric:
 
 
 STREAM = Metric("stream", "gbps", "throughput", "Gbit/s", "Gbps", 1.0, 2, "Gbps", "gbps", 1.0)
+# a stream at a fixed offered load: what it cost the forwarder (kind "cost": a stream
+# row's figure, told apart by metadata.workload.offered_bps)
+COST = Metric(
+    "cost",
+    "gbps_per_core",
+    "throughput per core of forwarder CPU at the offered load",
+    "Gbit/s per core",
+    "Gbps/core",
+    1.0,
+    2,
+    "Gbps",
+    "gbps",
+    1.0,
+    cpu_over="gbps",
+)
 METRICS: dict[str, Metric] = {
     "stream": STREAM,
+    "cost": COST,
     "rr": Metric(
         "rr",
         "transactions_per_s",
@@ -164,7 +188,10 @@ def of_kind(kind: str | None) -> Metric:
 
 
 def of_record(rec: Mapping[str, Any]) -> Metric:
-    """The metric of a flat record (:func:`tunbench.analysis.results.flat`, its ``workload``)."""
+    """The metric of a flat record (:func:`tunbench.analysis.results.flat`, its ``workload``;
+    a stream with ``offered_bps`` is a cost row)."""
+    if (rec.get("workload") or "stream") == "stream" and not missing(rec.get("offered_bps")):
+        return COST
     return of_kind(rec.get("workload"))
 
 

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tunbench.analysis import boundby, fwdmetrics, primary
+from tunbench.analysis import boundby, cost, fwdmetrics, primary
 from tunbench.errors import ResultFileError, UsageError
 from tunbench.system.signals import deferred
 
@@ -49,6 +49,7 @@ WORKLOAD_DEFAULTS: dict[str, Any] = {
     "pkt_size": None,
     "max_loss": None,
     "iperf_procs": "one",
+    "offered_bps": None,
     "bidir": False,
 }
 
@@ -92,12 +93,24 @@ RESULT_KEYS = (
     "gbps_fwd",
     "gbps_rev",
     *WORKLOAD_KEYS,
+    "cpu_sched_avg",
+    "cpu_wait_avg",
+    *cost.KEYS,
 )
 # A run counts as measured when it has one of these (rr and crr move no bulk data: no gbps);
 # tunbench.analysis.primary says which one a workload's statistics are made of.
 PRIMARY_KEYS = primary.KEYS
 # The flat record printed by ``--json`` and used for tables: these keys always exist.
-FLAT_KEYS = ("variant", "args", "status", *RESULT_KEYS, "bound_by", "result_file")
+FLAT_KEYS = (
+    "variant",
+    "args",
+    "status",
+    *RESULT_KEYS,
+    "bound_by",
+    "placement",
+    "diagnose",
+    "result_file",
+)
 
 
 def slug(spec: str, limit: int = 60) -> str:
@@ -254,4 +267,13 @@ def flat(doc: dict[str, Any]) -> dict[str, Any]:
     # is now, and files from before the rule get a verdict too
     bound = boundby.from_doc(doc)
     out["bound_by"] = bound.verdict if bound else res.get("bound_by")
+    # the cost figures and capacity flags too (from the verdict as it is now)
+    out.update(cost.compute({**doc, "results": {**res, "bound_by": out["bound_by"]}}))
+    placement = doc["metadata"].get("placement")
+    out["placement"] = placement.get("label") if isinstance(placement, dict) else None
+    diag = doc.get("diagnose")
+    out["diagnose"] = diag
+    for key, _ in boundby.PER_PACKET:  # the diagnostic pass's figures, per packet
+        out[key] = diag.get(key) if isinstance(diag, dict) else None
+    out["offered"] = doc["metadata"].get("offered")
     return out

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from tunbench.analysis import boundby, fwdmetrics, stats
+from tunbench.analysis import boundby, cost, fwdmetrics, stats
 from tunbench.analysis.results import SCHEMA, VERSION, WORKLOAD_KEYS
 from tunbench.cell import metadata
 from tunbench.cell.options import CellOptions
@@ -58,6 +58,8 @@ def skeleton(
                 "load": list(opts.load_cpus),
                 "harness": list(opts.load_cpus),
             },
+            "placement": opts.placement.to_json(),
+            "offered": opts.offered.to_json() if opts.offered else None,
             "background_limit": opts.background_limit,
             "background_seconds": opts.background_seconds,
             "devices": {
@@ -116,6 +118,7 @@ def fill(
     doc["samples"] = samples_to_json(m["samples"])
     doc["load_samples"] = {k: samples_to_json(v) for k, v in m.get("load_samples", {}).items()}
     doc["iperf3"] = res.raw if res else None
+    doc["tun_packets"] = m.get("tun_packets")
     fwd = doc.get("forwarder") or {}
     doc["metadata"]["offload_flags"] = fwd.get("offload")
     pr = m.get("ping")
@@ -138,6 +141,9 @@ def fill(
         "cpu_user_avg": proc(s.cpu_user_avg),
         "cpu_sys_avg": proc(s.cpu_sys_avg),
         "cpu_max": proc(s.cpu_max),
+        "cpu_sched_avg": proc(s.sched_cpu_avg),
+        "cpu_wait_avg": proc(s.sched_wait_avg),
+        "cpu_busy_avg": s.cpu_busy_avg or None,
         "cpu_threads": s.threads if has_forwarder and s.n else None,
         "mem_avg_mb": proc(s.mem_avg_bytes, MB),
         "mem_max_mb": proc(s.mem_max_bytes, MB),
@@ -176,3 +182,4 @@ def fill(
     bound = boundby.from_doc(doc)
     doc["results"]["bound_by"] = bound.verdict if bound else None
     doc["results"]["bound_by_detail"] = bound.to_json() if bound else None
+    doc["results"].update(cost.compute(doc))

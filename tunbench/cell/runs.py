@@ -1,6 +1,7 @@
 """What runs while a cell is up: a measurement that writes its result file
-(:func:`run_cell`), or an unmeasured pass under the profilers (:func:`profile_cell`); with
-``--cpus`` the harness's own threads are kept off the forwarder's CPUs meanwhile
+(:func:`run_cell`), or an unmeasured pass under the profilers (:func:`profile_cell`) or
+under ``perf stat`` (:func:`diagnose_cell`); when the cell is pinned (``--placement``,
+``--cpus``) the harness's own threads are kept off the forwarder's CPUs meanwhile
 (:func:`pinned`). Correctness checks are :mod:`tunbench.plan.verify`'s."""
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunbench.analysis import results
-from tunbench.cell import perf, record
+from tunbench.analysis import cost, results
+from tunbench.cell import diagnose, perf, record
 from tunbench.cell.options import CellOptions
 from tunbench.cell.session import CELL_FAILURES, Cell, Phase, perf_svg
 from tunbench.cell.variants import CellSpec
@@ -86,7 +87,7 @@ def profile_cell(
     c = Cell(cell, opts, phase)
     svg.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with c.up():
+        with pinned(opts.load_cpus), c.up():
             m = c.measure(profile_svg=svg, native=native)
     except CELL_FAILURES as exc:
         return {"svg": None, "gbps": None, "error": str(exc)}
@@ -103,4 +104,43 @@ def profile_cell(
     if cell.kind == "python":
         second = perf_svg(svg, cell.kind)
         out["perf_svg"] = str(second) if second.exists() else None
+    return out
+
+
+def diagnose_cell(cell: CellSpec, opts: CellOptions, phase: Phase | None = None) -> dict[str, Any]:
+    """A separate, unmeasured stream run under ``perf stat`` (:mod:`tunbench.cell.diagnose`):
+    syscalls, context switches, migrations (and instructions and cycles where the machine
+    has hardware counters) per frame the forwarder wrote. Returns those figures with
+    ``counts``, ``packets``, ``hardware_counters``, ``gbps`` (seen while counted) and
+    ``error``; writes no result file."""
+    out: dict[str, Any] = {"error": None, "gbps": None, "hardware_counters": None}
+    if cell.kind == "baseline":
+        return {**out, "error": "none counted (kernel: no forwarder process)"}
+    perf_bin = perf.available()
+    if perf_bin is None:
+        return {**out, "error": "none counted (perf is not installed)"}
+    if opts.workload.kind != "stream":
+        return {**out, "error": "none counted (stream workloads only)"}
+    c = Cell(cell, opts, phase)
+    try:
+        with pinned(opts.load_cpus), c.up():
+            data = c.workdir / "perf-stat.csv"
+            m = c.measure(diag=data)
+            text = data.read_text() if data.exists() else ""
+            counters = c.forwarder_stats()
+    except CELL_FAILURES as exc:
+        return {**out, "error": str(exc)}
+    counts = diagnose.parse(text)
+    packets = cost.frames_written(counters) or cost.tun_frames(m.get("tun_packets"))
+    hw = diagnose.hardware_counters(perf_bin)
+    out.update(
+        counts=counts,
+        packets=packets,
+        hardware_counters=hw,
+        gbps=m["iperf"].bps / 1e9 if m["iperf"] else None,
+        note=None if hw else diagnose.NO_PMU,
+        **diagnose.per_packet(counts, packets),
+    )
+    if not counts:
+        out["error"] = "perf stat counted nothing"
     return out

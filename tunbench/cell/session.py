@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tunbench.cell import perf
+from tunbench.cell import diagnose, perf
 from tunbench.cell.options import CellOptions
 from tunbench.cell.topology import Topology, disable_offloads, write_sysctl
 from tunbench.cell.variants import CellSpec
@@ -237,11 +237,15 @@ class Cell:
                 child.popen.wait(timeout=0.1)
         self.check_forwarder(f"while {what} ran")
 
-    def measure(self, profile_svg: Path | None = None, native: bool = False) -> Measurement:
+    def measure(
+        self, profile_svg: Path | None = None, native: bool = False, diag: Path | None = None
+    ) -> Measurement:
         """One iperf3 run through the cell, sampled.
 
         With ``profile_svg``, under a profiler that draws it: py-spy on a Python forwarder
-        (and perf beside it, drawn to :func:`perf_svg`), perf on a native one. Workloads
+        (and perf beside it, drawn to :func:`perf_svg`), perf on a native one. With
+        ``diag``, under ``perf stat`` counting into that file (:mod:`tunbench.cell.diagnose`).
+        Neither pass checks the machine's background first: it is not measured. Workloads
         other than a stream run in :mod:`tunbench.load.workloads`.
         """
         if self.opts.workload.kind != "stream":
@@ -267,8 +271,10 @@ class Cell:
                 )
             servers.append(server)
         profilers = self.start_profiler(profile_svg, native) if profile_svg else []
+        if diag is not None:
+            profilers.append(self.start_counting(diag))
         background = None
-        if profile_svg is None:  # a measured run: is the machine quiet enough?
+        if profile_svg is None and diag is None:  # a measured run: is the machine quiet?
             self.phase("background check")
             background = quiet_check(
                 o.background_limit,
@@ -305,6 +311,7 @@ class Cell:
         finally:
             samples = sampler.stop()
             load_samples = {name: s.stop() for name, s in load.items()}
+        tun = self.tun_packets()
         for out, client in zip(outs, clients, strict=True):
             if not out.exists():
                 raise MeasurementError(f"iperf3 client failed: {client.stderr_tail(3)}")
@@ -323,12 +330,40 @@ class Cell:
             "sampler_cpu_pct": sampler.own_cpu_pct,
             "background": background,
             "interval_bps": iperf.receiver_interval_bps(res),
+            "tun_packets": tun,
         }
         if pinger is not None:
             self.wait_child(pinger, PING_MARGIN_S + 5.0, "ping")
             m["ping"] = ping.parse(self.workdir / "ping.json").inside(win.start, win.end)
         self.stop_profilers(profilers, profile_svg)
         return m
+
+    def tun_packets(self) -> dict[str, dict[str, int]] | None:
+        """The TUN devices' own packet counters now (``{"tun11": {"rx", "tx"}, ...}``: rx
+        is what the forwarder wrote into a device); None for a baseline or on failure."""
+        if self.forwarder is None:
+            return None
+        o, t = self.opts, self.topo
+        try:
+            return {
+                o.iface1: t.link_packets(t.ns_a, o.iface1),
+                o.iface2: t.link_packets(t.ns_b, o.iface2),
+            }
+        except TopologyError:
+            return None
+
+    def start_counting(self, out: Path) -> Child:
+        """``perf stat`` on the forwarder's processes (a peer's daemons without their
+        launcher) into ``out``, for the diagnostic pass."""
+        perf_bin = perf.available()
+        if perf_bin is None or self.forwarder is None:
+            raise MeasurementError("perf is not installed (Debian package linux-perf)")
+        self.record_tree(self.forwarder)
+        launcher = self.cell.peer is not None and self.cell.peer.launcher
+        tree = [pid for pid, proc in self.forwarder.tree.items() if proc.is_running()]
+        pids = [*([] if launcher else [self.forwarder.pid]), *tree]
+        hw = diagnose.hardware_counters(perf_bin)
+        return self.spawn("perf-stat", diagnose.argv(pids, out, perf_bin, hw), None)
 
     @property
     def has_forwarder(self) -> bool:

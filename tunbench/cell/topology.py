@@ -168,6 +168,21 @@ class Topology:
         with IPRoute(netns=ns) as ipr:
             return [str(link.get("ifname")) for link in ipr.get_links()]
 
+    @staticmethod
+    def link_packets(ns: str, ifname: str) -> dict[str, int]:
+        """``ifname``'s packet counters in ``ns``: ``{"rx", "tx"}`` (IFLA_STATS64)."""
+        try:
+            with IPRoute(netns=ns) as ipr:
+                found = ipr.link_lookup(ifname=ifname)
+                if not found:
+                    raise TopologyError(f"device {ifname} not found in {ns}")
+                stats = ipr.get_links(found[0])[0].get_attr("IFLA_STATS64") or {}
+        except TopologyError:
+            raise
+        except Exception as exc:
+            raise TopologyError(f"cannot read {ifname}'s counters in {ns}: {exc}") from exc
+        return {"rx": int(stats.get("rx_packets", 0)), "tx": int(stats.get("tx_packets", 0))}
+
     def move_and_configure(
         self,
         ifname: str,

@@ -1,15 +1,26 @@
-"""The options of run, matrix and sweep that say what a cell does (workload, MTU, pinning,
-background check, results directory) and the CellOptions they make; sweep reads
-``--over``'s run options from the same parser."""
+"""The options of run, matrix and sweep that say what a cell does (workload, MTU, offered
+load, placement, background check, results directory) and the CellOptions they make;
+sweep reads ``--over``'s run options from the same parser."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
-from tunbench.cell.options import CellOptions
-from tunbench.cli.common import Parser, nonneg_float, percent
+from tunbench.analysis.cost import Offered
+from tunbench.cell import placement
+from tunbench.cell.options import CellOptions, placed, with_offered
+from tunbench.cell.variants import CellSpec
+from tunbench.cli.common import (
+    Parser,
+    background_seconds,
+    cpus,
+    nonneg_float,
+    offered_rate,
+    percent,
+)
 from tunbench.errors import UsageError
 from tunbench.load.workloads import WorkloadOptions
 from tunio.argtypes import mtu, nonneg_int, positive_int
@@ -45,6 +56,22 @@ def add_workload(p: argparse.ArgumentParser) -> None:
         help="pin the forwarder and the iperf3/ping processes, e.g. 0:1",
     )
     p.add_argument(
+        "--placement",
+        choices=placement.MODES,
+        default=None,
+        help="split: the forwarder on a CPU of its own, load and harness on the others "
+        "(default on 2+ CPUs; multi-thread rows stay unpinned); shared: all on one CPU; "
+        "none: unpinned",
+    )
+    p.add_argument(
+        "--offered",
+        type=offered_rate,
+        default=None,
+        metavar="RATE|auto",
+        help="stream: pace iperf3 at RATE bits/s (k/M/G suffixes) and make the row's figure "
+        "its cost, Gbit/s per core; auto: 50%% of the slowest compared row's capacity",
+    )
+    p.add_argument(
         "--background-limit",
         type=percent,
         default=15.0,
@@ -67,13 +94,6 @@ def add_workload(p: argparse.ArgumentParser) -> None:
         "(1; default from $TUNBENCH_BACKGROUND_SECONDS)",
     )
     p.add_argument("--results-dir", type=Path, default=Path("results"))
-
-
-def background_seconds(text: str) -> float:
-    value = nonneg_float(text)
-    if value < 0.1:
-        raise argparse.ArgumentTypeError(f"{text}: at least 0.1 s")
-    return value
 
 
 def add_workload_kinds(p: argparse.ArgumentParser) -> None:
@@ -131,6 +151,7 @@ def workload_options(a: argparse.Namespace) -> WorkloadOptions:
             ("--pkt-size", a.pkt_size is not None, ("zero-loss",)),
             ("--max-loss", a.max_loss is not None, ("zero-loss",)),
             ("--iperf-procs", a.iperf_procs != "one", ("stream",)),
+            ("--offered", a.offered is not None, ("stream",)),
         )
         if given and kind not in kinds
     ]
@@ -138,6 +159,8 @@ def workload_options(a: argparse.Namespace) -> WorkloadOptions:
         raise UsageError(f"{' and '.join(wrong)}: not an option of --workload {kind}")
     if a.bidir and (a.udp or a.reverse):
         raise UsageError("--bidir runs both directions over TCP: no --udp or --reverse")
+    if a.offered is not None and (a.bidir or a.bandwidth):
+        raise UsageError("--offered sets the rate itself: no --bandwidth or --bidir beside it")
     if kind == "rr" and a.rr_size is not None and a.rr_size < MIN_SIZE:
         raise UsageError(f"--rr-size {a.rr_size}: sockperf's smallest message is {MIN_SIZE}")
     pkt = a.pkt_size if a.pkt_size is not None else a.mtu
@@ -153,11 +176,14 @@ def workload_options(a: argparse.Namespace) -> WorkloadOptions:
 
 
 def cell_options(a: argparse.Namespace) -> CellOptions:
+    """The options every cell of the command shares (placement is per cell:
+    :func:`placed_options`); paced at ``--offered RATE`` when a rate is given (``auto`` is
+    the matrix's to choose)."""
     from tunbench.load.iperf3 import ClientOptions
 
     fwd_cpus, load_cpus = a.cpus if a.cpus else ((), ())
     workload = workload_options(a)
-    return CellOptions(
+    opts = CellOptions(
         workload=workload,
         results_dir=a.results_dir,
         mtu=a.mtu,
@@ -181,23 +207,21 @@ def cell_options(a: argparse.Namespace) -> CellOptions:
             blksize=a.mtu - 28 if a.udp else 0,
         ),
     )
+    rate = getattr(a, "offered", None)
+    return with_offered(opts, Offered(rate)) if isinstance(rate, float) else opts
 
 
-def cpus(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """``"0:1"`` or ``"0,1:2,3"``: forwarder CPUs, then iperf3/ping CPUs."""
-    try:
-        fwd, load = text.split(":")
-        pair = (
-            tuple(int(c) for c in fwd.split(",") if c),
-            tuple(int(c) for c in load.split(",") if c),
-        )
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected FWD:LOAD like 0:1, got {text!r}") from None
-    ncpu = os.cpu_count() or 1
-    for c in (*pair[0], *pair[1]):
-        if not 0 <= c < ncpu:
-            raise argparse.ArgumentTypeError(f"CPU {c} does not exist (0..{ncpu - 1})")
-    return pair
+def placed_options(
+    a: argparse.Namespace, cells: Sequence[CellSpec], base: CellOptions | Sequence[CellOptions]
+) -> list[CellOptions]:
+    """Each cell's options: ``base`` (one for all, or one per cell) pinned as
+    ``--placement``/``--cpus`` (or the default) says for that cell."""
+    allowed = sorted(os.sched_getaffinity(0))
+    bases = [base] * len(cells) if isinstance(base, CellOptions) else list(base)
+    return [
+        placed(o, placement.resolve(c, getattr(a, "placement", None), a.cpus, allowed))
+        for c, o in zip(cells, bases, strict=True)
+    ]
 
 
 def workload_parser() -> Parser:

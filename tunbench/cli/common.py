@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tunbench.errors import PrerequisiteError, UsageError
 from tunio.argtypes import nonneg_int, positive_int
+
+if TYPE_CHECKING:
+    from tunbench.plan.matrix import MatrixOptions
+
+RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgG]?)\s*$")
+SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
 
 
 class Parser(argparse.ArgumentParser):
@@ -59,6 +66,65 @@ def add_repeats(m: argparse.ArgumentParser) -> None:
     m.add_argument(
         "--no-profile", action="store_true", help="skip the profiling passes (py-spy, perf)"
     )
+    m.add_argument(
+        "--no-diagnose",
+        action="store_true",
+        help="skip the diagnostic passes (perf stat: syscalls, context switches per packet)",
+    )
+    m.add_argument(
+        "--capacity-repeat",
+        type=nonneg_int,
+        default=None,
+        metavar="N",
+        help="with --offered: unpaced capacity rounds before the paced ones (--repeat's; "
+        "auto needs 1 or more)",
+    )
+
+
+def matrix_options(a: argparse.Namespace, flamegraphs: Path, native: bool) -> MatrixOptions:
+    """matrix's and sweep's MatrixOptions from their rounds options; UsageError where they
+    contradict each other."""
+    from tunbench.plan.matrix import MatrixOptions
+
+    if a.until_ci is not None and a.max_repeat < a.repeat:
+        raise UsageError(f"--max-repeat {a.max_repeat} is below --repeat {a.repeat}")
+    auto = a.offered == "auto"
+    capacity = a.repeat if a.capacity_repeat is None else a.capacity_repeat
+    if a.capacity_repeat is not None and a.offered is None:
+        raise UsageError("--capacity-repeat: only with --offered (a paced matrix)")
+    if auto and capacity < 1:
+        raise UsageError(
+            "--offered auto takes its rate from the capacity rounds: --capacity-repeat 1 or more"
+        )
+    return MatrixOptions(
+        repeat=a.repeat,
+        profile=not a.no_profile,
+        native=native,
+        flamegraph_dir=flamegraphs,
+        until_ci=a.until_ci,
+        max_repeat=a.max_repeat,
+        seed=a.seed,
+        diagnose=not a.no_diagnose,
+        offered_auto=auto,
+        capacity_repeat=capacity,
+    )
+
+
+def print_offered(recs: list[dict[str, Any]], auto: bool) -> None:
+    """One line: the offered rate the paced rows ran at and how it was chosen (or that
+    ``--offered auto`` found no capacity to choose from)."""
+    offered = next((r["offered"] for r in recs if r.get("offered")), None)
+    if offered:
+        print(
+            f"tunbench: offered load {offered['bps'] / 1e9:.4g} Gbit/s ({offered['how']})",
+            file=sys.stderr,
+        )
+    elif auto:
+        print(
+            "tunbench: --offered auto: no row with a forwarder measured a capacity, "
+            "so no paced rows ran",
+            file=sys.stderr,
+        )
 
 
 def percent(text: str) -> float:
@@ -76,6 +142,44 @@ def nonneg_float(text: str) -> float:
     if value < 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
+
+
+def offered_rate(text: str) -> float | str:
+    """``--offered``: ``auto``, or a rate in bits/s with an optional k/M/G (10^3, 10^6,
+    10^9) suffix: ``1.5G``, ``800M``, ``2e9``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    m = RATE.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a rate like 1.5G, 800M or auto, got {text!r}")
+    value = float(m.group(1)) * SUFFIX[m.group(2).lower()]
+    if value < 1e3:
+        raise argparse.ArgumentTypeError(f"{text}: at least 1k bits/s")
+    return value
+
+
+def background_seconds(text: str) -> float:
+    value = nonneg_float(text)
+    if value < 0.1:
+        raise argparse.ArgumentTypeError(f"{text}: at least 0.1 s")
+    return value
+
+
+def cpus(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``"0:1"`` or ``"0,1:2,3"``: forwarder CPUs, then iperf3/ping CPUs."""
+    try:
+        fwd, load = text.split(":")
+        pair = (
+            tuple(int(c) for c in fwd.split(",") if c),
+            tuple(int(c) for c in load.split(",") if c),
+        )
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FWD:LOAD like 0:1, got {text!r}") from None
+    ncpu = os.cpu_count() or 1
+    for c in (*pair[0], *pair[1]):
+        if not 0 <= c < ncpu:
+            raise argparse.ArgumentTypeError(f"CPU {c} does not exist (0..{ncpu - 1})")
+    return pair
 
 
 def phase_printer(quiet: bool) -> Callable[[str], None]:

@@ -9,9 +9,9 @@ from typing import Any
 
 from tunbench.analysis import results
 from tunbench.cli import common
-from tunbench.cli.cellargs import add_workload, cell_options
-from tunbench.cli.common import add_repeats
-from tunbench.errors import Interrupted, UsageError
+from tunbench.cli.cellargs import add_workload, cell_options, placed_options
+from tunbench.cli.common import add_repeats, matrix_options
+from tunbench.errors import Interrupted
 from tunbench.load.workloads import check_tool
 from tunbench.report import tables
 from tunbench.system.procs import adopt_orphans
@@ -29,30 +29,30 @@ def add_parser(sub: Any) -> None:
 
 def handle(a: argparse.Namespace) -> int:
     from tunbench.cell.variants import default_matrix, parse_spec
-    from tunbench.plan.matrix import MatrixOptions, run_matrix
+    from tunbench.plan.budget import estimate
+    from tunbench.plan.matrix import run_matrix
     from tunbench.system.runstate import locked_run
 
     cells = [parse_spec(s) for s in (a.specs or default_matrix())]
-    opts = cell_options(a)
-    if a.until_ci is not None and a.max_repeat < a.repeat:
-        raise UsageError(f"--max-repeat {a.max_repeat} is below --repeat {a.repeat}")
-    mopts = MatrixOptions(
-        repeat=a.repeat,
-        profile=not a.no_profile,
-        native=a.native,
-        flamegraph_dir=a.flamegraph_dir,
-        until_ci=a.until_ci,
-        max_repeat=a.max_repeat,
-        seed=a.seed,
-    )
+    opts = placed_options(a, cells, cell_options(a))
+    mopts = matrix_options(a, a.flamegraph_dir, a.native)
     common.check_prerequisites()
-    check_tool(opts.workload.kind)
+    check_tool(opts[0].workload.kind)
     results.check_writable(a.results_dir)
     written: list[dict[str, Any]] = []
     adopt_orphans()
+    if not a.quiet:
+        print(f"tunbench: {estimate(cells, opts, mopts)}", file=sys.stderr, flush=True)
     try:
         with locked_run():
-            recs = run_matrix(cells, opts, mopts, progress=not a.quiet, on_result=written.append)
+            recs = run_matrix(
+                cells,
+                opts[0],
+                mopts,
+                progress=not a.quiet,
+                on_result=written.append,
+                cell_opts=opts,
+            )
     except Interrupted:
         n = len(written)
         print(
@@ -65,6 +65,7 @@ def handle(a: argparse.Namespace) -> int:
     failed = [r for r in recs if r["status"] != "ok"]
     for r in failed:
         print(f"tunbench: cell {r['spec']!r} failed: {r['error']}", file=sys.stderr)
+    common.print_offered(recs, mopts.offered_auto)
     if a.until_ci is not None:
         _print_convergence(recs, a.until_ci, a.max_repeat)
     table = tables.markdown(recs)

@@ -1,4 +1,5 @@
-"""``tunbench run SPEC``: one cell, one table row and its result file."""
+"""``tunbench run SPEC``: one cell, one table row and its result file (with ``--offered
+auto`` two: the capacity run, then the run paced at half of it)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 
 from tunbench.analysis import results
 from tunbench.cli import common
-from tunbench.cli.cellargs import add_workload, cell_options
-from tunbench.cli.common import phase_printer
+from tunbench.cli.cellargs import add_workload, cell_options, placed_options
+from tunbench.cli.common import phase_printer, print_offered
 from tunbench.load.workloads import check_tool
 from tunbench.report import tables
 from tunbench.system.procs import adopt_orphans
@@ -25,24 +26,32 @@ def add_parser(sub: Any) -> None:
 
 
 def handle(a: argparse.Namespace) -> int:
+    from tunbench.analysis.cost import choose_rate
+    from tunbench.cell.options import with_offered
     from tunbench.cell.runs import run_cell
     from tunbench.cell.variants import parse_spec
     from tunbench.system.runstate import locked_run
 
     cell = parse_spec(a.spec)
-    opts = cell_options(a)
+    [opts] = placed_options(a, [cell], cell_options(a))
     common.check_prerequisites()
     check_tool(opts.workload.kind)
     results.check_writable(a.results_dir)
     adopt_orphans()
+    docs = []
     with locked_run():
-        doc = run_cell(cell, opts, phase_printer(a.quiet))
-    rec = results.flat(doc)
-    table = tables.markdown([rec])
+        docs.append(run_cell(cell, opts, phase_printer(a.quiet)))
+        capacity = docs[0]["results"].get("bps")
+        if a.offered == "auto" and docs[0]["status"] == "ok" and capacity:
+            offered = choose_rate({cell.spec: [capacity]})
+            docs.append(run_cell(cell, with_offered(opts, offered), phase_printer(a.quiet)))
+    recs = [results.flat(doc) for doc in docs]
+    table = tables.markdown(recs)
     print(table, file=sys.stderr if a.json else sys.stdout)
+    print_offered(recs, a.offered == "auto")
     if a.json:
-        print(json.dumps(rec))
-    if doc["status"] != "ok":
+        print(json.dumps(recs[-1]))
+    failed = [doc for doc in docs if doc["status"] != "ok"]
+    for doc in failed:
         print(f"tunbench: error: {a.spec}: {doc['error']}", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed else 0

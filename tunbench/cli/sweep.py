@@ -9,8 +9,14 @@ from typing import Any
 
 from tunbench.analysis import results
 from tunbench.cli import common
-from tunbench.cli.cellargs import add_workload, cell_options, workload_flags, workload_parser
-from tunbench.cli.common import add_repeats
+from tunbench.cli.cellargs import (
+    add_workload,
+    cell_options,
+    placed_options,
+    workload_flags,
+    workload_parser,
+)
+from tunbench.cli.common import add_repeats, matrix_options
 from tunbench.errors import UsageError
 from tunbench.system.procs import adopt_orphans
 
@@ -35,7 +41,7 @@ def add_parser(sub: Any) -> None:
 
 def handle(a: argparse.Namespace) -> int:
     from tunbench.plan import sweep
-    from tunbench.plan.matrix import MatrixOptions, run_matrix
+    from tunbench.plan.matrix import run_matrix
     from tunbench.report import sweeptable
     from tunbench.system.runstate import locked_run
 
@@ -46,8 +52,7 @@ def handle(a: argparse.Namespace) -> int:
     out: Path = a.out or Path("results") / f"sweep-{over.name}"
     if a.results_dir is None:
         a.results_dir = out
-    if a.until_ci is not None and a.max_repeat < a.repeat:
-        raise UsageError(f"--max-repeat {a.max_repeat} is below --repeat {a.repeat}")
+    mopts = matrix_options(a, out / "flamegraph", native=False)
     if kind == "workload":
         action = flags[over.flag]
         opts = []
@@ -68,17 +73,10 @@ def handle(a: argparse.Namespace) -> int:
         info = points[0].cell.info
         helps = {o.flag: o.help for o in info.options()} if info else {}
         label = sweep.axis_label(over, helps.get(over.flag))
-    per_cell = [opts[over.values.index(p.value)] for p in points]
-    extra = [{"sweep": {"param": over.name, "value": p.value, "spec": p.spec}} for p in points]
-    mopts = MatrixOptions(
-        repeat=a.repeat,
-        profile=not a.no_profile,
-        native=False,
-        flamegraph_dir=out / "flamegraph",
-        until_ci=a.until_ci,
-        max_repeat=a.max_repeat,
-        seed=a.seed,
+    per_cell = placed_options(
+        a, [p.cell for p in points], [opts[over.values.index(p.value)] for p in points]
     )
+    extra = [{"sweep": {"param": over.name, "value": p.value, "spec": p.spec}} for p in points]
     common.check_prerequisites()
     results.check_writable(a.results_dir)
     results.check_writable(out)
@@ -95,6 +93,9 @@ def handle(a: argparse.Namespace) -> int:
     failed = [r for r in recs if r["status"] != "ok"]
     for r in failed:
         print(f"tunbench: cell {r['spec']!r} failed: {r['error']}", file=sys.stderr)
+    common.print_offered(recs, mopts.offered_auto)
+    if mopts.offered_auto or a.offered is not None:  # the sweep charts the paced rows
+        recs = [r for r in recs if r.get("offered_bps") is not None]
     df = sweeptable.rows(recs, over, points)
     table = sweeptable.markdown(df, over)
     print(table)

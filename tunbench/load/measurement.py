@@ -26,3 +26,4 @@ class Measurement(TypedDict):
     load_samples: NotRequired[dict[str, list[Sample]]]  # iperf3 client and server processes
     workload: NotRequired[dict[str, Any]]  # rr/crr/zero-loss figures, copied into results
     workload_detail: NotRequired[dict[str, Any]]  # what they rest on (tool output, steps)
+    tun_packets: NotRequired[dict[str, dict[str, int]] | None]  # the TUN devices' counters

@@ -51,6 +51,7 @@ class WorkloadOptions:
     pkt_size: int | None = None  # zero-loss: IP packet bytes (MIN_PKT..MTU)
     max_loss: float | None = None  # zero-loss: loss bound, %
     iperf_procs: str = "one"  # stream: "per-stream" = one iperf3 pair per --parallel stream
+    offered_bps: float | None = None  # stream: paced at this rate, bits/s (--offered)
 
 
 class Options(Protocol):

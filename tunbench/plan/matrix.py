@@ -28,9 +28,9 @@ from hashlib import sha1
 from pathlib import Path
 from typing import Any
 
-from tunbench.analysis import primary, results, stats
-from tunbench.cell.options import CellOptions
-from tunbench.cell.runs import profile_cell, run_cell
+from tunbench.analysis import cost, primary, results, stats
+from tunbench.cell.options import CellOptions, with_offered
+from tunbench.cell.runs import diagnose_cell, profile_cell, run_cell
 from tunbench.cell.variants import CellSpec, describe
 from tunbench.report import tables
 
@@ -44,6 +44,10 @@ class MatrixOptions:
     until_ci: float | None = None  # target 95 % CI half-width, % of the mean
     max_repeat: int = 8  # runs per cell at most, with until_ci
     seed: int | None = None  # of the shuffles; None: a random one (recorded)
+    diagnose: bool = False  # a perf stat pass per forwarder (the CLI's default; --no-diagnose)
+    offered_auto: bool = False  # --offered auto: the rate from the capacity rounds
+    offered_fraction: float = cost.AUTO_FRACTION  # ... this share of the slowest row's
+    capacity_repeat: int = 3  # at an offered load: the unpaced rounds before the paced ones
 
 
 class Progress:
@@ -194,74 +198,177 @@ def run_matrix(
     """Profile, then measure every cell ``repeat`` times (and, with ``until_ci``, more
     rounds of the cells whose interval is still too wide); returns the flat records.
 
+    At an offered load (``offered_auto``, or cells whose options carry a rate) the
+    rounds come in two phases: ``capacity_repeat`` rounds of every cell unpaced (the
+    capacity rows; ``--offered auto`` takes its rate from them, :func:`cost.choose_rate`),
+    then the ``repeat`` (and ``until_ci``) rounds of the cells with a forwarder, paced
+    (the cost rows; a kernel row has no forwarder CPU to cost). The diagnostic passes
+    (``diagnose``) run before the rounds they explain, under the same options.
+
     ``cell_opts`` gives each cell its own options instead of ``opts`` (a sweep over a
-    workload option: the same spec with another workload); ``cell_extra`` adds keys to
-    each cell's result file. A spec is profiled once, with its first cell's options.
+    workload option, a placement per cell); ``cell_extra`` adds keys to each cell's
+    result file. A spec is profiled and diagnosed once, with its first cell's options.
     """
-    matrix_id = secrets.token_hex(4)
-    seed = mopts.seed if mopts.seed is not None else secrets.randbelow(2**31)
-    options = cell_opts or [opts] * len(cells)
-    first: dict[str, int] = {}  # spec -> its first cell
-    for i, c in enumerate(cells):
-        first.setdefault(c.spec, i)
-    profiled = [i for i in first.values() if cells[i].kind != "baseline"] if mopts.profile else []
-    workloads = [repr(o) for o in options] if cell_opts else None
-    order = plan(cells, mopts.repeat, seed)
-    bar = Progress(len(profiled) + len(order), enabled=progress)
-    profiles: dict[str, dict[str, Any]] = {}
-    recs: list[dict[str, Any]] = []
-    runs: dict[int, list[float]] = {i: [] for i in range(len(cells))}
-    tried: dict[int, int] = dict.fromkeys(range(len(cells)), 0)
-    rounds = mopts.repeat if mopts.until_ci is None else max(mopts.repeat, mopts.max_repeat)
+    m = _Matrix(cells, cell_opts or [opts] * len(cells), mopts, progress, on_result, cell_extra)
+    return m.run()
 
-    def measure(r: int, pos: int, i: int) -> None:
-        cell = cells[i]
-        bar.start(f"{cell.spec} (round {r + 1}/{mopts.repeat if r < mopts.repeat else rounds})")
-        extra: dict[str, Any] = {
-            "matrix": {
-                "id": matrix_id,
-                "repeat": r,
-                "repeats": mopts.repeat,
-                "order": pos,
-                "cell": i,
-                "seed": seed,
-                "until_ci": mopts.until_ci,
-                "max_repeat": mopts.max_repeat if mopts.until_ci is not None else None,
-            },
-            **(cell_extra[i] if cell_extra else {}),
-        }
-        if cell.spec in profiles:
-            extra["profile"] = profiles[cell.spec]
-        rec = results.flat(run_cell(cell, options[i], extra=extra))
-        recs.append(rec)
-        tried[i] += 1
-        figure = run_figure(rec)
-        if figure is not None:
-            runs[i].append(figure)
-        if on_result:
-            on_result(rec)
-        bar.advance()
 
-    with bar.running():
-        names = flamegraph_names([cells[i].spec for i in profiled])
-        for i in profiled:
-            cell = cells[i]
-            bar.start(f"profile {cell.spec}")
-            svg = mopts.flamegraph_dir / f"{names[cell.spec]}.svg"
-            profiles[cell.spec] = profile_cell(cell, options[i], svg, mopts.native)
-            bar.advance()
-        for r, pos, i in order:
-            measure(r, pos, i)
-        r = mopts.repeat
-        while mopts.until_ci is not None and r < rounds:
-            todo = next_round(cells, runs, tried, mopts, workloads)
+class _Matrix:
+    """One matrix run: its passes and phases of rounds, and the records they made."""
+
+    def __init__(
+        self,
+        cells: list[CellSpec],
+        options: list[CellOptions],
+        mopts: MatrixOptions,
+        progress: bool,
+        on_result: Callable[[dict[str, Any]], None] | None,
+        cell_extra: list[dict[str, Any]] | None,
+    ) -> None:
+        self.cells, self.options, self.mopts = cells, options, mopts
+        self.on_result, self.cell_extra = on_result, cell_extra
+        self.id = secrets.token_hex(4)
+        self.seed = mopts.seed if mopts.seed is not None else secrets.randbelow(2**31)
+        first: dict[str, int] = {}  # spec -> its first cell
+        for i, c in enumerate(cells):
+            first.setdefault(c.spec, i)
+        self.first = [i for i in first.values() if cells[i].kind != "baseline"]
+        self.paced = mopts.offered_auto or any(o.offered is not None for o in options)
+        everything = list(range(len(cells)))
+        self.main = (
+            [i for i in everything if cells[i].kind != "baseline"] if self.paced else everything
+        )
+        capacity = len(cells) * mopts.capacity_repeat if self.paced else 0
+        passes = len(self.first) * (int(mopts.profile) + int(mopts.diagnose))
+        self.bar = Progress(passes + capacity + len(self.main) * mopts.repeat, enabled=progress)
+        self.passes: dict[str, dict[str, dict[str, Any]]] = {"profile": {}, "diagnose": {}}
+        self.recs: list[dict[str, Any]] = []
+        self.offered: cost.Offered | None = None
+
+    def run(self) -> list[dict[str, Any]]:
+        mopts = self.mopts
+        with self.bar.running():
+            if mopts.profile:
+                self._profile()
+            if self.paced and mopts.capacity_repeat:
+                unpaced = [with_offered(o, None) for o in self.options]
+                self._rounds(
+                    list(range(len(self.cells))), unpaced, mopts.capacity_repeat, None, "capacity"
+                )
+            if mopts.offered_auto:
+                self.offered = self._choose_rate()
+                if self.offered is None:
+                    return self.recs
+                self.options = [with_offered(o, self.offered) for o in self.options]
+            if mopts.diagnose:
+                self._diagnose()
+            phase = "cost" if self.paced else None
+            self._rounds(self.main, self.options, mopts.repeat, mopts.until_ci, phase)
+        return self.recs
+
+    def _profile(self) -> None:
+        names = flamegraph_names([self.cells[i].spec for i in self.first])
+        for i in self.first:
+            cell = self.cells[i]
+            self.bar.start(f"profile {cell.spec}")
+            svg = self.mopts.flamegraph_dir / f"{names[cell.spec]}.svg"
+            self.passes["profile"][cell.spec] = profile_cell(
+                cell, self.options[i], svg, self.mopts.native
+            )
+            self.bar.advance()
+
+    def _diagnose(self) -> None:
+        for i in self.first:
+            cell = self.cells[i]
+            self.bar.start(f"diagnose {cell.spec} (perf stat)")
+            self.passes["diagnose"][cell.spec] = diagnose_cell(cell, self.options[i])
+            self.bar.advance()
+
+    def _choose_rate(self) -> cost.Offered | None:
+        """``--offered auto``'s rate from the capacity rounds of the cells with a forwarder."""
+        caps: dict[str, list[float]] = {}
+        for r in self.recs:
+            if r.get("kind") != "baseline" and r.get("gbps") is not None and r["status"] == "ok":
+                caps.setdefault(str(r["spec"]), []).append(float(r["gbps"]) * 1e9)
+        fraction = self.mopts.offered_fraction
+        return cost.choose_rate(caps, fraction)
+
+    def _rounds(
+        self,
+        idx: list[int],
+        options: list[CellOptions],
+        repeat: int,
+        until_ci: float | None,
+        phase: str | None,
+    ) -> None:
+        """``repeat`` shuffled rounds of the cells ``idx`` (then, with ``until_ci``, the
+        adaptive ones), each with its options."""
+        cells = [self.cells[i] for i in idx]
+        keys = [repr(options[i]) for i in idx]
+        runs: dict[int, list[float]] = {j: [] for j in range(len(idx))}
+        tried: dict[int, int] = dict.fromkeys(range(len(idx)), 0)
+        rounds = repeat if until_ci is None else max(repeat, self.mopts.max_repeat)
+        shift = self.mopts.capacity_repeat if phase == "cost" else 0  # its own shuffles
+
+        def one(r: int, pos: int, j: int) -> None:
+            i = idx[j]
+            rec = self._measure(r, pos, i, options[i], phase, repeat, rounds, until_ci)
+            tried[j] += 1
+            figure = run_figure(rec)
+            if figure is not None:
+                runs[j].append(figure)
+
+        for r in range(repeat):
+            for pos, j in enumerate(round_order(list(range(len(idx))), self.seed, r + shift)):
+                one(r, pos, j)
+        adaptive = MatrixOptions(until_ci=until_ci, max_repeat=self.mopts.max_repeat)
+        r = repeat
+        while until_ci is not None and r < rounds:
+            todo = next_round(cells, runs, tried, adaptive, keys)
             if not todo:
                 break
-            bar.extend(len(todo))
-            for pos, i in enumerate(round_order(todo, seed, r)):
-                measure(r, pos, i)
+            self.bar.extend(len(todo))
+            for pos, j in enumerate(round_order(todo, self.seed, r + shift)):
+                one(r, pos, j)
             r += 1
-    return recs
+
+    def _measure(
+        self,
+        r: int,
+        pos: int,
+        i: int,
+        opts: CellOptions,
+        phase: str | None,
+        repeat: int,
+        rounds: int,
+        until_ci: float | None,
+    ) -> dict[str, Any]:
+        cell = self.cells[i]
+        what = f"{phase} round" if phase else "round"
+        self.bar.start(f"{cell.spec} ({what} {r + 1}/{repeat if r < repeat else rounds})")
+        extra: dict[str, Any] = {
+            "matrix": {
+                "id": self.id,
+                "repeat": r,
+                "repeats": repeat,
+                "order": pos,
+                "cell": i,
+                "seed": self.seed,
+                "until_ci": until_ci,
+                "max_repeat": self.mopts.max_repeat if until_ci is not None else None,
+                "phase": phase,
+            },
+            **(self.cell_extra[i] if self.cell_extra else {}),
+        }
+        for name, done in self.passes.items():
+            if cell.spec in done and (name != "diagnose" or phase != "capacity"):
+                extra[name] = done[cell.spec]
+        rec = results.flat(run_cell(cell, opts, extra=extra))
+        self.recs.append(rec)
+        if self.on_result:
+            self.on_result(rec)
+        self.bar.advance()
+        return rec
 
 
 def convergence(

@@ -63,6 +63,40 @@ def warnings(df: pd.DataFrame) -> list[str]:
             f"note: % of kernel for {which} is relative to {ref}: each run over the {ref} "
             "run of the same round, then the median"
         )
+    return out + cost_notes(df)
+
+
+def _rows(nums: list[str]) -> str:
+    return ("rows " if len(nums) > 1 else "row ") + ", ".join(nums)
+
+
+def cost_notes(df: pd.DataFrame) -> list[str]:
+    """What the cost rows ran at and how that rate was chosen, the diagnostic pass's
+    limits, and the rows left unpinned."""
+    out = []
+    offered: dict[tuple[float, str], list[str]] = {}
+    for _, row in df.iterrows():
+        if pd.notna(row.get("offered_bps")):
+            how = row.get("offered_how") or "given"
+            offered.setdefault((float(row["offered_bps"]), str(how)), []).append(str(row["#"]))
+    for (bps, how), nums in offered.items():
+        out.append(
+            f"note: {_rows(nums)} ran at an offered {bps / 1e9:.4g} Gbit/s ({how}): their "
+            "figure is Gbit/s per core of forwarder CPU (schedstat), higher is better"
+        )
+    for note in sorted({str(n) for n in df.get("diagnose_note", []) if isinstance(n, str)}):
+        out.append(f"note: diagnostic pass: {note}")
+    unpinned = [
+        str(r["#"]) for _, r in df.iterrows() if r.get("Placement") == "none (multi-thread)"
+    ]
+    if (
+        unpinned
+        and (df.get("Placement", pd.Series(dtype=object)).fillna("").str.startswith("split")).any()
+    ):
+        out.append(
+            f"note: {_rows(unpinned)} ran unpinned (multi-thread): their % of kernel needs a "
+            "kernel row in the same placement"
+        )
     return out
 
 
@@ -101,6 +135,25 @@ def row_warnings(row: pd.Series) -> list[str]:
         out.append(
             f"warning: {name}: {_count(int(row['unsampled']), n, 'had no CPU sample')} "
             "inside the measured window: no CPU or memory figures"
+        )
+    if row.get("short"):
+        out.append(
+            f"warning: {name}: {_count(int(row['short']), n, 'carried')} less than "
+            "97% of the offered load (lost or fell behind): not used for its cost"
+        )
+    if row.get("cpu_disagree"):
+        out.append(
+            f"note: {name}: schedstat and psutil CPU differ by more than 5% in "
+            f"{int(row['cpu_disagree'])} of {n} runs (up to {row['cpu_check_max']:.0f}%): "
+            "the cost uses schedstat"
+        )
+    if row.get("capacity_limited") is True:
+        what = {"load": "the load generator", "machine": "the machine"}.get(
+            str(row.get("capacity_bound")), str(row.get("capacity_bound"))
+        )
+        out.append(
+            f"note: {name}: its capacity is bound by {what}, not the forwarder: "
+            "a lower bound, not a verdict on its speed"
         )
     for err in row.get("errors") or []:
         out.append(f"failed: {name}: {err}")

@@ -119,7 +119,7 @@ def rows(
         ]
         good = [r for r in mine if primary.value(r) is not None]
         figures = _nums(good, key)
-        cpg = [c for r in good if (c := metric.cpu_per(r.get("cpu_avg"), r[key])) is not None]
+        cpg = [c for r in good if (c := metric.cpu_per_record(r)) is not None]
         ci, cci = stats.mean_ci(figures), stats.mean_ci(cpg)
         out.append(
             {

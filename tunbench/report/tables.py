@@ -24,6 +24,7 @@ import pandas as pd
 from tunbench.analysis import primary, stats
 from tunbench.analysis.boundby import summarize_row
 from tunbench.analysis.results import PRIMARY_KEYS
+from tunbench.report import costtable
 from tunbench.report.notes import CI_WARN as CI_WARN
 from tunbench.report.notes import SPREAD_WARN as SPREAD_WARN
 from tunbench.report.notes import exceeds as exceeds
@@ -106,6 +107,7 @@ MEDIANS = {
     "frame B read": "frame_bytes_read",
     "segs/frame": "segs_per_frame",
     **WORKLOAD_COLUMNS,
+    **costtable.MEDIANS,
 }
 DESCRIPTORS = ("Mode", "Offload", "Channel")  # from a row's first record
 MACHINE = ("kernel", "cpu_model", "git_sha")  # every distinct value of a row, for warnings
@@ -192,9 +194,9 @@ def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
             "gbps": gbps,
             "primary_metric": [m.key for m in metrics],
             "primary": figures,
-            "cpu_per_primary": [
-                math.nan if (v := m.cpu_per(c, f)) is None else v
-                for m, c, f in zip(metrics, cpu, figures, strict=True)
+            "cpu_per_primary": [  # CPU over the figure, or what it divides (a cost's Gbps)
+                math.nan if (v := m.cpu_per(c, g if m.cpu_over else f)) is None else v
+                for m, c, f, g in zip(metrics, cpu, figures, gbps, strict=True)
             ],
             **{key: measured(key) for key in MEDIANS.values()},
             "kernel_ratio": [math.nan if x is None else 100.0 * x for x in ratios],
@@ -221,6 +223,7 @@ def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
             ],
             "until_ci": [(r.get("matrix") or {}).get("until_ci") for r in recs],
             **{key: [str(r.get(key)) for r in recs] for key in MACHINE},
+            **costtable.run_columns(recs, ok),
         }
     )
 
@@ -250,19 +253,13 @@ def _max(values: pd.Series) -> float:
 
 
 # CPU per unit of a workload's figure other than Gbit/s: CPU/kTPS, CPU/k conn/s, CPU/kpps
-CPU_UNIT_COLUMNS = [m.cpu_column for m in primary.METRICS.values() if m != primary.STREAM]
+CPU_UNIT_COLUMNS = [
+    m.cpu_column for m in primary.METRICS.values() if m.cpu_column != primary.STREAM.cpu_column
+]
 # the row's primary figure (tunbench.analysis.primary): which, its unit, its statistics
 PRIMARY_COLUMNS = [
-    "primary_metric",
-    "primary_unit",
-    "primary_median",
-    "primary_mean",
-    "primary_ci_low",
-    "primary_ci_high",
-    "primary_min",
-    "primary_max",
-    "cpu_per_primary",
-    "cpu_per_primary_unit",
+    *(f"primary_{k}" for k in ("metric", "unit", "median", "mean", "ci_low", "ci_high")),
+    *("primary_min", "primary_max", "cpu_per_primary", "cpu_per_primary_unit"),
 ]
 EXTRA = [
     "failed",
@@ -294,6 +291,8 @@ EXTRA = [
     *RTT_COLUMNS,
     "frame B read",
     *WORKLOAD_COLUMNS,
+    *costtable.MEDIANS,
+    *costtable.COLUMNS,
 ]
 PROFILE = ["profile_svg", "profile_gbps", "profile_error", "profile_perf_svg"]
 # grouped()'s columns: the table's, what warnings and the pages read, the verdict last
@@ -358,9 +357,11 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             profile=("profile", _first),
             **{"Bound by": ("bound_by", lambda v: summarize_row(_present(v)))},
             **{key: (key, _distinct) for key in MACHINE},
+            **costtable.AGG,
         )
         .reset_index()
     )
+    costtable.finish(df)
     # a matrix's rows in the order its specs were given, though its rounds are shuffled
     df = df.sort_values("cell", kind="stable", na_position="last").reset_index(drop=True)
     df.insert(0, "#", range(1, len(df) + 1))
@@ -397,7 +398,8 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     )
     df["% of kernel"] = df["kernel_pct"]
     # CPU over a Gbit/s a workload does not aim at (zero-loss's small packets) misleads
-    df["CPU/Gbps"] = df["cpu_per_gbps"].where(df["primary_metric"] == primary.STREAM.key)
+    gbit = df["primary_metric"].isin([primary.STREAM.key, primary.COST.key])
+    df["CPU/Gbps"] = df["cpu_per_gbps"].where(gbit)
     return df[_COLUMN_ORDER].copy()  # one block: later merges would warn of fragmentation
 
 
@@ -427,6 +429,7 @@ EXPORT = [
     "segs/frame",
     *WORKLOAD_COLUMNS,
     *CPU_UNIT_COLUMNS,
+    *costtable.EXPORT,
     "failed",
     "noisy",
     "unsteady",

@@ -54,6 +54,8 @@ def workload_text(key: str) -> str:
         parts.append("reverse")
     if wl.get("bidir"):
         parts.append("bidir")
+    if wl.get("offered_bps"):
+        parts.append(f"offered {float(wl['offered_bps']) / 1e9:.4g}G")
     parts.append(f"mtu {w.get('mtu')}")
     cpus = w.get("cpus") or {}
     if cpus:
@@ -78,10 +80,36 @@ def _gbps(value: Any) -> str:
 def _runs_text(row: pd.Series) -> str:
     notes = [
         f"{int(row[k])} {label}"
-        for k, label in (("failed", "failed"), ("noisy", "noisy"), ("unsteady", "unsteady"))
-        if row[k]
+        for k, label in (
+            ("failed", "failed"),
+            ("short", "short"),
+            ("noisy", "noisy"),
+            ("unsteady", "unsteady"),
+        )
+        if row.get(k)
     ]
     return f"{int(row['n'])}" + (f" ({', '.join(notes)})" if notes else "")
+
+
+def capacity_text(gbps: Any, limited: Any, bound: Any) -> str:
+    """The Gbps column: the median, or for a capacity the load generator or the machine
+    ran out of first ``≥ 12.20, load-bound`` (the forwarder could have moved more)."""
+    text = _gbps(gbps)
+    return f"≥ {text}, {bound}-bound" if limited is True and text != "-" else text
+
+
+# cost and diagnostic columns: header, record column, format, scale; shown when a row has it
+COST_FORMATS = [
+    ("Gbps/core", ".2f", 1.0),
+    ("µs/MB", ".1f", 1.0),
+    ("µs/pkt", ".2f", 1.0),
+    ("runq %", ".0f", 1.0),
+    ("sys/pkt", ".2f", 1.0),
+    ("cs/pkt", ".3f", 1.0),
+    ("migr/pkt", ".4f", 1.0),
+    ("instr/pkt", ",.0f", 1.0),
+    ("cyc/pkt", ",.0f", 1.0),
+]
 
 
 def _metrics(df: pd.DataFrame) -> list[primary.Metric]:
@@ -149,7 +177,12 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
             "Mode": df["Mode"],
             "Offload": df["Offload"],
             "Channel": df["Channel"],
-            "Gbps": [_gbps(v) for v in df["Gbps"]],
+            "Gbps": [
+                capacity_text(v, lim, b)
+                for v, lim, b in zip(
+                    df["Gbps"], df["capacity_limited"], df["capacity_bound"], strict=True
+                )
+            ],
             CI_COLUMN: _ci_text(df),
             "Retr": [_num(v, ".0f") for v in df["Retr"]],
             "CPU Avg": [_num(v, ".0f", "%") for v in df["CPU Avg"]],
@@ -180,7 +213,14 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
     for col, header, fmt, scale, suffix in WORKLOAD_FORMATS:
         if df[col].notna().any():
             out[header] = [_num(v / scale, fmt, suffix) for v in df[col]]
-    if (df["primary_metric"] == primary.STREAM.key).any():
+    for col, fmt, scale in COST_FORMATS:
+        if df[col].notna().any():
+            at = list(out.columns).index("Bound by")
+            out.insert(at, col, [_num(v / scale, fmt) for v in df[col]])
+    if (df["Placement"].fillna("") != "").any():
+        at = list(out.columns).index("Gbps")
+        out.insert(at, "Placement", [v or "-" for v in df["Placement"].fillna("")])
+    if df["primary_metric"].isin([primary.STREAM.key, primary.COST.key]).any():
         out.loc[df["n"] == 0, "Gbps"] = "FAILED"
     else:  # no row moves bulk data (rr, crr, zero-loss only): no Gbit/s columns to show
         out = out.drop(columns=["Gbps", "Retr", "CPU/Gbps"])

@@ -9,6 +9,13 @@ System time includes the receiving network stack that runs inside the forwarder'
 Whole-system busy comes from ``psutil.cpu_percent`` (its accounting does not count guest
 time twice). Summaries use only the samples inside the measured window.
 
+The scheduler's own accounting is read beside psutil's: every thread's
+``/proc/PID/task/TID/schedstat`` (:mod:`tunbench.system.schedstat`: nanoseconds on a CPU
+and waiting on a run queue), as ``sched_cpu_pct`` and ``sched_wait_pct`` per sample. That
+is what the cost figures are made of; psutil's tick-based ``cpu_pct`` stays as the
+cross-check and as what the CPU columns have always shown. Each sample also has every
+CPU's busy share (``cpu_busy``), for a run whose processes are pinned.
+
 Cost: the psutil Process objects are kept from tick to tick; the process tree is
 re-discovered once a second, not on every tick (finding children means reading every
 process on the host). The sampler thread measures its own CPU time (``own_cpu_pct``).
@@ -26,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+from tunbench.system.schedstat import Tracker
 
 DEFAULT_INTERVAL = 0.1
 # Per-process CPU time comes in clock ticks (10 ms), so one 100 ms sample is +-10 %: a
@@ -48,6 +57,11 @@ class Sample:
     cpu_user_pct: float | None = None  # cpu_pct = cpu_user_pct + cpu_sys_pct
     cpu_sys_pct: float | None = None
     thread_pct: dict[str, float] = field(default_factory=dict)  # per thread, % of one core
+    # the scheduler's accounting of the same tree (schedstat), % of one core: on a CPU,
+    # and runnable but waiting on a run queue; None where no thread could be read
+    sched_cpu_pct: float | None = None
+    sched_wait_pct: float | None = None
+    cpu_busy: list[float] = field(default_factory=list)  # each CPU's busy %, by number
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,9 @@ class Summary:
     cpu_user_avg: float | None = None
     cpu_sys_avg: float | None = None
     threads: dict[str, float] = field(default_factory=dict)  # thread -> avg % of one core
+    sched_cpu_avg: float | None = None  # schedstat: on a CPU, % of one core
+    sched_wait_avg: float | None = None  # schedstat: waiting on a run queue, % of one core
+    cpu_busy_avg: list[float] = field(default_factory=list)  # each CPU's busy %
 
 
 def online_cpus() -> int:
@@ -148,6 +165,7 @@ class Sampler:
         self._last_scan = -float("inf")
         self.error: str | None = None
         self._own = (0.0, 0.0)  # (thread CPU seconds, wall seconds) of the sampler itself
+        self._sched = Tracker()
 
     @property
     def own_cpu_pct(self) -> float | None:
@@ -186,7 +204,7 @@ class Sampler:
 
     def _tree(self) -> tuple[float, float, int, int, dict[str, float]]:
         """CPU user and system seconds of the tree so far, RSS, threads, per-thread CPU
-        seconds used since the previous call."""
+        seconds used since the previous call; the schedstat totals are updated too."""
         rss = threads = 0
         per_thread: dict[str, float] = {}
         for p in self._procs.values():
@@ -200,6 +218,7 @@ class Sampler:
             except psutil.Error:
                 p.gone = True
                 continue
+            self._sched.update(p.proc.pid, [task.id for task in tasks])
             p.user, p.system = t.user, t.system
             rss += mem
             threads += len(tasks)
@@ -217,19 +236,24 @@ class Sampler:
         own0, wall0 = time.thread_time(), time.monotonic()
         try:
             psutil.cpu_percent(interval=None)  # starts this thread's system-wide count
+            psutil.cpu_percent(interval=None, percpu=True)
             self._scan(wall0)
             prev_user, prev_sys, _, _, _ = self._tree()
+            prev_run, prev_wait = self._sched.run_ns, self._sched.wait_ns
             prev_t = time.monotonic()
             while not self._stop.wait(self.interval):
                 now = time.monotonic()
                 self._scan(now)
                 user, system, rss, threads, per_thread = self._tree()
+                run, wait = self._sched.run_ns, self._sched.wait_ns
                 busy = psutil.cpu_percent(interval=None)
+                per_cpu = psutil.cpu_percent(interval=None, percpu=True)
                 now = time.monotonic()
                 dt = now - prev_t
                 if dt > 0:
                     u = 100.0 * (user - prev_user) / dt
                     k = 100.0 * (system - prev_sys) / dt
+                    seen = bool(self._sched.last)
                     self.samples.append(
                         Sample(
                             t=now,
@@ -241,9 +265,13 @@ class Sampler:
                             cpu_user_pct=u,
                             cpu_sys_pct=k,
                             thread_pct={n: 100.0 * v / dt for n, v in per_thread.items()},
+                            sched_cpu_pct=_pct(run - prev_run, dt) if seen else None,
+                            sched_wait_pct=_pct(wait - prev_wait, dt) if seen else None,
+                            cpu_busy=list(per_cpu),
                         )
                     )
                 prev_user, prev_sys, prev_t = user, system, now
+                prev_run, prev_wait = run, wait
                 self._own = (time.thread_time() - own0, time.monotonic() - wall0)
         except psutil.NoSuchProcess:
             return
@@ -260,6 +288,12 @@ class Sampler:
         self._stop.set()
         self._thread.join(5)
         return self.samples
+
+
+def _pct(ns: int, dt: float) -> float:
+    """Nanoseconds of CPU over ``dt`` seconds of wall time, in % of one core (never below
+    0: a thread id reused by a new thread can make a total step back)."""
+    return max(0.0, 100.0 * ns / 1e9 / dt)
 
 
 def _avg(inside: list[Sample], span: float, value: Any) -> float | None:
@@ -285,6 +319,7 @@ def summarize(samples: list[Sample], start: float, end: float, process: bool = T
     if not process:
         return Summary(len(inside), span, None, None, None, None, busy)
     names = sorted({n for s in inside for n in s.thread_pct})
+    ncpu = min((len(s.cpu_busy) for s in inside), default=0)
     return Summary(
         n=len(inside),
         span=span,
@@ -296,6 +331,9 @@ def summarize(samples: list[Sample], start: float, end: float, process: bool = T
         cpu_user_avg=_avg(inside, span, lambda s: s.cpu_user_pct),
         cpu_sys_avg=_avg(inside, span, lambda s: s.cpu_sys_pct),
         threads={n: sum(s.thread_pct.get(n, 0.0) * s.dt for s in inside) / span for n in names},
+        sched_cpu_avg=_avg(inside, span, lambda s: s.sched_cpu_pct),
+        sched_wait_avg=_avg(inside, span, lambda s: s.sched_wait_pct),
+        cpu_busy_avg=[sum(s.cpu_busy[c] * s.dt for s in inside) / span for c in range(ncpu)],
     )
 
 
