@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what tunbench needs, idempotently: Debian iperf3/libiperf0/socat/sockperf/iperf/perf, the VPN
-# daemons of the peer rows, a venv with the package and its test dependencies. Run by bench.sh and test.sh (and on its own).
+# daemons of the peer rows, openssh-server (tunbench fleet's tests), a venv with the package, its test
+# dependencies and the fleet extra (ansible-core, ansible-runner). Run by bench.sh and test.sh (and on its own).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -14,6 +15,10 @@ command -v sockperf >/dev/null 2>&1 || need_apt+=(sockperf)
 command -v iperf >/dev/null 2>&1 || need_apt+=(iperf)
 # perf records the flamegraphs of native (external) forwarders.
 command -v perf >/dev/null 2>&1 || need_apt+=(linux-perf)
+# tunbench fleet reaches hosts over SSH; its tests run an sshd per fake host, reached through
+# socat inside the host's namespace.
+[[ -x /usr/sbin/sshd ]] || command -v sshd >/dev/null 2>&1 || need_apt+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # The native offload engine (tunio/native/*.c) needs a C compiler and the Python headers.
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
@@ -71,7 +76,7 @@ native_ok() { (cd / && "$VENV/bin/python" -c "import tunio.$1") >/dev/null 2>&1;
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     echo "bootstrap: installing Python dependencies into $VENV" >&2
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[test,fleet]"
     echo "$want" > "$stamp"
     # The extension is optional (setup.py): say so when it did not build, but go on.
     native_ok _native || echo "bootstrap: the native offload engine did not build; --engine native" \

@@ -61,7 +61,7 @@ def keys_with_parents(doc: dict[str, Any]) -> list[tuple[str, str]]:
     """(parent, key) for every top-level key and every key one level inside the objects
     the harness assembles; the forwarder's own counters and raw iperf3 JSON are not."""
     out = [("", k) for k in doc if not k.startswith("_")]
-    for parent in ("cell", "metadata", "results", "window", "forwarder_exit"):
+    for parent in ("cell", "host", "metadata", "results", "window", "forwarder_exit"):
         out += [(parent, k) for k in doc.get(parent) or {}]
     out += [("samples", k) for sample in doc["samples"][:1] for k in sample]
     return out

@@ -2,9 +2,11 @@
 
 Schema (``docs/results-schema.md`` has the field by field description)::
 
-    {"schema": "tunbench.result", "version": 1, "run_id", "created",
+    {"schema": "tunbench.result", "version": 2, "run_id", "created",
      "cell": {"spec", "kind", "variant", "args", "mode", "offload", "channel"},
      "status": "ok" | "failed", "error": null | "one line",
+     "host": {"inventory_name", "label", "hostname", "kernel", "cpu_model", "cpu_count",
+              "memory_bytes", "virtualization", "steal_pct", "nics", "tools", ...},
      "metadata": {...machine, tools, command, mtu, offload flags, workload...},
      "window": {"start", "end", "clock", "anchor"},  # the measured interval
      "results": {...computed numbers, SI units...},
@@ -18,6 +20,9 @@ This module is the one answer to "what is in a result file" for everything that 
 one: the schema's keys, :func:`save` names and stores a document, :func:`load` checks it
 and :func:`flat` reduces it to the record tables are built from. A document is assembled
 while its cell runs by :mod:`tunbench.cell.record`, from the facts the cell supplies.
+
+Version 2 added the ``host`` block (:mod:`tunbench.cell.hostinfo`); version-1 files are
+still read, and get a host block derived from their metadata (``"derived": true``).
 
 Files are written atomically (temporary ``.tb-*`` file in the same directory, then
 rename), so an interrupted run never leaves half a file.
@@ -39,7 +44,9 @@ from tunbench.errors import ResultFileError, UsageError
 from tunbench.system.signals import deferred
 
 SCHEMA = "tunbench.result"
-VERSION = 1
+VERSION = 2
+FLEET_FILE = "fleet.json"  # what tunbench fleet writes beside the hosts' result directories
+READABLE = (1, 2)  # the versions load() accepts; a version-1 file gets a derived host block
 # The workload options a file is keyed by (``metadata.workload``). A file from before
 # an option existed ran its default, so missing keys read as these; they are the defaults
 # of :class:`tunbench.load.workloads.WorkloadOptions` (a unit test holds the two together).
@@ -177,13 +184,56 @@ def is_result(doc: object) -> bool:
 
 
 def _checked(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
-    if doc.get("version") != VERSION:
-        raise ResultFileError(f"{path}: schema version {doc.get('version')} is not {VERSION}")
+    if doc.get("version") not in READABLE:
+        raise ResultFileError(
+            f"{path}: schema version {doc.get('version')} is not one of "
+            f"{', '.join(map(str, READABLE))}"
+        )
     for key in ("cell", "status", "metadata", "results"):
         if key not in doc:
             raise ResultFileError(f"{path}: missing {key!r}")
+    if not isinstance(doc.get("host"), dict):
+        doc["host"] = derived_host(doc["metadata"])
     doc["_path"] = str(path)
     return doc
+
+
+def derived_host(meta: dict[str, Any]) -> dict[str, Any]:
+    """The host block of a file written before it existed (version 1): what its metadata
+    knew; the facts only version 2 records are None."""
+    return {
+        "inventory_name": None,
+        "label": None,
+        "hostname": meta.get("hostname"),
+        "memory_bytes": None,
+        "virtualization": None,
+        "steal_pct": None,
+        "nics": None,
+        "kernel": meta.get("kernel"),
+        "cpu_model": meta.get("cpu_model"),
+        "cpu_count": meta.get("cpu_count"),
+        "tools": {
+            "python": meta.get("python"),
+            "iperf3": meta.get("iperf3_version"),
+            "tunbench": meta.get("tunbench_version"),
+            "git_sha": meta.get("git_sha"),
+        },
+        "redacted": False,
+        "derived": True,
+    }
+
+
+UNKNOWN_HOST = "unknown host"
+
+
+def host_name(doc: dict[str, Any]) -> str:
+    """The name reports show for a file's host: its label, else its inventory name, else
+    its hostname (a redacted file without a label is ``unknown host``)."""
+    host = doc.get("host") or derived_host(doc.get("metadata") or {})
+    for key in ("label", "inventory_name", "hostname"):
+        if host.get(key):
+            return str(host[key])
+    return UNKNOWN_HOST
 
 
 def load_dir(
@@ -191,14 +241,18 @@ def load_dir(
 ) -> list[dict[str, Any]]:
     """Every result file in ``directory``, oldest first.
 
-    Temporary files are skipped silently; other ``*.json`` files that are not tunbench
-    results (a user's notes, a report exported as JSON, anything unreadable) are skipped and
-    handed to ``on_skip`` in one list. A tunbench result that this version cannot read (an
-    unknown schema version, missing parts) raises ResultFileError naming the file.
+    A fleet run's directory (it holds ``fleet.json``) is read one level down: every host's
+    directory of files. Temporary files are skipped silently; other ``*.json`` files that
+    are not tunbench results (a user's notes, a report exported as JSON, anything
+    unreadable) are skipped and handed to ``on_skip`` in one list. A tunbench result that
+    this version cannot read (an unknown schema version, missing parts) raises
+    ResultFileError naming the file.
     """
     if not directory.is_dir():
         raise UsageError(f"results dir {directory} does not exist")
-    files = sorted(p for p in directory.glob("*.json") if not p.name.startswith(".tb-"))
+    # a fleet run's directory: fleet.json, and each host's files in a directory of its own
+    pattern = "*/*.json" if (directory / FLEET_FILE).is_file() else "*.json"
+    files = sorted(p for p in directory.glob(pattern) if not p.name.startswith(".tb-"))
     docs, foreign = [], []
     for path in files:
         try:
@@ -249,6 +303,7 @@ def flat(doc: dict[str, Any]) -> dict[str, Any]:
         "run_id": doc.get("run_id"),
         "created": doc.get("created"),
         "result_file": doc.get("_path"),
+        "host": host_name(doc),
         "workload_key": workload_key(doc),
         "kernel": doc["metadata"].get("kernel"),
         "cpu_model": doc["metadata"].get("cpu_model"),

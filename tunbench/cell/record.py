@@ -14,7 +14,7 @@ from typing import Any
 
 from tunbench.analysis import boundby, cost, fwdmetrics, stats
 from tunbench.analysis.results import SCHEMA, VERSION, WORKLOAD_KEYS
-from tunbench.cell import metadata
+from tunbench.cell import hostinfo, metadata
 from tunbench.cell.options import CellOptions
 from tunbench.cell.variants import CellSpec, describe
 from tunbench.errors import ForwarderError, MeasurementError
@@ -34,6 +34,9 @@ def skeleton(
 
     ``extra`` keys (matrix position, profile) are stored as they are.
     """
+    meta = metadata.collect()
+    if hostinfo.redacting():
+        meta["hostname"] = None
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "version": VERSION,
@@ -48,8 +51,9 @@ def skeleton(
         },
         "status": "ok",
         "error": None,
+        "host": hostinfo.collect(meta),
         "metadata": {
-            **metadata.collect(),
+            **meta,
             "mtu": opts.mtu,
             "workload": {**asdict(opts.iperf), **asdict(opts.workload)},
             "latency_probe": opts.latency,

@@ -1,4 +1,5 @@
-"""``tunbench compare OLD NEW``: a verdict per row between two result directories."""
+"""``tunbench compare OLD NEW``: a verdict per row between two result directories;
+``compare --hosts A,B FLEET_DIR``: between two hosts of a fleet run."""
 
 from __future__ import annotations
 
@@ -17,8 +18,15 @@ from tunbench.errors import UsageError
 
 def add_parser(sub: Any) -> None:
     cmp = sub.add_parser("compare", help="change per variant between two result dirs")
-    cmp.add_argument("old", type=Path)
-    cmp.add_argument("new", type=Path)
+    cmp.add_argument("old", type=Path, help="OLD results dir (with --hosts: the fleet run's)")
+    cmp.add_argument("new", type=Path, nargs="?", default=None, help="NEW results dir")
+    cmp.add_argument(
+        "--hosts",
+        type=_two_hosts,
+        default=None,
+        metavar="A,B",
+        help="compare host A (OLD) with host B (NEW) in one directory (a fleet run's)",
+    )
     cmp.add_argument(
         "--html", type=Path, default=None, metavar="OUT", help="also write the comparison page"
     )
@@ -32,10 +40,23 @@ def add_parser(sub: Any) -> None:
     cmp.add_argument("--format", choices=["markdown", "json"], default="markdown")
 
 
+def _two_hosts(text: str) -> tuple[str, str]:
+    names = [n.strip() for n in text.split(",")]
+    if len(names) != 2 or not all(names) or names[0] == names[1]:
+        raise argparse.ArgumentTypeError(f"expected two different host names A,B, got {text!r}")
+    return names[0], names[1]
+
+
 def handle(a: argparse.Namespace) -> int:
     from tunbench.plan import compare
 
-    df, notes = compare.compare(a.old, a.new, a.min_effect / 100, on_skip=warn_skipped)
+    if a.hosts is None and a.new is None:
+        raise UsageError("compare needs OLD and NEW directories, or --hosts A,B and one directory")
+    if a.hosts is not None and a.new is not None:
+        raise UsageError("compare --hosts A,B takes one directory (a fleet run's), not two")
+    if a.hosts is not None and a.html:
+        raise UsageError("compare --html needs two directories; for two hosts give their dirs")
+    df, notes = compare.compare(a.old, a.new, a.min_effect / 100, warn_skipped, a.hosts)
     if a.format == "json":
         print(compare.as_json(df))
         for note in notes:
@@ -46,7 +67,7 @@ def handle(a: argparse.Namespace) -> int:
         from tunbench.report.comparepage import write_compare_html
 
         try:
-            page = write_compare_html(a.old, a.new, df, a.html)
+            page = write_compare_html(a.old, a.new or a.old, df, a.html)
         except OSError as exc:
             raise UsageError(f"cannot write the page: {exc.strerror}: {exc.filename}") from exc
         print(f"tunbench: wrote {page}", file=sys.stderr)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from tunbench.cli import clean, compare, listing, matrix, report, sweep, verify
+from tunbench.cli import clean, compare, fleet, listing, matrix, report, sweep, verify
 from tunbench.cli import run as run_command  # `run` is the program's entry point below
 from tunbench.cli.common import Parser
 from tunbench.errors import Interrupted, TunbenchError
@@ -22,6 +22,7 @@ SUBCOMMANDS = (
     listing,
     report,
     compare,
+    fleet,
     clean,
 )  # --help's order
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -33,6 +34,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "clean": clean.handle,
     "compare": compare.handle,
     "sweep": sweep.handle,
+    "fleet": fleet.handle,
 }
 
 
@@ -61,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _command(argv: list[str] | None) -> int:
     try:
-        a = build_parser().parse_args(argv)
+        head, passed = fleet.split_argv(list(sys.argv[1:] if argv is None else argv))
+        a = build_parser().parse_args(head)
+        if passed:
+            a.matrix_args = passed
         code = COMMANDS[a.command](a)
         signals.checkpoint()  # a signal whose first raise was swallowed still counts
         return code

@@ -24,19 +24,26 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="write here (html default: <results-dir>/report.html)",
     )
+    rep.add_argument(
+        "--by",
+        choices=["host"],
+        default=None,
+        help="host: one row per host and spec (a Host column; rows of hosts never merged)",
+    )
 
 
 def handle(a: argparse.Namespace) -> int:
     docs = results.load_dir(a.results_dir, on_skip=warn_skipped)
     recs = [results.flat(d) for d in docs]
+    by_host = a.by == "host"
     try:
         if a.format == "html":
             from tunbench.report.reportpage import write_html
 
-            print(write_html(recs, a.out or a.results_dir / "report.html"))
+            print(write_html(recs, a.out or a.results_dir / "report.html", by_host))
             return 0
         render = {"markdown": tables.markdown, "csv": tables.csv, "json": tables.json_table}
-        text = render[a.format](recs)
+        text = render[a.format](recs, by_host)
         if a.out:
             a.out.write_text(text + "\n")
             print(a.out)

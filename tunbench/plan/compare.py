@@ -6,7 +6,11 @@ conn/s of crr, the zero-loss packet rate) says so and the median moved by more t
 minimum effect (:func:`tunbench.analysis.stats.compare_runs`: Welch's t-test, Mann-Whitney U from 5
 runs per side, 3 % by default); fewer than 3 runs on a side is ``too few runs``.
 Differences in the machine or the tools between the two sets are warned about: a verdict
-across them may be about the machine, not the code.
+across them may be about the machine, not the code. Comparing hosts (two hosts' result
+directories, or ``--hosts A,B`` on a fleet directory) is exactly that, so each row also
+gets its ``% of kernel`` on both sides and the ratio of the two hosts' kernel ceilings (the
+row's kernel reference row, NEW over OLD): a row that changed as much as the ceiling did
+ran faster because the host is faster; a change in ``% of kernel`` is the forwarder's own.
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ JSON_KEYS = (
     "old_cpu",
     "new_cpu",
     "verdict",
+    "old_kernel_pct",
+    "new_kernel_pct",
+    "kernel_ref",
+    "kernel_ratio",
 )
 
 
@@ -107,6 +115,11 @@ def compare_docs(
             row["verdict"] = stats.ADDED if r["_merge"] == "right_only" else stats.REMOVED
             rows.append(row)
             continue
+        ref = r["kernel_ref old"] or r["kernel_ref new"]
+        row["kernel_ref"] = ref
+        row["kernel_ratio"] = _kernel_ratio(old, new, str(ref), r["workload_key"]) if ref else None
+        row["old_kernel_pct"] = _nan_to_none(r["% of kernel old"])
+        row["new_kernel_pct"] = _nan_to_none(r["% of kernel new"])
         c = stats.compare_runs(r["primary_runs old"], r["primary_runs new"], min_effect)
         row.update(
             {
@@ -123,7 +136,37 @@ def compare_docs(
             }
         )
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(JSON_KEYS), dtype=object)
+    out = pd.DataFrame(rows, columns=list(JSON_KEYS), dtype=object)
+    out.attrs["across_hosts"] = across_hosts(old_docs, new_docs)  # markdown()'s default
+    return out
+
+
+def _kernel_ratio(old: pd.DataFrame, new: pd.DataFrame, ref: str, wk: str) -> float | None:
+    """NEW's median of the kernel row ``ref`` (same workload) over OLD's: how much faster
+    the other host's kernel forwards."""
+
+    def median(df: pd.DataFrame) -> float | None:
+        hit = df[(df["Variant"] == ref) & (df["workload_key"] == wk)]["primary_median"]
+        return float(hit.iloc[0]) if len(hit) and pd.notna(hit.iloc[0]) else None
+
+    a, b = median(old), median(new)
+    return b / a if a and b is not None else None
+
+
+def split_hosts(
+    directory: Path, hosts: tuple[str, str], on_skip: Callable[[list[Path]], None] | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The result files of two hosts (by :func:`tunbench.analysis.results.host_name`) in one
+    directory, e.g. a fleet run's."""
+    docs = _load(directory, on_skip)
+    sides = [[d for d in docs if results.host_name(d) == h] for h in hosts]
+    present = sorted({results.host_name(d) for d in docs})
+    for host, side in zip(hosts, sides, strict=True):
+        if not side:
+            raise ResultFileError(
+                f"no result files of host {host!r} in {directory} (hosts: {', '.join(present)})"
+            )
+    return sides[0], sides[1]
 
 
 def machine_warnings(old_docs: list[dict[str, Any]], new_docs: list[dict[str, Any]]) -> list[str]:
@@ -146,14 +189,27 @@ def machine_warnings(old_docs: list[dict[str, Any]], new_docs: list[dict[str, An
 
 def compare(
     old_dir: Path,
-    new_dir: Path,
+    new_dir: Path | None,
     min_effect: float = stats.MIN_EFFECT,
     on_skip: Callable[[list[Path]], None] | None = None,
+    hosts: tuple[str, str] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Compare the result files of two directories: the rows and the warnings. Files that
-    are not tunbench results go to ``on_skip`` (see :func:`tunbench.analysis.results.load_dir`)."""
-    old_docs, new_docs = _load(old_dir, on_skip), _load(new_dir, on_skip)
+    """Compare the result files of two directories (or of two ``hosts`` in ``old_dir``):
+    the rows and the warnings. Files that are not tunbench results go to ``on_skip`` (see
+    :func:`tunbench.analysis.results.load_dir`)."""
+    if hosts is not None:
+        old_docs, new_docs = split_hosts(old_dir, hosts, on_skip)
+    else:
+        assert new_dir is not None
+        old_docs, new_docs = _load(old_dir, on_skip), _load(new_dir, on_skip)
     return compare_docs(old_docs, new_docs, min_effect), machine_warnings(old_docs, new_docs)
+
+
+def across_hosts(old_docs: list[dict[str, Any]], new_docs: list[dict[str, Any]]) -> bool:
+    """Whether the two sets come from different hosts (then the table shows the kernel
+    ceilings' ratio beside each row)."""
+    names = [{results.host_name(d) for d in docs} for docs in (old_docs, new_docs)]
+    return names[0] != names[1]
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -180,8 +236,12 @@ def _figures(df: pd.DataFrame) -> tuple[str, list[str], list[str]]:
     return (f"{metrics[0].label} " if one else ""), cells[0], cells[1]
 
 
-def markdown(df: pd.DataFrame, notes: list[str] | None = None) -> str:
-    """The comparison as a GitHub table, then the warnings."""
+def markdown(df: pd.DataFrame, notes: list[str] | None = None, hosts: bool | None = None) -> str:
+    """The comparison as a GitHub table, then the warnings. ``hosts`` (default: whether
+    :func:`compare_docs` found two hosts): each row also shows its ``% of kernel`` on both
+    sides and the kernel ceilings' ratio."""
+    if hosts is None:
+        hosts = bool(df.attrs.get("across_hosts"))
     prefix, old, new = _figures(df) if len(df) else ("Gbps ", [], [])
     table = pd.DataFrame(
         {
@@ -202,6 +262,15 @@ def markdown(df: pd.DataFrame, notes: list[str] | None = None) -> str:
             "Verdict": df["verdict"],
         }
     )
+    if hosts:
+        at = list(table.columns).index("Verdict")
+        for i, (name, col) in enumerate(
+            (("% kernel old", "old_kernel_pct"), ("% kernel new", "new_kernel_pct"))
+        ):
+            table.insert(at + i, name, [_fmt(v, ".0f") for v in df[col]])
+        table["Kernel new/old"] = [
+            _fmt(v, ".2f") + "x" if v is not None else "-" for v in df["kernel_ratio"]
+        ]
     if df["workload"].nunique() > 1:
         table.insert(1, "Workload", df["workload"])
     text = str(table.to_markdown(index=False, tablefmt="github", disable_numparse=True))

@@ -38,9 +38,16 @@ def warnings(df: pd.DataFrame) -> list[str]:
     that should not be read together (different machines or matrix runs), different
     workloads, and which kernel row ``% of kernel`` divides by."""
     out = [note for _, row in df.iterrows() for note in row_warnings(row)]
+    by_host = "Host" in df and (df["Host"] != "").any()
+    hosts = sorted({v for values in df.get("host", []) for v in values})
+    if len(hosts) > 1 and not by_host:
+        out.append(
+            f"warning: rows merge results of different hosts: {', '.join(hosts)}; "
+            "`tunbench report --by host` keeps them apart"
+        )
     for col, what in (("kernel", "kernels"), ("cpu_model", "CPU models")):
         seen = sorted({v for values in df.get(col, []) for v in values})
-        if len(seen) > 1:
+        if len(seen) > 1 and not by_host:  # by host, the Host column says where each is from
             out.append(f"warning: results from different {what}: {', '.join(seen)}")
     matrices = sorted({m for ids in df.get("matrix_ids", []) for m in ids})
     if len(matrices) > 1:
@@ -105,6 +112,8 @@ def row_warnings(row: pd.Series) -> list[str]:
     wide spread or CI, noisy, unsteady or unsampled runs, failures, different code."""
     out = []
     name, n, total = row["Variant"], int(row["n"]), int(row["n"] + row["failed"])
+    if row.get("Host"):
+        name = f"{row['Host']}: {name}"
     wide = []
     if exceeds(row["primary_runs"]):
         wide.append(f"spread {100 * row['spread']:.0f}% of the median (> {100 * SPREAD_WARN:.0f}%)")

@@ -40,16 +40,20 @@ from tunbench.report.htmlpage import page as page
 from tunbench.report.htmlpage import write_plotly_js as write_plotly_js
 
 
-def _docs_by_row(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[Any]]:
-    """Every record's full result document, under its row's key."""
-    rows: dict[tuple[str, str], list[Any]] = {}
+def _docs_by_row(
+    records: Sequence[Mapping[str, Any]], by_host: bool
+) -> dict[tuple[str, str, str], list[Any]]:
+    """Every record's full result document, under its row's key (host, spec, workload;
+    the host is "" unless the table is by host)."""
+    rows: dict[tuple[str, str, str], list[Any]] = {}
     for rec in records:
         path = rec.get("result_file")
         try:
             doc = results.load(Path(path)) if path else None
         except ResultFileError:
             doc = None
-        rows.setdefault(tables.row_key(rec), []).append(doc or {"status": rec.get("status")})
+        key = (tables.host_of(rec) if by_host else "", *tables.row_key(rec))
+        rows.setdefault(key, []).append(doc or {"status": rec.get("status")})
     return rows
 
 
@@ -97,8 +101,9 @@ def _table(df: pd.DataFrame, shown: pd.DataFrame, bounds: dict[int, list[Any]]) 
                 tds.append(f"<td>{_e(val)}</td>")
         warns = "<br>".join(_e(_in_row(w, row["Variant"])) for w in tables.row_warnings(row))
         line = f'<tr class="warnrow"><td colspan="{len(tds)}">{warns}</td></tr>' if warns else ""
+        host = f' data-host="{_e(row["Host"])}"' if row["Host"] else ""
         body.append(
-            f"<tbody{' class=warned' if warns else ''}><tr>{''.join(tds)}</tr>{line}</tbody>"
+            f"<tbody{' class=warned' if warns else ''}{host}><tr>{''.join(tds)}</tr>{line}</tbody>"
         )
     rows = "".join(body)
     return (
@@ -295,7 +300,7 @@ def _drill(row: pd.Series, docs: Sequence[Any], out: Path, figs: Figures) -> str
         if r is not None
     ]
     kernel = row.get("Mode") == "kernel"
-    title = f"{n}. {row['Variant']}"
+    title = f"{n}. {row['Host'] + ' · ' if row['Host'] else ''}{row['Variant']}"
     sub = row.get("Workload") or ""
     metric = primary.of_key(str(row["primary_metric"]))
     median = row["primary_median"]
@@ -342,19 +347,64 @@ def _drill(row: pd.Series, docs: Sequence[Any], out: Path, figs: Figures) -> str
 </section>"""
 
 
-def write_html(records: list[dict[str, Any]], out: Path) -> Path:
+def _charts(df: pd.DataFrame, shown: pd.DataFrame, figs: Figures) -> str:
+    """The per-row and efficiency charts of each workload figure; by host, one set per
+    host (each in a ``data-host`` block the page's host selector shows or hides)."""
+    hosts = [h for h in dict.fromkeys(df["Host"]) if h]
+    out = []
+    for i, host in enumerate(hosts or [""]):
+        mine = (df["Host"] == host).to_numpy()
+        sub, cells = df[mine].reset_index(drop=True), shown[mine].reset_index(drop=True)
+        suffix = f"-host{i + 1}" if host else ""
+        charts = "".join(
+            figs.add(
+                rowcharts.chart_id("throughput", m) + suffix,
+                rowcharts.per_row(sub, cells, m),
+                tall=True,
+            )
+            + figs.add(
+                rowcharts.chart_id("efficiency", m) + suffix,
+                rowcharts.efficiency(sub, m),
+                tall=True,
+            )
+            for m in rowcharts.metrics_present(sub)
+        )
+        head = f'<h3 class="host">{_e(host)}</h3>' if host else ""
+        out.append(
+            f'<div class="host-charts" data-host="{_e(host)}">{head}'
+            f'<div class="charts2">{charts}</div></div>'
+            if host
+            else f'<div class="charts2">{charts}</div>'
+        )
+    return "".join(out)
+
+
+def _host_selector(df: pd.DataFrame) -> str:
+    hosts = [h for h in dict.fromkeys(df["Host"]) if h]
+    if not hosts:
+        return ""
+    options = "".join(f'<option value="{_e(h)}">{_e(h)}</option>' for h in hosts)
+    return (
+        '<p class="hosts"><label>Host <select id="tb-host"><option value="">every host'
+        f"</option>{options}</select></label> · rows of different hosts are never merged; "
+        "% of kernel is against the same host's kernel row</p>"
+    )
+
+
+def write_html(records: list[dict[str, Any]], out: Path, by_host: bool = False) -> Path:
     """Write the page to ``out`` (and ``plotly.min.js`` plus a static PNG/SVG of the
-    throughput chart next to it); returns ``out``."""
-    df = tables.grouped(records)
+    throughput chart next to it); returns ``out``. ``by_host``: the table by host, a host
+    selector above it and the charts per host."""
+    df = tables.grouped(records, by_host)
     shown = tables.formatted(df)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_plotly_js(out.parent)
     static = throughput_chart(df, out.with_name(out.stem + "-throughput"))
-    by_row = _docs_by_row(records)
+    by_row = _docs_by_row(records, by_host)
     figs = Figures()
     docs_of = {
-        n: by_row.get((v, k), [])
-        for n, v, k in zip(df["#"], df["Variant"], df["workload_key"], strict=True)
+        n: by_row.get((h, v, k), [])
+        for n, h, v, k in zip(df["#"], df["Host"], df["Variant"], df["workload_key"], strict=True)
     }
     bounds: dict[int, list[Any]] = {}
     for n, docs in docs_of.items():
@@ -364,11 +414,7 @@ def write_html(records: list[dict[str, Any]], out: Path) -> Path:
             if (b := boundby.from_doc(d)) is not None
         ]
     metrics = rowcharts.metrics_present(df)
-    charts = "".join(
-        figs.add(rowcharts.chart_id("throughput", m), rowcharts.per_row(df, shown, m), tall=True)
-        + figs.add(rowcharts.chart_id("efficiency", m), rowcharts.efficiency(df, m), tall=True)
-        for m in metrics
-    )
+    charts = _charts(df, shown, figs)
     heading = "Throughput" if metrics in ([], [primary.STREAM]) else "Per row"
     units = ", ".join(f"{m.title.lower()} in {m.label}" for m in metrics)
     drills = "".join(_drill(row, docs_of[row["#"]], out, figs) for _, row in df.iterrows())
@@ -376,16 +422,19 @@ def write_html(records: list[dict[str, Any]], out: Path) -> Path:
     notes = "".join(f"<li>{_e(n)}</li>" for n in tables.warnings(df) if n not in in_rows)
     first = records[0] if records else {}
     machine = f"kernel {first.get('kernel')}, {first.get('cpu_model')}"
+    if by_host:
+        machine = f"{df['Host'].nunique()} hosts"
     body = f"""<p class="sub">{_e(machine)} · {len(records)} result files · {len(df)} rows.
 Click a column header to sort, a variant to see its runs. CPU is in % of one core.</p>
 <h2>Table</h2>
+{_host_selector(df)}
 {_table(df, shown, bounds)}
 <ul class="notes">{notes}</ul>
 <p class="why"><b>Bound by</b> says what limited a row: a forwarder thread at ≥ 95% of a
 core, an iperf3 process at a full core (load generator), the whole machine ≥ 95% busy, or
 none of these (not CPU-bound: look at retransmits and drops). Hover it for the numbers.</p>
 <h2>{heading}</h2>
-<div class="charts2">{charts}</div>
+{charts}
 <p class="why">One chart per workload figure ({_e(units)}). Bars: median of the
 row's runs, thin whiskers min to max, thick black whiskers the 95% confidence interval where
 the row has one; dashed lines: kernel rows of that workload (the ceiling a forwarder is

@@ -16,7 +16,7 @@ units until :func:`formatted` (:mod:`tunbench.report.text`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -24,13 +24,21 @@ import pandas as pd
 from tunbench.analysis import primary, stats
 from tunbench.analysis.boundby import summarize_row
 from tunbench.analysis.results import PRIMARY_KEYS
-from tunbench.report import costtable
+from tunbench.report import costtable, pairing
 from tunbench.report.notes import CI_WARN as CI_WARN
 from tunbench.report.notes import SPREAD_WARN as SPREAD_WARN
 from tunbench.report.notes import exceeds as exceeds
 from tunbench.report.notes import row_warnings as row_warnings
 from tunbench.report.notes import spread as spread
 from tunbench.report.notes import warnings as warnings
+from tunbench.report.pairing import KERNEL_REF as KERNEL_REF
+from tunbench.report.pairing import KERNEL_ROWS as KERNEL_ROWS
+from tunbench.report.pairing import ROUTER_NO_OFFLOAD_REF as ROUTER_NO_OFFLOAD_REF
+from tunbench.report.pairing import ROUTER_REF as ROUTER_REF
+from tunbench.report.pairing import _round_of
+from tunbench.report.pairing import host_of as host_of
+from tunbench.report.pairing import kernel_reference as kernel_reference
+from tunbench.report.pairing import row_key as row_key
 from tunbench.report.text import CI_COLUMN, workload_of, workload_text
 from tunbench.report.text import _frame_text as _frame_text
 from tunbench.report.text import formatted as formatted
@@ -68,25 +76,6 @@ WORKLOAD_COLUMNS = {
     "0-loss pps": "zero_loss_pps",
     "0-loss Gbps": "zero_loss_gbps",
 }
-KERNEL_REF = "kernel-veth"
-ROUTER_REF = "kernel-router"
-ROUTER_NO_OFFLOAD_REF = "kernel-router --no-offload"
-KERNEL_ROWS = (KERNEL_REF, ROUTER_REF, ROUTER_NO_OFFLOAD_REF)
-
-
-def kernel_reference(mode: str, offload: str) -> tuple[str, ...]:
-    """The kernel rows a row's ``% of kernel`` may divide by, the first one measured wins.
-
-    A forwarder without offload moves one MTU-sized packet per syscall: it is held against
-    the router whose veths have TSO/GSO/GRO off. Offload forwarders, unknown external
-    ones and the kernel rows themselves are held against the router with offloads on.
-    ``kernel-veth`` stands in where no router row was measured (older result sets).
-    """
-    if offload == "none" and mode != "kernel":
-        return (ROUTER_NO_OFFLOAD_REF, ROUTER_REF, KERNEL_REF)
-    return (ROUTER_REF, KERNEL_REF)
-
-
 # Table column <- record key, the median over a row's successful runs.
 MEDIANS = {
     "Retr": "retransmits",
@@ -110,19 +99,14 @@ MEDIANS = {
     **costtable.MEDIANS,
 }
 DESCRIPTORS = ("Mode", "Offload", "Channel")  # from a row's first record
-MACHINE = ("kernel", "cpu_model", "git_sha")  # every distinct value of a row, for warnings
+# every distinct value of a row, for warnings
+MACHINE = ("kernel", "cpu_model", "git_sha", "host")
 
 
-def row_key(rec: Mapping[str, Any]) -> tuple[str, str]:
-    """What puts a record in a row: its spec (or variant) and its workload key."""
-    return str(rec.get("spec") or rec["variant"]), str(rec.get("workload_key") or "")
-
-
-def _round_of(rec: dict[str, Any]) -> tuple[str, int] | None:
-    m = rec.get("matrix") or {}
-    if not isinstance(m, dict) or m.get("id") is None or m.get("repeat") is None:
-        return None
-    return str(m["id"]), int(m["repeat"])
+def paired_ratios(recs: Sequence[dict[str, Any]]) -> tuple[list[float | None], list[str | None]]:
+    """:func:`tunbench.report.pairing.paired_ratios` with this module's
+    :func:`kernel_reference` (the hook a test or a caller may replace)."""
+    return pairing.paired_ratios(recs, kernel_reference)
 
 
 def _good(rec: dict[str, Any]) -> bool:
@@ -130,48 +114,7 @@ def _good(rec: dict[str, Any]) -> bool:
     return rec.get("status") == "ok" and any(rec.get(k) is not None for k in PRIMARY_KEYS)
 
 
-def paired_ratios(recs: Sequence[dict[str, Any]]) -> tuple[list[float | None], list[str | None]]:
-    """Per record: its primary figure (:func:`tunbench.analysis.primary.value`: Gbps, TPS, ...) over
-    that of its kernel reference's run in the same round of the same matrix (same
-    workload), and which reference that was.
-
-    A row (spec and workload) uses the first of :func:`kernel_reference`'s candidates
-    that shares a round with it; a run without such a partner, or outside any matrix,
-    gets None. So drift between rounds cancels, and no run is ever divided by a kernel run
-    of another matrix or day.
-    """
-    kernel: dict[tuple[str, str, str, int], float] = {}
-    for r in recs:
-        where = _round_of(r)
-        figure = primary.value(r)
-        if where and figure:
-            kernel[(*row_key(r), *where)] = figure
-    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in recs:
-        rows.setdefault(row_key(r), []).append(r)
-    chosen: dict[tuple[str, str], str | None] = {}
-    for (spec, wk), members in rows.items():
-        cands = kernel_reference(
-            str(members[0].get("mode") or ""), str(members[0].get("offload") or "")
-        )
-        rounds = [w for w in map(_round_of, members) if w]
-        chosen[(spec, wk)] = next(
-            (c for c in cands if any((c, wk, *w) in kernel for w in rounds)), None
-        )
-    ratios: list[float | None] = []
-    refs: list[str | None] = []
-    for r in recs:
-        spec, wk = row_key(r)
-        ref = chosen[(spec, wk)]
-        where = _round_of(r)
-        base = kernel.get((ref, wk, *where)) if ref and where else None
-        figure = primary.value(r)
-        ratios.append(figure / base if base and figure is not None else None)
-        refs.append(ref if base else None)
-    return ratios, refs
-
-
-def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
+def _runs(recs: list[dict[str, Any]], by_host: bool) -> pd.DataFrame:
     """One row per record: its group key, and numbers only where the run succeeded."""
     ok = [_good(r) for r in recs]
 
@@ -187,6 +130,7 @@ def _runs(recs: list[dict[str, Any]]) -> pd.DataFrame:
     ratios, refs = paired_ratios(recs)
     return pd.DataFrame(
         {
+            "Host": [host_of(r) if by_host else "" for r in recs],
             "Variant": [row_key(r)[0] for r in recs],
             "workload_key": [row_key(r)[1] for r in recs],
             **{col: [r.get(col.lower()) or "" for r in recs] for col in DESCRIPTORS},
@@ -297,7 +241,9 @@ EXTRA = [
 PROFILE = ["profile_svg", "profile_gbps", "profile_error", "profile_perf_svg"]
 # grouped()'s columns: the table's, what warnings and the pages read, the verdict last
 _COLUMN_ORDER = [
-    *COLUMNS[:-2],
+    COLUMNS[0],
+    "Host",  # "" unless grouped(by_host=True)
+    *COLUMNS[1:-2],
     *EXTRA,
     "kernel_ref",
     *PROFILE,
@@ -308,9 +254,12 @@ _COLUMN_ORDER = [
 ]
 
 
-def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+def grouped(records: Iterable[dict[str, Any]], by_host: bool = False) -> pd.DataFrame:
     """One row per (spec, workload), raw numbers: a matrix's rows in the order of its
-    specs, other rows after them in order of first appearance.
+    specs, other rows after them in order of first appearance. ``by_host``: one row per
+    (host, spec, workload), hosts in alphabetical order, the ``Host`` column naming each
+    (rows of different hosts are never merged; ``% of kernel`` always pairs a run with
+    its own host's kernel run, by host or not).
 
     ``primary_runs`` keeps the row's per-run primary figure (successful runs: Gbps, TPS,
     conn/s or pps) for :func:`warnings` and ``compare``; ``primary_mean``,
@@ -325,8 +274,8 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     if not recs:
         return pd.DataFrame(columns=_COLUMN_ORDER)
     df = (
-        _runs(recs)
-        .groupby(["Variant", "workload_key"], sort=False)
+        _runs(recs, by_host)
+        .groupby(["Host", "Variant", "workload_key"], sort=False)
         .agg(
             **{col: (col, "first") for col in DESCRIPTORS},
             Gbps=("gbps", "median"),
@@ -363,7 +312,8 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     )
     costtable.finish(df)
     # a matrix's rows in the order its specs were given, though its rounds are shuffled
-    df = df.sort_values("cell", kind="stable", na_position="last").reset_index(drop=True)
+    df = df.sort_values(["Host", "cell"], kind="stable", na_position="last")
+    df = df.reset_index(drop=True)
     df.insert(0, "#", range(1, len(df) + 1))
     df["failed"] = df["records"] - df["n"]
     df["Bound by"] = object_column(df["Bound by"], df.index)  # None: every run failed
@@ -403,9 +353,9 @@ def grouped(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return df[_COLUMN_ORDER].copy()  # one block: later merges would warn of fragmentation
 
 
-def markdown(records: Iterable[dict[str, Any]]) -> str:
+def markdown(records: Iterable[dict[str, Any]], by_host: bool = False) -> str:
     """The summary table as GitHub markdown, then warnings and failures, one per line."""
-    df = grouped(records)
+    df = grouped(records, by_host)
     if df.empty:
         return "(no results)"
     text = str(formatted(df).to_markdown(index=False, tablefmt="github", disable_numparse=True))
@@ -437,13 +387,13 @@ EXPORT = [
 ]
 
 
-def _export(df: pd.DataFrame) -> pd.DataFrame:
-    return df[[*EXPORT, *EXPLAIN]]
+def _export(df: pd.DataFrame, by_host: bool) -> pd.DataFrame:
+    return df[[*(["Host"] if by_host else []), *EXPORT, *EXPLAIN]]
 
 
-def csv(records: Iterable[dict[str, Any]]) -> str:
-    return str(_export(grouped(records)).to_csv(index=False))
+def csv(records: Iterable[dict[str, Any]], by_host: bool = False) -> str:
+    return str(_export(grouped(records, by_host), by_host).to_csv(index=False))
 
 
-def json_table(records: Iterable[dict[str, Any]]) -> str:
-    return str(_export(grouped(records)).to_json(orient="records", indent=1))
+def json_table(records: Iterable[dict[str, Any]], by_host: bool = False) -> str:
+    return str(_export(grouped(records, by_host), by_host).to_json(orient="records", indent=1))

@@ -227,4 +227,6 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
         out.loc[df["n"] == 0, CI_COLUMN] = "FAILED"
     if df["Workload"].nunique() > 1:
         out.insert(2, "Workload", df["Workload"])
+    if "Host" in df and (df["Host"] != "").any():  # a table by host
+        out.insert(1, "Host", df["Host"])
     return out

@@ -96,6 +96,14 @@
     FIGS = JSON.parse(document.getElementById("tb-figures").textContent);
     TEMPLATE = JSON.parse(document.getElementById("tb-template").textContent);
     var table = document.getElementById("results");
+    var hostSel = document.getElementById("tb-host");  // a table by host: show one host or all
+    if (hostSel) {
+      hostSel.addEventListener("change", function () {
+        document.querySelectorAll("#results tbody[data-host], .host-charts").forEach(function (el) {
+          el.style.display = !hostSel.value || el.dataset.host === hostSel.value ? "" : "none";
+        });
+      });
+    }
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
       th.title = "sort by " + th.textContent;
       th.addEventListener("click", function () { sortTable(table, i, th.className === "asc" ? -1 : 1); });
