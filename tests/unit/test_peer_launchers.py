@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -148,3 +149,49 @@ def test_sampler_can_leave_the_launcher_out_of_its_tree() -> None:
         proc.wait()
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def _setup(tmp_path: Path, name: str, crypto: str | None = None) -> base.Setup:
+    args = base.build_parser(LAUNCHERS[name]).parse_args(
+        ["--workdir", str(tmp_path), *(["--crypto", crypto] if crypto else [])]
+    )
+    return base.Setup(
+        args=args,
+        dir=tmp_path,
+        temp=("tb-abc-1", "tb-abc-2"),
+        ports=(40001, 40002),
+        subnets=("10.0.1.0/24", "10.0.2.0/24"),
+    )
+
+
+def test_nebula_nodes_route_the_other_subnet_via_the_other_node(tmp_path: Path) -> None:
+    from tunbench.peers.nebula import Nebula
+
+    s = _setup(tmp_path, "peer-nebula", "chachapoly")
+    conf = Nebula()._config(s, 0)
+    assert conf["cipher"] == "chachapoly"
+    assert conf["listen"] == {"host": "127.0.0.1", "port": 40001}
+    assert conf["static_host_map"] == {"192.0.2.2": ["127.0.0.1:40002"]}
+    tun = conf["tun"]
+    assert isinstance(tun, dict)
+    assert tun["dev"] == "tb-abc-1" and tun["mtu"] == 1500
+    assert tun["unsafe_routes"] == [{"route": "10.0.2.0/24", "via": "192.0.2.2", "install": False}]
+
+
+@pytest.mark.skipif(shutil.which("nebula-cert") is None, reason="needs nebula-cert (nebula)")
+def test_nebula_certificates_carry_each_nodes_subnet(tmp_path: Path) -> None:
+    from tunbench.peers.nebula import Nebula
+
+    s = _setup(tmp_path, "peer-nebula")
+    daemons = Nebula().daemons(s)
+    assert [d.iface for d in daemons] == ["tb-abc-1", "tb-abc-2"]
+    for n, subnet in ((1, "10.0.1.0/24"), (2, "10.0.2.0/24")):
+        shown = subprocess.run(
+            ["nebula-cert", "print", "-json", "-path", str(tmp_path / f"node{n}.crt")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        details = json.loads(shown)["details"]
+        assert details["ips"] == [f"192.0.2.{n}/24"] and details["subnets"] == [subnet]
+        assert json.loads((tmp_path / f"node{n}.yml").read_text())["cipher"] == "aes"

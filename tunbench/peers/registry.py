@@ -8,13 +8,14 @@ from collections.abc import Sequence
 
 from tunbench.peers.base import Peer, PeerArgumentError, validate
 from tunbench.peers.fastd import Fastd
+from tunbench.peers.nebula import Nebula
 from tunbench.peers.openvpn import OpenVPN
 from tunbench.peers.quicktun import QuickTun
 from tunbench.peers.tinc import Tinc
 from tunbench.peers.wireguard_go import WireguardGo
 
 LAUNCHERS: dict[str, type[Peer]] = {
-    p.name: p for p in (OpenVPN, WireguardGo, Tinc, Fastd, QuickTun)
+    p.name: p for p in (OpenVPN, WireguardGo, Tinc, Fastd, QuickTun, Nebula)
 }
 
 # Opt-in rows: the encrypted modes, next to each default (cipher-less where there is one).
@@ -38,4 +39,11 @@ def channel(name: str, options: argparse.Namespace) -> str:
     return f"udp lo, {options.crypto}"
 
 
-__all__ = ["CRYPTO_MODES", "LAUNCHERS", "PeerArgumentError", "channel", "parse", "usage"]
+__all__ = [
+    "CRYPTO_MODES",
+    "LAUNCHERS",
+    "PeerArgumentError",
+    "channel",
+    "parse",
+    "usage",
+]
