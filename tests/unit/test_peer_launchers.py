@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import psutil
 import pytest
@@ -195,3 +197,32 @@ def test_nebula_certificates_carry_each_nodes_subnet(tmp_path: Path) -> None:
         details = json.loads(shown)["details"]
         assert details["ips"] == [f"192.0.2.{n}/24"] and details["subnets"] == [subnet]
         assert json.loads((tmp_path / f"node{n}.yml").read_text())["cipher"] == "aes"
+
+
+def test_vtun_sees_a_listening_port_in_proc_net_tcp() -> None:
+    from tunbench.peers.vtun import _listening
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    assert not _listening(port)  # bound, not yet listening
+    sock.listen()
+    assert _listening(port)
+    sock.close()
+    assert not _listening(port)
+
+
+def test_vtun_configuration_hides_the_password(tmp_path: Path) -> None:
+    from tunbench.peers.vtun import Vtun
+
+    s = _setup(tmp_path, "peer-vtun")
+    with mock.patch("tunbench.peers.vtun._ipv4_configured", return_value=True):
+        server, client = Vtun().daemons(s)
+    conf = (tmp_path / "server.conf").read_text()
+    assert "encrypt no;" in conf and "proto udp;" in conf and "compress no;" in conf
+    assert "bindaddr { addr 127.0.0.1; }" in conf and "port 40001;" in conf
+    assert (tmp_path / "server.conf").stat().st_mode & 0o077 == 0
+    assert server.argv[:3] == ["vtund", "-n", "-s"]
+    session = client.argv[-2]
+    assert session.startswith("tb-") and f"\n{session} {{\n" in conf
+    assert client.argv[-1] == "127.0.0.1"

@@ -12,10 +12,11 @@ from tunbench.peers.nebula import Nebula
 from tunbench.peers.openvpn import OpenVPN
 from tunbench.peers.quicktun import QuickTun
 from tunbench.peers.tinc import Tinc
+from tunbench.peers.vtun import Vtun
 from tunbench.peers.wireguard_go import WireguardGo
 
 LAUNCHERS: dict[str, type[Peer]] = {
-    p.name: p for p in (OpenVPN, WireguardGo, Tinc, Fastd, QuickTun, Nebula)
+    p.name: p for p in (OpenVPN, WireguardGo, Tinc, Fastd, QuickTun, Nebula, Vtun)
 }
 
 # Opt-in rows: the encrypted modes, next to each default (cipher-less where there is one).
