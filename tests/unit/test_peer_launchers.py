@@ -226,3 +226,17 @@ def test_vtun_configuration_hides_the_password(tmp_path: Path) -> None:
     session = client.argv[-2]
     assert session.startswith("tb-") and f"\n{session} {{\n" in conf
     assert client.argv[-1] == "127.0.0.1"
+
+
+def test_gvpe_device_mtu_is_the_cells(tmp_path: Path) -> None:
+    from tunbench.peers import gvpe
+
+    s = _setup(tmp_path, "peer-gvpe")
+    with mock.patch.object(gvpe, "_generate_key") as keygen:
+        daemons = gvpe.Gvpe().daemons(s)
+    keygen.assert_called_once()
+    conf = (tmp_path / "conf" / "gvpe.conf").read_text().splitlines()
+    assert f"mtu = {1500 + gvpe.OVERHEAD}" in conf
+    assert "on node1 ifname = tb-abc-1" in conf and "compress = no" in conf
+    assert conf[-3:] == ["node = node2", "hostname = 127.0.0.1", "udp-port = 40002"]
+    assert daemons[0].argv[-1] == "node1" and "40002" in daemons[0].ready

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from tunbench.peers.base import Peer, PeerArgumentError, validate
 from tunbench.peers.fastd import Fastd
+from tunbench.peers.gvpe import Gvpe
 from tunbench.peers.nebula import Nebula
 from tunbench.peers.openvpn import OpenVPN
 from tunbench.peers.quicktun import QuickTun
@@ -16,7 +17,7 @@ from tunbench.peers.vtun import Vtun
 from tunbench.peers.wireguard_go import WireguardGo
 
 LAUNCHERS: dict[str, type[Peer]] = {
-    p.name: p for p in (OpenVPN, WireguardGo, Tinc, Fastd, QuickTun, Nebula, Vtun)
+    p.name: p for p in (OpenVPN, WireguardGo, Tinc, Fastd, QuickTun, Nebula, Vtun, Gvpe)
 }
 
 # Opt-in rows: the encrypted modes, next to each default (cipher-less where there is one).
