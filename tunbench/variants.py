@@ -204,14 +204,16 @@ def needs_native(spec: str) -> bool:
 
 
 def default_matrix() -> list[str]:
-    """What ``tunbench matrix`` runs without arguments: baselines, peers, every variant,
-    then the offload and threading modes of ``DEFAULT_MODES`` (the native-engine ones only
-    where that engine is built: the pure rows still run on a machine without a compiler)."""
+    """What ``tunbench matrix`` runs without arguments: baselines, peers (less those that
+    cannot forward at all, ``launchers.CANNOT_FORWARD``), every variant, then the offload
+    and threading modes of ``DEFAULT_MODES`` (the native-engine ones only where that
+    engine is built: the pure rows still run on a machine without a compiler)."""
     from tunio.engine import native_available
 
     native = native_available()
     modes = [m for m in DEFAULT_MODES if native or not needs_native(m)]
-    return [*BASELINES, *BASELINE_MODES, *PEERS, *VARIANTS, *modes]
+    peers = [p for p in PEERS if p not in launchers.CANNOT_FORWARD]
+    return [*BASELINES, *BASELINE_MODES, *peers, *VARIANTS, *modes]
 
 
 def known_names() -> list[str]:

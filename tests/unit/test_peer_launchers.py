@@ -17,7 +17,7 @@ import pytest
 from tunbench.errors import UsageError
 from tunbench.peers import base
 from tunbench.peers.openvpn import _fingerprint
-from tunbench.peers.registry import CRYPTO_MODES, LAUNCHERS
+from tunbench.peers.registry import CANNOT_FORWARD, CRYPTO_MODES, LAUNCHERS
 from tunbench.runners import perf
 from tunbench.sampler import Sampler
 from tunbench.variants import PEERS, default_matrix, describe, parse_spec
@@ -25,7 +25,7 @@ from tunbench.variants import PEERS, default_matrix, describe, parse_spec
 
 def test_every_launcher_is_a_row_and_in_the_default_matrix_without_crypto() -> None:
     specs = default_matrix()
-    for name in LAUNCHERS:
+    for name in set(LAUNCHERS) - set(CANNOT_FORWARD):
         assert name in PEERS and name in specs
     assert not any("--crypto" in s for s in specs)  # the encrypted modes are opt-in
     assert all(vars(parse_spec(m).options)["crypto"] != "none" for m in CRYPTO_MODES)
@@ -151,6 +151,37 @@ def test_sampler_can_leave_the_launcher_out_of_its_tree() -> None:
         proc.wait()
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_rows_that_cannot_forward_are_listed_but_not_in_the_default_matrix() -> None:
+    assert set(CANNOT_FORWARD) == {"peer-yggdrasil"}
+    specs = default_matrix()
+    for name, why in CANNOT_FORWARD.items():
+        assert name in PEERS and name not in specs
+        assert "IPv6" in why and "\n" not in why
+
+
+def test_yggdrasil_refuses_with_its_reason_and_leaves_nothing(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "yggdrasil"  # "installed": the launcher must not start it
+    fake.write_text("#!/bin/sh\nexit 99\n")
+    fake.chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-m", "tunbench.peers.yggdrasil", "--workdir", str(work)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": str(bin_dir)},
+        check=False,
+    )
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("peer-yggdrasil: error: yggdrasil cannot run here: ")
+    assert last.endswith(CANNOT_FORWARD["peer-yggdrasil"])
+    assert list(work.iterdir()) == []  # its private directory is gone again
 
 
 def _setup(tmp_path: Path, name: str, crypto: str | None = None) -> base.Setup:

@@ -15,10 +15,15 @@ from tunbench.peers.quicktun import QuickTun
 from tunbench.peers.tinc import Tinc
 from tunbench.peers.vtun import Vtun
 from tunbench.peers.wireguard_go import WireguardGo
+from tunbench.peers.yggdrasil import Yggdrasil
 
 LAUNCHERS: dict[str, type[Peer]] = {
-    p.name: p for p in (OpenVPN, WireguardGo, Tinc, Fastd, QuickTun, Nebula, Vtun, Gvpe)
+    p.name: p for p in (OpenVPN, WireguardGo, Tinc, Fastd, QuickTun, Nebula, Yggdrasil, Vtun, Gvpe)
 }
+
+# Rows that are listed but cannot carry a cell's traffic here -> why (each launcher exits 1
+# with that reason); the default matrix leaves them out.
+CANNOT_FORWARD: dict[str, str] = {Yggdrasil.name: Yggdrasil.cannot_forward}
 
 # Opt-in rows: the encrypted modes, next to each default (cipher-less where there is one).
 CRYPTO_MODES: tuple[str, ...] = tuple(
@@ -42,6 +47,7 @@ def channel(name: str, options: argparse.Namespace) -> str:
 
 
 __all__ = [
+    "CANNOT_FORWARD",
     "CRYPTO_MODES",
     "LAUNCHERS",
     "PeerArgumentError",
