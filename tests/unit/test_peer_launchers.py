@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import psutil
 import pytest
@@ -16,13 +19,13 @@ from tunbench.cell.variants import PEERS, default_matrix, describe, parse_spec
 from tunbench.errors import UsageError
 from tunbench.peers import base
 from tunbench.peers.openvpn import _fingerprint
-from tunbench.peers.registry import CRYPTO_MODES, LAUNCHERS
+from tunbench.peers.registry import CANNOT_FORWARD, CRYPTO_MODES, LAUNCHERS
 from tunbench.system.sampler import Sampler
 
 
 def test_every_launcher_is_a_row_and_in_the_default_matrix_without_crypto() -> None:
     specs = default_matrix()
-    for name in LAUNCHERS:
+    for name in set(LAUNCHERS) - set(CANNOT_FORWARD):
         assert name in PEERS and name in specs
     assert not any("--crypto" in s for s in specs)  # the encrypted modes are opt-in
     assert all(vars(parse_spec(m).options)["crypto"] != "none" for m in CRYPTO_MODES)
@@ -148,3 +151,123 @@ def test_sampler_can_leave_the_launcher_out_of_its_tree() -> None:
         proc.wait()
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_rows_that_cannot_forward_are_listed_but_not_in_the_default_matrix() -> None:
+    assert set(CANNOT_FORWARD) == {"peer-yggdrasil"}
+    specs = default_matrix()
+    for name, why in CANNOT_FORWARD.items():
+        assert name in PEERS and name not in specs
+        assert "IPv6" in why and "\n" not in why
+
+
+def test_yggdrasil_refuses_with_its_reason_and_leaves_nothing(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "yggdrasil"  # "installed": the launcher must not start it
+    fake.write_text("#!/bin/sh\nexit 99\n")
+    fake.chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-m", "tunbench.peers.yggdrasil", "--workdir", str(work)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": str(bin_dir)},
+        check=False,
+    )
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("peer-yggdrasil: error: yggdrasil cannot run here: ")
+    assert last.endswith(CANNOT_FORWARD["peer-yggdrasil"])
+    assert list(work.iterdir()) == []  # its private directory is gone again
+
+
+def _setup(tmp_path: Path, name: str, crypto: str | None = None) -> base.Setup:
+    args = base.build_parser(LAUNCHERS[name]).parse_args(
+        ["--workdir", str(tmp_path), *(["--crypto", crypto] if crypto else [])]
+    )
+    return base.Setup(
+        args=args,
+        dir=tmp_path,
+        temp=("tb-abc-1", "tb-abc-2"),
+        ports=(40001, 40002),
+        subnets=("10.0.1.0/24", "10.0.2.0/24"),
+    )
+
+
+def test_nebula_nodes_route_the_other_subnet_via_the_other_node(tmp_path: Path) -> None:
+    from tunbench.peers.nebula import Nebula
+
+    s = _setup(tmp_path, "peer-nebula", "chachapoly")
+    conf = Nebula()._config(s, 0)
+    assert conf["cipher"] == "chachapoly"
+    assert conf["listen"] == {"host": "127.0.0.1", "port": 40001}
+    assert conf["static_host_map"] == {"192.0.2.2": ["127.0.0.1:40002"]}
+    tun = conf["tun"]
+    assert isinstance(tun, dict)
+    assert tun["dev"] == "tb-abc-1" and tun["mtu"] == 1500
+    assert tun["unsafe_routes"] == [{"route": "10.0.2.0/24", "via": "192.0.2.2", "install": False}]
+
+
+@pytest.mark.skipif(shutil.which("nebula-cert") is None, reason="needs nebula-cert (nebula)")
+def test_nebula_certificates_carry_each_nodes_subnet(tmp_path: Path) -> None:
+    from tunbench.peers.nebula import Nebula
+
+    s = _setup(tmp_path, "peer-nebula")
+    daemons = Nebula().daemons(s)
+    assert [d.iface for d in daemons] == ["tb-abc-1", "tb-abc-2"]
+    for n, subnet in ((1, "10.0.1.0/24"), (2, "10.0.2.0/24")):
+        shown = subprocess.run(
+            ["nebula-cert", "print", "-json", "-path", str(tmp_path / f"node{n}.crt")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        details = json.loads(shown)["details"]
+        assert details["ips"] == [f"192.0.2.{n}/24"] and details["subnets"] == [subnet]
+        assert json.loads((tmp_path / f"node{n}.yml").read_text())["cipher"] == "aes"
+
+
+def test_vtun_sees_a_listening_port_in_proc_net_tcp() -> None:
+    from tunbench.peers.vtun import _listening
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    assert not _listening(port)  # bound, not yet listening
+    sock.listen()
+    assert _listening(port)
+    sock.close()
+    assert not _listening(port)
+
+
+def test_vtun_configuration_hides_the_password(tmp_path: Path) -> None:
+    from tunbench.peers.vtun import Vtun
+
+    s = _setup(tmp_path, "peer-vtun")
+    with mock.patch("tunbench.peers.vtun._ipv4_configured", return_value=True):
+        server, client = Vtun().daemons(s)
+    conf = (tmp_path / "server.conf").read_text()
+    assert "encrypt no;" in conf and "proto udp;" in conf and "compress no;" in conf
+    assert "bindaddr { addr 127.0.0.1; }" in conf and "port 40001;" in conf
+    assert (tmp_path / "server.conf").stat().st_mode & 0o077 == 0
+    assert server.argv[:3] == ["vtund", "-n", "-s"]
+    session = client.argv[-2]
+    assert session.startswith("tb-") and f"\n{session} {{\n" in conf
+    assert client.argv[-1] == "127.0.0.1"
+
+
+def test_gvpe_device_mtu_is_the_cells(tmp_path: Path) -> None:
+    from tunbench.peers import gvpe
+
+    s = _setup(tmp_path, "peer-gvpe")
+    with mock.patch.object(gvpe, "_generate_key") as keygen:
+        daemons = gvpe.Gvpe().daemons(s)
+    keygen.assert_called_once()
+    conf = (tmp_path / "conf" / "gvpe.conf").read_text().splitlines()
+    assert f"mtu = {1500 + gvpe.OVERHEAD}" in conf
+    assert "on node1 ifname = tb-abc-1" in conf and "compress = no" in conf
+    assert conf[-3:] == ["node = node2", "hostname = 127.0.0.1", "udp-port = 40002"]
+    assert daemons[0].argv[-1] == "node1" and "40002" in daemons[0].ready

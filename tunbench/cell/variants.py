@@ -205,16 +205,18 @@ def needs_native(spec: str) -> bool:
 
 
 def default_matrix() -> list[str]:
-    """What ``tunbench matrix`` runs without arguments: baselines, peers, every variant,
-    then the offload and threading modes of ``DEFAULT_MODES`` (the native-engine ones only
-    where that engine is built: the pure rows still run on a machine without a compiler;
-    likewise a variant that cannot run here, e.g. uring-* without io_uring, is left out)."""
+    """What ``tunbench matrix`` runs without arguments: baselines, peers (less those that
+    cannot forward at all, ``launchers.CANNOT_FORWARD``), every variant, then the offload
+    and threading modes of ``DEFAULT_MODES`` (the native-engine ones only where that
+    engine is built: the pure rows still run on a machine without a compiler; likewise a
+    variant that cannot run here, e.g. uring-* without io_uring, is left out)."""
     from tunio.engine import native_available
 
     native = native_available()
     modes = [m for m in DEFAULT_MODES if native or not needs_native(m)]
     variants = [name for name, v in VARIANTS.items() if v.unavailable() is None]
-    return [*BASELINES, *BASELINE_MODES, *PEERS, *variants, *modes]
+    peers = [p for p in PEERS if p not in launchers.CANNOT_FORWARD]
+    return [*BASELINES, *BASELINE_MODES, *peers, *variants, *modes]
 
 
 def known_names() -> list[str]:
