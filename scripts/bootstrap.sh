@@ -48,7 +48,8 @@ fi
 # one that cannot be installed fails only its own row ("install the Debian package X").
 peer_apt=()
 for pair in openvpn:openvpn openssl:openssl wireguard-go:wireguard-go wg:wireguard-tools \
-    tincd:tinc fastd:fastd quicktun:quicktun; do
+    tincd:tinc fastd:fastd quicktun:quicktun nebula:nebula nebula-cert:nebula \
+    yggdrasil:yggdrasil vtund:vtun ip:iproute2 gvpe:gvpe gvpectrl:gvpe; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || peer_apt+=("${pair#*:}")
 done
 if ((${#peer_apt[@]})); then
@@ -57,7 +58,7 @@ if ((${#peer_apt[@]})); then
     else
         export DEBIAN_FRONTEND=noninteractive
         [[ ${apt_updated:-0} == 1 ]] || apt-get update -qq || true
-        for pkg in "${peer_apt[@]}"; do
+        for pkg in $(printf '%s\n' "${peer_apt[@]}" | sort -u); do
             echo "bootstrap: installing $pkg (a peer row)" >&2
             apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null ||
                 echo "bootstrap: could not install $pkg; its peer row will fail" >&2
