@@ -8,6 +8,15 @@ what they sent or received; :func:`compare` says what differs.
 * UDP: ``--udp-count`` datagrams of ``--udp-size`` bytes, each ``seq (4) | random``;
   SHA-256 per datagram. With ``--udp-gso`` the sender hands the kernel several datagrams
   per send (UDP_SEGMENT), so a gso forwarder sees UDP_L4 super-packets.
+
+The UDP check is about integrity, not loss under overload, so the sender is flow
+controlled: the receiver reports every datagram it got over a Unix socket at ``--ack``
+(a filesystem path, so it crosses network namespaces without touching the forwarder),
+and the sender keeps at most two bursts in flight. However long a forwarder is
+descheduled on a busy machine, no queue on the path holds more than a few dozen
+packets; a datagram missing at the end was dropped by the forwarder, not by a queue we
+overfilled. Each datagram is sent once: an unacknowledged burst is waited for up to
+:data:`ACK_WAIT` seconds, then left to the receiver's record.
 """
 
 from __future__ import annotations
@@ -28,9 +37,13 @@ from tunbench.errors import MeasurementError
 
 UDP_SEGMENT = 103  # linux/udp.h
 SOL_UDP = 17
+ACK_WAIT = 2.0  # seconds the sender waits for a burst's acknowledgements
+BURST_BYTES = 9600  # 8 datagrams of 1200 bytes; one per burst when datagrams are larger
 
 
-def receiver_argv(bind: str, port: int, out: Path, udp_count: int, idle: float = 3.0) -> list[str]:
+def receiver_argv(
+    bind: str, port: int, out: Path, ack: Path, udp_count: int, idle: float = 3.0
+) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -44,13 +57,22 @@ def receiver_argv(bind: str, port: int, out: Path, udp_count: int, idle: float =
         str(udp_count),
         "--idle",
         str(idle),
+        "--ack",
+        str(ack),
         "--out",
         str(out),
     ]
 
 
 def sender_argv(
-    target: str, port: int, out: Path, tcp_bytes: int, udp_count: int, udp_size: int, udp_gso: bool
+    target: str,
+    port: int,
+    out: Path,
+    ack: Path,
+    tcp_bytes: int,
+    udp_count: int,
+    udp_size: int,
+    udp_gso: bool,
 ) -> list[str]:
     argv = [
         sys.executable,
@@ -67,6 +89,8 @@ def sender_argv(
         str(udp_count),
         "--udp-size",
         str(udp_size),
+        "--ack",
+        str(ack),
         "--out",
         str(out),
     ]
@@ -107,29 +131,111 @@ def _datagram(seq: int, size: int) -> bytes:
     return struct.pack("!I", seq) + os.urandom(size - 4)
 
 
+def burst_size(udp_size: int) -> int:
+    """Datagrams per burst: 8 of 1200 bytes, fewer when they are larger (never below 1)."""
+    return max(1, min(8, BURST_BYTES // udp_size))
+
+
+class _Acks:
+    """The sender's end of the acknowledgement channel: 4-byte sequence numbers."""
+
+    def __init__(self, path: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.buf = b""
+        self.given_up = 0  # datagrams not acknowledged within ACK_WAIT
+
+    def wait(self, outstanding: set[int], keep: int) -> None:
+        """Block until at most ``keep`` of ``outstanding`` are unacknowledged, or
+        :data:`ACK_WAIT` passes with none arriving (those are then given up)."""
+        while len(outstanding) > keep:
+            ready, _, _ = select.select([self.sock], [], [], ACK_WAIT)
+            chunk = self.sock.recv(4096) if ready else b""
+            if not chunk:
+                self.given_up += len(outstanding)
+                outstanding.clear()  # lost or late: the receiver's record decides
+                return
+            self.buf += chunk
+            n = len(self.buf) // 4 * 4
+            outstanding.difference_update(struct.unpack(f"!{n // 4}I", self.buf[:n]))
+            self.buf = self.buf[n:]
+
+
 def _send(a: argparse.Namespace) -> dict[str, Any]:
     udp: dict[str, str] = {}
+    acks = _Acks(a.ack)
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.connect((a.host, a.port))
-    burst = 8
+    burst = burst_size(a.udp_size)
+    outstanding: set[int] = set()
     for first in range(0, a.udp_count, burst):
-        grams = [_datagram(s, a.udp_size) for s in range(first, min(first + burst, a.udp_count))]
-        for seq, g in zip(range(first, first + len(grams)), grams, strict=True):
+        seqs = range(first, min(first + burst, a.udp_count))
+        grams = [_datagram(s, a.udp_size) for s in seqs]
+        for seq, g in zip(seqs, grams, strict=True):
             udp[str(seq)] = hashlib.sha256(g).hexdigest()
+        acks.wait(outstanding, burst)  # at most two bursts in flight
+        outstanding.update(seqs)
         if a.udp_gso and len(grams) > 1:
             u.sendmsg([b"".join(grams)], [(SOL_UDP, UDP_SEGMENT, struct.pack("H", a.udp_size))])
         else:
             for g in grams:
                 u.send(g)
-        time.sleep(0.002)  # paced: the check is integrity, not loss under overload
+    acks.wait(outstanding, 0)
     u.close()
+    acks.sock.close()
     data = os.urandom(a.tcp_bytes)
     t = socket.create_connection((a.host, a.port), timeout=20)
     t.sendall(data)
     t.shutdown(socket.SHUT_WR)
     t.recv(1)  # wait for the receiver to close: everything was read
     t.close()
-    return {"tcp_bytes": len(data), "tcp_sha256": hashlib.sha256(data).hexdigest(), "udp": udp}
+    return {
+        "tcp_bytes": len(data),
+        "tcp_sha256": hashlib.sha256(data).hexdigest(),
+        "udp": udp,
+        "udp_unacknowledged": acks.given_up,
+    }
+
+
+class _AckServer:
+    """The receiver's end of the acknowledgement channel: one sender, told every seq."""
+
+    def __init__(self, path: str) -> None:
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(1)
+        self.conn: socket.socket | None = None
+        self.early: list[int] = []  # received before the sender's connection was accepted
+        self.done = False
+
+    def socks(self) -> list[socket.socket]:
+        if self.done:
+            return []
+        return [self.conn] if self.conn is not None else [self.listener]
+
+    def handle(self, s: socket.socket) -> None:
+        if s is self.listener:
+            self.conn, _ = self.listener.accept()
+            for seq in self.early:
+                self.ack(seq)
+        elif self.conn is not None and not self.conn.recv(1):  # the sender is done with UDP
+            self.close()
+
+    def ack(self, seq: int) -> None:
+        if self.conn is None and not self.done:
+            self.early.append(seq)
+        elif self.conn is not None:
+            try:
+                self.conn.sendall(struct.pack("!I", seq))
+            except OSError:  # the sender gave up on this burst and left
+                self.close()
+
+    def close(self) -> None:
+        self.done = True
+        for s in (self.conn, self.listener):
+            if s is not None:
+                s.close()
+        self.conn = None
 
 
 def _recv(a: argparse.Namespace) -> dict[str, Any]:
@@ -137,6 +243,7 @@ def _recv(a: argparse.Namespace) -> dict[str, Any]:
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     u.bind((a.host, a.port))
+    acks = _AckServer(a.ack)
     Path(a.out + ".ready").write_text("")
     digest = hashlib.sha256()
     tcp_bytes = 0
@@ -147,7 +254,7 @@ def _recv(a: argparse.Namespace) -> dict[str, Any]:
     last = time.monotonic()
     while not (tcp_done and len(udp) >= a.udp_count):
         socks = [u, conn if conn is not None else lst] if not tcp_done else [u]
-        ready, _, _ = select.select(socks, [], [], 0.2)
+        ready, _, _ = select.select([*socks, *acks.socks()], [], [], 0.2)
         if not ready and time.monotonic() - last > a.idle:
             break
         for s in ready:
@@ -157,11 +264,12 @@ def _recv(a: argparse.Namespace) -> dict[str, Any]:
                 if len(g) < 4:
                     bad += 1
                     continue
-                udp[str(struct.unpack_from("!I", g)[0])] = hashlib.sha256(g).hexdigest()
+                seq = struct.unpack_from("!I", g)[0]
+                udp[str(seq)] = hashlib.sha256(g).hexdigest()
+                acks.ack(seq)
             elif s is lst:
                 conn, _ = lst.accept()
-            else:
-                assert conn is not None
+            elif s is conn:
                 chunk = conn.recv(1 << 20)
                 if not chunk:
                     conn.close()
@@ -169,6 +277,9 @@ def _recv(a: argparse.Namespace) -> dict[str, Any]:
                     continue
                 digest.update(chunk)
                 tcp_bytes += len(chunk)
+            else:
+                acks.handle(s)
+    acks.close()
     return {"tcp_bytes": tcp_bytes, "tcp_sha256": digest.hexdigest(), "udp": udp, "udp_bad": bad}
 
 
@@ -182,6 +293,7 @@ def _child(argv: list[str]) -> int:
     p.add_argument("--udp-size", type=int, default=1200)
     p.add_argument("--udp-gso", action="store_true")
     p.add_argument("--idle", type=float, default=3.0)
+    p.add_argument("--ack", required=True, help="Unix socket path for UDP acknowledgements")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     doc = _send(a) if a.role == "send" else _recv(a)

@@ -59,8 +59,9 @@ def _streams(
     o, t = c.opts, c.topo
     recv_out = c.workdir / f"{name}-recv.json"
     send_out = c.workdir / f"{name}-send.json"
+    ack = c.workdir / f"{name}.ack"
     receiver = c.spawn(
-        f"{name}-recv", stream.receiver_argv(o.ip2, port, recv_out, udp_count), t.ns_b
+        f"{name}-recv", stream.receiver_argv(o.ip2, port, recv_out, ack, udp_count), t.ns_b
     )
     ready = recv_out.with_name(recv_out.name + ".ready")
     if (
@@ -70,7 +71,7 @@ def _streams(
         raise MeasurementError(f"{name} receiver did not start: {receiver.stderr_tail(2)}")
     sender = c.spawn(
         f"{name}-send",
-        stream.sender_argv(o.ip2, port, send_out, tcp_bytes, udp_count, udp_size, udp_gso),
+        stream.sender_argv(o.ip2, port, send_out, ack, tcp_bytes, udp_count, udp_size, udp_gso),
         t.ns_a,
     )
     c.wait_child(sender, 60.0, f"{name} sender")

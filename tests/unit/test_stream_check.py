@@ -1,0 +1,104 @@
+"""The verify stream check on loopback: byte-for-byte compare and the sender's window.
+
+No root: both ends run on 127.0.0.1, the acknowledgement channel is a Unix socket in
+``tmp_path``, exactly as verify wires them through a forwarder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tunbench.load import stream
+
+
+def _free_port() -> int:
+    with socket.socket() as t, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u.bind(("127.0.0.1", port))
+        return int(port)
+
+
+@pytest.mark.parametrize(("size", "gso"), [(1200, False), (1200, True), (8000, False)])
+def test_loopback_check_is_clean(tmp_path: Path, size: int, gso: bool) -> None:
+    port = _free_port()
+    recv_out, send_out, ack = tmp_path / "recv.json", tmp_path / "send.json", tmp_path / "a"
+    receiver = subprocess.Popen(stream.receiver_argv("127.0.0.1", port, recv_out, ack, 100))
+    try:
+        deadline = time.monotonic() + 10
+        while not recv_out.with_name("recv.json.ready").exists():
+            assert receiver.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        argv = stream.sender_argv("127.0.0.1", port, send_out, ack, 1 << 16, 100, size, gso)
+        subprocess.run(argv, check=True, timeout=30)
+        assert receiver.wait(timeout=30) == 0
+    finally:
+        receiver.kill()
+        receiver.wait()
+    sent, got = stream.parse(send_out), stream.parse(recv_out)
+    assert len(sent["udp"]) == 100
+    assert sent["udp_unacknowledged"] == 0  # every burst was acknowledged, none waited out
+    assert stream.compare(sent, got) == []
+    got["udp"]["7"] = "0" * 64
+    del got["udp"]["9"]
+    assert stream.compare(sent, got) == [
+        "UDP: 1 of 100 datagrams lost (first seq 9)",
+        "UDP: 1 datagrams corrupted (first seq 7)",
+    ]
+
+
+def test_burst_size_keeps_bytes_per_burst() -> None:
+    assert stream.burst_size(1200) == 8
+    assert stream.burst_size(8000) == 1
+    assert stream.burst_size(64) == 8
+
+
+def test_sender_keeps_two_bursts_in_flight(tmp_path: Path) -> None:
+    """Nothing beyond two bursts leaves the sender until the receiver acknowledges."""
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    tcp = socket.create_server(("127.0.0.1", port))
+    ack_lst = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ack_lst.bind(str(tmp_path / "a"))
+    ack_lst.listen(1)
+    args = argparse.Namespace(
+        host="127.0.0.1", port=port, udp_count=40, udp_size=1200, udp_gso=False,
+        tcp_bytes=1024, ack=str(tmp_path / "a"),
+    )  # fmt: skip
+    result: dict[str, object] = {}
+    sender = threading.Thread(target=lambda: result.update(stream._send(args)), daemon=True)
+    sender.start()
+    conn, _ = ack_lst.accept()
+    u.settimeout(5)
+    first = [u.recv(65535) for _ in range(16)]
+    u.settimeout(0.3)
+    with pytest.raises(TimeoutError):
+        u.recv(65535)  # a third burst would be here by now
+    for g in first[:8]:
+        conn.sendall(g[:4])
+    u.settimeout(5)
+    second = [u.recv(65535) for _ in range(8)]
+    assert [g[:4] for g in second] == [i.to_bytes(4, "big") for i in range(16, 24)]
+    for g in first[8:] + second:
+        conn.sendall(g[:4])
+    for _ in range(16):
+        conn.sendall(u.recv(65535)[:4])
+    c, _ = tcp.accept()
+    data = b""
+    while chunk := c.recv(1 << 16):
+        data += chunk
+    c.close()
+    sender.join(timeout=10)
+    assert not sender.is_alive()
+    assert result["tcp_sha256"] == hashlib.sha256(data).hexdigest()
+    for s in (u, tcp, ack_lst, conn):
+        s.close()
