@@ -102,3 +102,41 @@ def test_sender_keeps_two_bursts_in_flight(tmp_path: Path) -> None:
     assert result["tcp_sha256"] == hashlib.sha256(data).hexdigest()
     for s in (u, tcp, ack_lst, conn):
         s.close()
+
+
+class _DropEveryFourth(socket.socket):
+    sent = 0
+
+    def send(self, data: bytes, *args: object) -> int:  # type: ignore[override]
+        _DropEveryFourth.sent += 1
+        return len(data) if _DropEveryFourth.sent % 4 == 0 else super().send(data)
+
+
+def test_a_lossy_path_is_reported_and_both_ends_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lost datagrams are waited out once, then the check goes on: both ends exit cleanly
+    (the receiver survives the sender leaving with acknowledgements unread)."""
+    port = _free_port()
+    recv_out, ack = tmp_path / "recv.json", tmp_path / "a"
+    receiver = subprocess.Popen(stream.receiver_argv("127.0.0.1", port, recv_out, ack, 80))
+    try:
+        deadline = time.monotonic() + 10
+        while not recv_out.with_name("recv.json.ready").exists():
+            assert receiver.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        _DropEveryFourth.sent = 0
+        monkeypatch.setattr(stream.socket, "socket", _DropEveryFourth)
+        args = argparse.Namespace(
+            host="127.0.0.1", port=port, udp_count=80, udp_size=1200, udp_gso=False,
+            tcp_bytes=1 << 16, ack=str(ack),
+        )  # fmt: skip
+        sent = stream._send(args)
+        monkeypatch.undo()
+        assert receiver.wait(timeout=30) == 0
+    finally:
+        receiver.kill()
+        receiver.wait()
+    assert sent["udp_unacknowledged"] > 0
+    problems = stream.compare(sent, stream.parse(recv_out))
+    assert problems == ["UDP: 20 of 80 datagrams lost (first seq 3)"]
