@@ -11,12 +11,14 @@ import hashlib
 import socket
 import subprocess
 import threading
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tunbench.load import stream
+from tunbench.system.procs import wait_until
 
 
 def _free_port() -> int:
@@ -27,22 +29,30 @@ def _free_port() -> int:
         return int(port)
 
 
+@contextmanager
+def _receiver(tmp_path: Path, udp_count: int) -> Iterator[tuple[int, Path, Path]]:
+    """A receiver child on loopback, ready: yields its port, its output and the ack path;
+    on leaving, it must have exited 0 (it is killed if it has not)."""
+    port = _free_port()
+    recv_out, ack = tmp_path / "recv.json", tmp_path / "a"
+    proc = subprocess.Popen(stream.receiver_argv("127.0.0.1", port, recv_out, ack, udp_count))
+    ready = recv_out.with_name("recv.json.ready")
+    try:
+        assert wait_until(lambda: ready.exists() or proc.poll() is not None, 10)
+        assert ready.exists(), "the receiver exited before it was ready"
+        yield port, recv_out, ack
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.mark.parametrize(("size", "gso"), [(1200, False), (1200, True), (8000, False)])
 def test_loopback_check_is_clean(tmp_path: Path, size: int, gso: bool) -> None:
-    port = _free_port()
-    recv_out, send_out, ack = tmp_path / "recv.json", tmp_path / "send.json", tmp_path / "a"
-    receiver = subprocess.Popen(stream.receiver_argv("127.0.0.1", port, recv_out, ack, 100))
-    try:
-        deadline = time.monotonic() + 10
-        while not recv_out.with_name("recv.json.ready").exists():
-            assert receiver.poll() is None and time.monotonic() < deadline
-            time.sleep(0.01)
+    send_out = tmp_path / "send.json"
+    with _receiver(tmp_path, 100) as (port, recv_out, ack):
         argv = stream.sender_argv("127.0.0.1", port, send_out, ack, 1 << 16, 100, size, gso)
         subprocess.run(argv, check=True, timeout=30)
-        assert receiver.wait(timeout=30) == 0
-    finally:
-        receiver.kill()
-        receiver.wait()
     sent, got = stream.parse(send_out), stream.parse(recv_out)
     assert len(sent["udp"]) == 100
     assert sent["udp_unacknowledged"] == 0  # every burst was acknowledged, none waited out
@@ -117,14 +127,7 @@ def test_a_lossy_path_is_reported_and_both_ends_finish(
 ) -> None:
     """Lost datagrams are waited out once, then the check goes on: both ends exit cleanly
     (the receiver survives the sender leaving with acknowledgements unread)."""
-    port = _free_port()
-    recv_out, ack = tmp_path / "recv.json", tmp_path / "a"
-    receiver = subprocess.Popen(stream.receiver_argv("127.0.0.1", port, recv_out, ack, 80))
-    try:
-        deadline = time.monotonic() + 10
-        while not recv_out.with_name("recv.json.ready").exists():
-            assert receiver.poll() is None and time.monotonic() < deadline
-            time.sleep(0.01)
+    with _receiver(tmp_path, 80) as (port, recv_out, ack):
         _DropEveryFourth.sent = 0
         monkeypatch.setattr(stream.socket, "socket", _DropEveryFourth)
         args = argparse.Namespace(
@@ -133,10 +136,6 @@ def test_a_lossy_path_is_reported_and_both_ends_finish(
         )  # fmt: skip
         sent = stream._send(args)
         monkeypatch.undo()
-        assert receiver.wait(timeout=30) == 0
-    finally:
-        receiver.kill()
-        receiver.wait()
     assert sent["udp_unacknowledged"] > 0
     problems = stream.compare(sent, stream.parse(recv_out))
     assert problems == ["UDP: 20 of 80 datagrams lost (first seq 3)"]
