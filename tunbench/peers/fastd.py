@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import sys
 
-from tunbench.peers.base import Daemon, Peer, Setup, main, run_tool, write_private
+from tunbench.peers.base import Daemon, Peer, Setup, run_tool, write_private
+from tunbench.peers.launcher import main
 
 METHODS = {"none": "null", "aead": "aes128-gcm"}
 

@@ -26,7 +26,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tunbench.peers.base import Daemon, Peer, PeerError, Setup, main
+from tunbench.peers.base import Daemon, Peer, PeerError, Setup
+from tunbench.peers.launcher import main
 
 KEYGEN_TIMEOUT = 7.0  # seconds; the harness waits 10 s for the devices in all
 # what GVPE adds to each frame and subtracts from "mtu" for its device (1500 -> 1434)

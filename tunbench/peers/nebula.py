@@ -24,7 +24,8 @@ import json
 import re
 import sys
 
-from tunbench.peers.base import Daemon, Peer, Setup, first_line, main, run_tool
+from tunbench.peers.base import Daemon, Peer, Setup, first_line, run_tool
+from tunbench.peers.launcher import main
 
 CIPHERS = {"aead": "aes", "chachapoly": "chachapoly"}
 OVERLAY = "192.0.2.{n}"

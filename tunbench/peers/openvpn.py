@@ -22,7 +22,8 @@ import ssl
 import sys
 from pathlib import Path
 
-from tunbench.peers.base import Daemon, Peer, Setup, main, run_tool
+from tunbench.peers.base import Daemon, Peer, Setup, run_tool
+from tunbench.peers.launcher import main
 
 
 class OpenVPN(Peer):

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import sys
 
-from tunbench.peers.base import Daemon, Peer, Setup, main, run_tool
+from tunbench.peers.base import Daemon, Peer, Setup, run_tool
+from tunbench.peers.launcher import main
 
 PROTOCOLS = {"none": "raw", "aead": "nacltai"}
 

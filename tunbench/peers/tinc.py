@@ -18,7 +18,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tunbench.peers.base import Daemon, Peer, Setup, main, run_tool
+from tunbench.peers.base import Daemon, Peer, Setup, run_tool
+from tunbench.peers.launcher import main
 
 CIPHERS = {
     "none": ("none", "none", 0),

@@ -33,7 +33,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunbench.peers.base import Daemon, Peer, Setup, first_line, main, run_tool
+from tunbench.peers.base import Daemon, Peer, Setup, first_line, run_tool
+from tunbench.peers.launcher import main
 
 CIPHERS = {"none": "no"}
 TCP_LISTEN = "0A"  # the st column of /proc/net/tcp

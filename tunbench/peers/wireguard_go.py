@@ -23,7 +23,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tunbench.peers.base import Daemon, Peer, Setup, main, run_tool, write_private
+from tunbench.peers.base import Daemon, Peer, Setup, run_tool, write_private
+from tunbench.peers.launcher import main
 
 SOCKET_DIR = Path("/var/run/wireguard")
 

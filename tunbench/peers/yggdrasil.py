@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import sys
 
-from tunbench.peers.base import Daemon, Peer, PeerError, Setup, first_line, main
+from tunbench.peers.base import Daemon, Peer, PeerError, Setup, first_line
+from tunbench.peers.launcher import main
 
 REASON = (
     "Yggdrasil 0.4 routes only IPv6 between its own 200::/7 addresses (0.4 removed "
