@@ -358,10 +358,8 @@ class Cell:
         perf_bin = perf.available()
         if perf_bin is None or self.forwarder is None:
             raise MeasurementError("perf is not installed (Debian package linux-perf)")
-        self.record_tree(self.forwarder)
         launcher = self.cell.peer is not None and self.cell.peer.launcher
-        tree = [pid for pid, proc in self.forwarder.tree.items() if proc.is_running()]
-        pids = [*([] if launcher else [self.forwarder.pid]), *tree]
+        pids = [*([] if launcher else [self.forwarder.pid]), *self._live_tree()]
         hw = diagnose.hardware_counters(perf_bin)
         return self.spawn("perf-stat", diagnose.argv(pids, out, perf_bin, hw), None)
 
@@ -405,9 +403,15 @@ class Cell:
             return children
         if perf_bin is None:
             raise MeasurementError("perf is not installed (Debian package linux-perf)")
-        tree = self.forwarder.tree if self.forwarder else {}
-        pids = [pid, *tree]
-        return [self.spawn("perf", perf.argv(pids, data, perf_bin), None)]
+        return [self.spawn("perf", perf.argv([pid, *self._live_tree()], data, perf_bin), None)]
+
+    def _live_tree(self) -> list[int]:
+        """The forwarder's descendants running now: the tree is looked at again (vtund's
+        server forks its session as the client connects) and the ones that ended are left
+        out (``perf -p`` with a PID that is gone records nothing at all)."""
+        assert self.forwarder is not None
+        self.record_tree(self.forwarder)
+        return [pid for pid, proc in self.forwarder.tree.items() if proc.is_running()]
 
     def _draw_perf(self, svg: Path) -> None:
         """Draw perf's stacks; beside py-spy a perf failure loses only the second view."""
