@@ -3,7 +3,8 @@ external command): ``python fault_forwarder.py MODE --iface1 .. --ip1 .. --iface
 
 Modes:
   corrupt     swap two 16-bit words in UDP payloads (checksums stay valid, data does not)
-  drop        drop every 4th packet
+  drop        drop every 4th UDP datagram (ping and TCP pass whole: the loss must be found
+              where nothing retransmits it, and TCP through a lossy path only costs time)
   crash       forward for ~2 s, then print an error and exit 3
   blackhole   read everything, forward nothing (iperf3 never connects)
   nodevices   never create the TUN devices
@@ -49,10 +50,11 @@ def main() -> int:
                 pkt = bytearray(os.read(src, MAX_FRAME))
             except OSError:
                 return
-            n += 1
-            if a.mode == "blackhole" or (a.mode == "drop" and n % 4 == 0):
+            udp = len(pkt) > 9 and pkt[0] >> 4 == 4 and pkt[9] == 17
+            n += udp
+            if a.mode == "blackhole" or (a.mode == "drop" and udp and n % 4 == 0):
                 continue
-            if a.mode == "corrupt" and pkt[0] >> 4 == 4 and pkt[9] == 17 and len(pkt) > 40:
+            if a.mode == "corrupt" and udp and len(pkt) > 40:
                 off = (pkt[0] & 0x0F) * 4 + 8 + 8  # past the UDP header and the seq number
                 pkt[off : off + 2], pkt[off + 2 : off + 4] = (
                     pkt[off + 2 : off + 4],

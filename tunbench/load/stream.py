@@ -17,7 +17,9 @@ descheduled on a busy machine, no queue on the path holds more than a few dozen
 packets; a datagram missing at the end was dropped by the forwarder, not by a queue we
 overfilled. Each datagram is sent once: an unacknowledged burst is waited for up to
 :data:`ACK_WAIT` seconds, then left to the receiver's record (and the rest of the check is
-paced, 2 ms a burst, without waiting).
+paced, 2 ms a burst, without waiting). The receiver ends when it has everything, or
+:data:`LINGER` seconds after the sender is done with both streams (``--idle`` seconds
+without traffic before that).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from tunbench.errors import MeasurementError
 UDP_SEGMENT = 103  # linux/udp.h
 SOL_UDP = 17
 ACK_WAIT = 2.0  # seconds the sender waits for a burst's acknowledgements
+LINGER = 0.5  # seconds the receiver still waits for datagrams once the sender is done
 BURST_BYTES = 9600  # 8 datagrams of 1200 bytes; one per burst when datagrams are larger
 
 
@@ -267,7 +270,10 @@ def _recv(a: argparse.Namespace) -> dict[str, Any]:
     while not (tcp_done and len(udp) >= a.udp_count):
         socks = [u, conn if conn is not None else lst] if not tcp_done else [u]
         ready, _, _ = select.select([*socks, *acks.socks()], [], [], 0.2)
-        if not ready and time.monotonic() - last > a.idle:
+        # the sender is done with both: what is missing now was sent before a whole TCP
+        # stream that has arrived since (and not acknowledged for ACK_WAIT): lost
+        idle = LINGER if tcp_done and acks.done else a.idle
+        if not ready and time.monotonic() - last > idle:
             break
         for s in ready:
             last = time.monotonic()
