@@ -51,6 +51,7 @@ class Run:
     kernel: float | None = None
     run_id: str = ""
     created: str = ""
+    cpu_per: float | None = None  # forwarder CPU per unit of the figure (% of a core)
 
 
 @dataclass

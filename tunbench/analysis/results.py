@@ -256,6 +256,27 @@ def host_name(doc: dict[str, Any]) -> str:
     return UNKNOWN_HOST
 
 
+def result_paths(directory: Path) -> list[Path]:
+    """The ``*.json`` files of a results directory that may be results, sorted (a fleet
+    run's: every host's directory of files; temporary ``.tb-*`` files left out)."""
+    if not directory.is_dir():
+        raise UsageError(f"results dir {directory} does not exist")
+    # a fleet run's directory: fleet.json, and each host's files in a directory of its own
+    pattern = "*/*.json" if (directory / FLEET_FILE).is_file() else "*.json"
+    return sorted(p for p in directory.glob(pattern) if not p.name.startswith(".tb-"))
+
+
+def parse(path: Path) -> dict[str, Any] | None:
+    """A file's tunbench result document (checked, as :func:`load`), None when the file is
+    not a tunbench result at all (unreadable, not JSON, another schema); ResultFileError
+    for a tunbench result this version cannot read."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return _checked(path, doc) if is_result(doc) else None
+
+
 def load_dir(
     directory: Path, on_skip: Callable[[list[Path]], None] | None = None
 ) -> list[dict[str, Any]]:
@@ -268,19 +289,11 @@ def load_dir(
     this version cannot read (an unknown schema version, missing parts) raises
     ResultFileError naming the file.
     """
-    if not directory.is_dir():
-        raise UsageError(f"results dir {directory} does not exist")
-    # a fleet run's directory: fleet.json, and each host's files in a directory of its own
-    pattern = "*/*.json" if (directory / FLEET_FILE).is_file() else "*.json"
-    files = sorted(p for p in directory.glob(pattern) if not p.name.startswith(".tb-"))
     docs, foreign = [], []
-    for path in files:
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError):
-            doc = None
-        if is_result(doc):
-            docs.append(_checked(path, doc))
+    for path in result_paths(directory):
+        doc = parse(path)
+        if doc is not None:
+            docs.append(doc)
         else:
             foreign.append(path)
     if foreign and on_skip is not None:
