@@ -131,6 +131,7 @@ def figure(s: Series) -> go.Figure:
             "overlaying": "y",
             "side": "right",
             "rangemode": "tozero",
+            "showgrid": False,
         }
     fig.update_layout(**layout)
     return fig
@@ -150,7 +151,7 @@ def html(series: Sequence[Series], order: str) -> str:
             f'<td class="text">{_e(changes)}</td>'
             "</tr></tbody>"
         )
-        charts.append(f"<h3>{_e(title(s))}</h3>" + figs.add(f"series-{i}", figure(s), tall=True))
+        charts.append(figs.add(f"series-{i}", figure(s), tall=True))
     head = (
         '<th class="text">Variant</th><th class="text">Testbed</th>'
         '<th class="text">Workload</th><th>Revisions</th><th>Runs</th><th>Changes</th>'

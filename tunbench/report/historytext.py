@@ -3,7 +3,6 @@ median, 95 % interval, ``% of kernel``, the change points) and one line per verd
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 
@@ -90,7 +89,3 @@ def verdict_line(s: Series, new: str, v: Verdict) -> str:
         )
         text += f"; {more}"
     return text
-
-
-def fmt_pct(x: float | None) -> str:
-    return "-" if x is None or math.isnan(x) else f"{x:+.1f} %"
