@@ -103,6 +103,25 @@ def test_check_of_an_unknown_revision_is_a_usage_error(
     assert "no runs of revision 'r9'" in capsys.readouterr().err
 
 
+def test_check_against_an_unknown_base_is_a_usage_error(
+    hist: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run("history", "check", "--results-dir", str(hist), "--rev", "r3", "--against", "x") == 2
+    assert "--against x" in capsys.readouterr().err
+
+
+def test_runs_to_decide_shrinks_with_the_interval() -> None:
+    from tunbench.analysis.history import runs_to_decide
+
+    # d = -2 % against a 3 % threshold: the interval must shrink to +-1 % to rule it out
+    assert runs_to_decide(4, 6.0, -2.0, 3.0) == 4 * 36 - 4
+    assert runs_to_decide(4, 2.0, -2.0, 3.0) == 12
+    # d = -5 %: past the threshold, the interval must clear 0 to call it a regression
+    assert runs_to_decide(4, 10.0, -5.0, 3.0) == 12
+    assert runs_to_decide(4, 2.0, -3.0, 3.0) == 1  # on the threshold: the interval is narrow
+    assert runs_to_decide(4, 2.0, 0.0, 0.0) is None  # no change, no allowance: nothing decides
+
+
 def test_last_segment_takes_every_revision_since_the_last_change(tmp_path: Path) -> None:
     out = tmp_path / "r"
     out.mkdir()

@@ -262,7 +262,7 @@ def runs_to_decide(n: int, half: float, d: float, limit: float) -> int | None:
     """About how many more runs per side would make an inconclusive interval decide,
     if the change stayed ``d`` and the spread stayed as it is: the half-width shrinks
     as 1/sqrt(n) until it clears ``-limit`` (no regression) or 0 (a regression).
-    None when the change sits on the threshold (no number of runs decides)."""
+    None when no number of runs decides (no change at all and no ``limit``)."""
     target = d + limit if d > -limit else -d
     if target <= 1e-9 or half <= 0:
         return None

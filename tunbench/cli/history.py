@@ -189,6 +189,8 @@ def verdicts(a: argparse.Namespace, rev: str) -> list[tuple[Any, Any]]:
             f"no runs of revision {rev!r} in {a.results_dir}"
             + (f" (revisions: {', '.join(known)})" if known else "")
         )
+    if a.against is not None and not any(a.against in s.revs for s in chosen):
+        raise UsageError(f"--against {a.against}: no runs of it beside {rev!r}'s")
     return [
         (s, history.check(s, rev, a.against, a.last_segment, a.min_effect / 100)) for s in chosen
     ]
