@@ -103,6 +103,17 @@ def test_host_step_mirrored_by_the_kernel_row_is_labelled_host() -> None:
     assert change.kernel is not None and change.kernel.change_pct == pytest.approx(-10, abs=2)
 
 
+def test_kernel_row_moving_alone_is_the_host_though_the_ratio_moved() -> None:
+    """A CPU-bound forwarder keeps its figure while the kernel's ceiling rises: the ratio
+    falls, but only its denominator changed."""
+    n = 20 * PER_REV
+    kernel = _kernel(4, n, 10 * PER_REV, +0.15)
+    values = 10.0 * (1 + np.random.default_rng(12).uniform(-0.01, 0.01, n))
+    [change] = hist.judge(_series(values, kernel))
+    assert (change.rev, change.label) == ("r10", hist.HOST)
+    assert change.found_in == "ratio"
+
+
 def test_forwarder_step_under_a_steady_kernel_is_labelled_forwarder() -> None:
     n = 20 * PER_REV
     kernel = _kernel(2, n, None, 0.0)

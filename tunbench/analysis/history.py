@@ -10,8 +10,9 @@ and labels every change:
 
 - **forwarder**: the ratio moved and the kernel row did not (the forwarder changed);
 - **host**: the absolute figure moved, the ratio did not, and the kernel row moved with
-  it (the machine changed under both rows);
-- **both**: the ratio moved and the kernel row moved too;
+  it (the machine changed under both rows); also when the kernel row moved and the
+  forwarder's own figure did not (the ratio moved by its denominator only);
+- **both**: the ratio and the absolute figure moved, and the kernel row moved too;
 - **unlabelled**: no kernel runs were paired with the row, so nobody can tell.
 
 An absolute change with a steady ratio and a steady kernel row (the ratio test missed
@@ -147,7 +148,8 @@ def judge(series: Series, **detector: float) -> list[Change]:
         ka = [r.kernel for r in after if r.kernel is not None]
         ratio_step = cp.describe(rb, ra) if min(len(rb), len(ra)) >= 2 else None
         kernel_step = cp.describe(kb, ka) if min(len(kb), len(ka)) >= 2 else None
-        label = _label(series.is_kernel, found_in != "absolute", kernel_step)
+        abs_moved = found_in != "ratio" or abs_step.welch_p < KERNEL_P
+        label = _label(series.is_kernel, found_in != "absolute", abs_moved, kernel_step)
         changes.append(
             Change(series.revs[idx], idx, p, found_in, label, abs_step, ratio_step, kernel_step)
         )
@@ -155,15 +157,16 @@ def judge(series: Series, **detector: float) -> list[Change]:
     return changes
 
 
-def _label(is_kernel: bool, ratio_moved: bool, kernel: cp.Step | None) -> str:
+def _label(is_kernel: bool, ratio_moved: bool, abs_moved: bool, kernel: cp.Step | None) -> str:
+    """Who moved. A kernel row that moved while the forwarder's own figure did not is the
+    host even though the ratio moved (only its denominator changed)."""
     if is_kernel:
         return HOST
     if kernel is None:
         return UNLABELLED
-    kernel_moved = kernel.welch_p < KERNEL_P
-    if ratio_moved:
-        return BOTH if kernel_moved else FORWARDER
-    return HOST if kernel_moved else FORWARDER
+    if not kernel.welch_p < KERNEL_P:
+        return FORWARDER
+    return BOTH if ratio_moved and abs_moved else HOST
 
 
 REGRESSION = "regression"
