@@ -33,7 +33,12 @@ BISECT_GOOD, BISECT_BAD, BISECT_SKIP, BISECT_ABORT = 0, 1, 125, 128
 
 def add_parser(sub: Any) -> None:
     h = sub.add_parser("history", help="figures across revisions: change points, CI gate")
-    cmds = h.add_subparsers(dest="history_command", required=True, parser_class=Parser)
+    cmds = h.add_subparsers(
+        dest="history_command",
+        required=True,
+        parser_class=Parser,
+        metavar="{show,page,check,bisect-run,export}",
+    )
     show = cmds.add_parser("show", help="a table per series with its change points")
     _common(show)
     page = cmds.add_parser("page", help="an offline page: one chart per series")
