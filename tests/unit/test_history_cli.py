@@ -84,6 +84,21 @@ def test_check_exit_codes(
     assert "% of kernel" in out
 
 
+def test_check_judges_the_figure_asked_for(hist: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["history", "check", "--results-dir", str(hist), "--rev", "r3"]
+    assert run(*base, "--figure", "absolute") == 1
+    out = capsys.readouterr().out
+    assert "regression (absolute -" in out and "% of kernel" not in out
+    assert run(*base, "--figure", "ratio") == 1
+    assert "regression (% of kernel -" in capsys.readouterr().out
+    for path in hist.glob("lab-r3-*-kernel-veth.json"):  # r3 without its kernel row
+        path.unlink()
+    assert run(*base) == 1  # auto: the absolute figure, since r3 has no % of kernel
+    assert "regression (absolute -" in capsys.readouterr().out
+    assert run(*base, "--figure", "ratio") == 2
+    assert "no % of kernel" in capsys.readouterr().out
+
+
 def test_check_is_inconclusive_with_too_few_or_noisy_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

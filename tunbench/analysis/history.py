@@ -215,12 +215,15 @@ def check(
     against: str | None = None,
     last_segment: bool = False,
     min_effect: float = MIN_EFFECT,
+    figure: str = "auto",
 ) -> Verdict:
     """Regression, no regression, improvement or inconclusive for revision ``new``.
 
-    The figure judged is ``% of kernel`` where every run on both sides was paired with
-    a kernel run (host drift cancels), else the absolute figure. With ``d`` the change
-    of the mean in the better direction and ``[lo, hi]`` its 95 % Welch interval:
+    The figure judged (``figure`` auto) is ``% of kernel`` where every run on both sides
+    was paired with a kernel run (host drift cancels), else the absolute figure;
+    ``figure`` absolute or ratio forces one (ratio without pairing: inconclusive). With
+    ``d`` the change of the mean in the better direction and ``[lo, hi]`` its 95 % Welch
+    interval:
     regression when ``hi < 0`` and ``d <= -min_effect``; improvement when ``lo > 0`` and
     ``d >= min_effect``; no regression when ``lo >= -min_effect`` (the interval rules
     out a regression beyond it); otherwise inconclusive.
@@ -233,7 +236,13 @@ def check(
         what = "no base revision" if not revs else f"{nb} base and {nn} new runs"
         more = max(MIN_RUNS - nb, MIN_RUNS - nn, 0) if revs else None
         return Verdict(INCONCLUSIVE, "absolute", tuple(revs), nb, nn, None, None, None, more, what)
-    use_ratio = all(r.ratio is not None for r in (*base, *fresh)) and not series.is_kernel
+    paired = all(r.ratio is not None for r in (*base, *fresh)) and not series.is_kernel
+    if figure == "ratio" and not paired:
+        why = "not every run was paired with a kernel run: no % of kernel"
+        return Verdict(
+            INCONCLUSIVE, "% of kernel", tuple(revs), nb, nn, None, None, None, None, why
+        )
+    use_ratio = paired and figure != "absolute"
 
     def pick(r: Run) -> float:
         return float(r.ratio) if use_ratio and r.ratio is not None else r.value

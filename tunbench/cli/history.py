@@ -114,6 +114,14 @@ def _judge(p: argparse.ArgumentParser, required: bool) -> None:
         help="smallest change called a regression or improvement, in %% (3)",
     )
     p.add_argument(
+        "--figure",
+        choices=["auto", "ratio", "absolute"],
+        default="auto",
+        help="what is judged: ratio (%% of kernel: host drift cancels), absolute (the "
+        "figure itself: steadier where the kernel row is the noisier one), auto: the "
+        "ratio where every run was paired with a kernel run (default)",
+    )
+    p.add_argument(
         "--kernel-rows",
         action="store_true",
         help="judge the kernel rows too (default: only forwarders; they are the host)",
@@ -197,7 +205,8 @@ def verdicts(a: argparse.Namespace, rev: str) -> list[tuple[Any, Any]]:
     if a.against is not None and not any(a.against in s.revs for s in chosen):
         raise UsageError(f"--against {a.against}: no runs of it beside {rev!r}'s")
     return [
-        (s, history.check(s, rev, a.against, a.last_segment, a.min_effect / 100)) for s in chosen
+        (s, history.check(s, rev, a.against, a.last_segment, a.min_effect / 100, a.figure))
+        for s in chosen
     ]
 
 
