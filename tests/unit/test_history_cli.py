@@ -111,17 +111,20 @@ def test_check_is_inconclusive_with_too_few_or_noisy_runs(
     assert "inconclusive" in out and "more runs" in out
 
 
-def test_check_of_an_unknown_revision_is_a_usage_error(
-    hist: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert run("history", "check", "--results-dir", str(hist), "--rev", "r9") == 2
+def test_check_that_cannot_judge_exits_4(hist: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("history", "check", "--results-dir", str(hist), "--rev", "r9") == 4
     assert "no runs of revision 'r9'" in capsys.readouterr().err
+    assert run("history", "check", "--results-dir", str(hist / "missing"), "--rev", "r1") == 4
+    future = hist / "future.json"  # a result file this tunbench cannot read
+    future.write_text('{"schema": "tunbench.result", "version": 99}')
+    assert run("history", "check", "--results-dir", str(hist), "--rev", "r3") == 4
+    assert "future.json" in capsys.readouterr().err
 
 
-def test_check_against_an_unknown_base_is_a_usage_error(
+def test_check_against_an_unknown_base_exits_4(
     hist: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run("history", "check", "--results-dir", str(hist), "--rev", "r3", "--against", "x") == 2
+    assert run("history", "check", "--results-dir", str(hist), "--rev", "r3", "--against", "x") == 4
     assert "--against x" in capsys.readouterr().err
 
 

@@ -7,7 +7,8 @@ of a directory (indexed in sqlite, :mod:`tunbench.plan.historystore`).
 - ``check --rev NEW``: CI's gate. Exit 0 no regression, 1 regression beyond
   ``--min-effect``, 2 inconclusive (it says how many more runs would decide), 3
   improvement; the worst series decides (regression, then inconclusive, then
-  improvement). A usage error also exits 2, with ``tunbench: error:`` on stderr;
+  improvement). An error once the options are read (no runs of NEW, an unreadable
+  result file) exits 4, never 1 or 3; a bad option exits 2 as in every command;
 - ``bisect-run``: for ``git bisect run``: measures (``--measure CMD``) and judges the
   checked-out revision: exit 0 good, 1 bad, 125 skip (inconclusive or unmeasured), 128
   on an error (so that git bisect stops instead of calling the commit bad);
@@ -29,6 +30,7 @@ from tunbench.cli.common import Parser, nonneg_float
 from tunbench.errors import TunbenchError, UsageError
 
 BISECT_GOOD, BISECT_BAD, BISECT_SKIP, BISECT_ABORT = 0, 1, 125, 128
+CHECK_ERROR = 4  # check could not judge (no such revision, unreadable files)
 
 
 def add_parser(sub: Any) -> None:
@@ -44,7 +46,9 @@ def add_parser(sub: Any) -> None:
     page = cmds.add_parser("page", help="an offline page: one chart per series")
     _common(page)
     page.add_argument("--out", type=Path, required=True, metavar="DIR", help="write DIR/index.html")
-    check = cmds.add_parser("check", help="exit 0 ok, 1 regression, 2 inconclusive, 3 better")
+    check = cmds.add_parser(
+        "check", help="exit 0 ok, 1 regression, 2 inconclusive, 3 better, 4 error"
+    )
     _common(check)
     _judge(check, required=True)
     bisect = cmds.add_parser("bisect-run", help="for git bisect run: 0 good, 1 bad, 125 skip")
@@ -223,7 +227,11 @@ def _check(a: argparse.Namespace) -> int:
     from tunbench.analysis.history import EXIT_CODES
     from tunbench.report.historytext import verdict_line
 
-    judged = verdicts(a, a.rev)
+    try:
+        judged = verdicts(a, a.rev)
+    except TunbenchError as exc:  # never 1 or 3: CI would read a verdict into it
+        print(f"tunbench: error: {exc}", file=sys.stderr)
+        return CHECK_ERROR
     for s, v in judged:
         print(verdict_line(s, a.rev, v))
     return overall([EXIT_CODES[v.verdict] for _, v in judged])
