@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tunbench.analysis import results
 from tunbench.cli import cellargs
 from tunbench.plan import sweep
@@ -187,3 +189,30 @@ def figures_of(page: str) -> dict[str, Any]:
     assert m, "no figures in the page"
     figs: dict[str, Any] = json.loads(m.group(1))
     return figs
+
+
+HISTORY_RUNS = 4  # rounds per revision in write_rev
+
+
+def write_rev(
+    directory: Path,
+    rev: str,
+    fwd_gbps: float,
+    kernel_gbps: float = 40.0,
+    seed: int = 0,
+    testbed: str = "lab",
+    noise: float = 0.01,
+) -> None:
+    """One matrix at revision ``rev``: HISTORY_RUNS rounds of sync-gso and of kernel-veth."""
+    rng = np.random.default_rng(seed)
+    for r in range(HISTORY_RUNS):
+        for spec, gbps in (("sync-gso", fwd_gbps), ("kernel-veth", kernel_gbps)):
+            d = doc(spec, float(gbps * (1 + rng.uniform(-noise, noise))), repeat=r, matrix=rev)
+            d["revision"] = {"rev": rev, "source": "given"}
+            d["testbed"] = testbed
+            d["created"] = f"2026-12-0{1 + seed % 9}T0{r}:00:00+0000"
+            if spec == "kernel-veth":
+                d["cell"].update({"kind": "baseline", "mode": "kernel", "offload": "kernel"})
+                d["results"]["cpu_avg"] = None  # no forwarder process to sample
+            d["run_id"] = f"{rev}{r}{spec[:1]}"
+            results.write(d, directory, f"{testbed}-{rev}-{r}-{spec}")

@@ -2,9 +2,11 @@
 
 Schema (``docs/results-schema.md`` has the field by field description)::
 
-    {"schema": "tunbench.result", "version": 2, "run_id", "created",
+    {"schema": "tunbench.result", "version": 3, "run_id", "created",
      "cell": {"spec", "kind", "variant", "args", "mode", "offload", "channel"},
      "status": "ok" | "failed", "error": null | "one line",
+     "revision": {"rev": "v1.2-3-gabc" | null, "source": "given" | "git-describe" | ...},
+     "testbed": "the testbed's name",
      "host": {"inventory_name", "label", "hostname", "kernel", "cpu_model", "cpu_count",
               "memory_bytes", "virtualization", "steal_pct", "nics", "tools", ...},
      "metadata": {...machine, tools, command, mtu, offload flags, workload...},
@@ -23,6 +25,10 @@ while its cell runs by :mod:`tunbench.cell.record`, from the facts the cell supp
 
 Version 2 added the ``host`` block (:mod:`tunbench.cell.hostinfo`); version-1 files are
 still read, and get a host block derived from their metadata (``"derived": true``).
+Version 3 added ``revision`` and ``testbed`` (``--rev``, ``--testbed``: what ``tunbench
+history`` files a run under); older files get them derived: a built-in row's revision is
+the tunbench commit it ran (``metadata.git_sha``, ``"source": "derived"``), an external
+one's is unknown (null), and the testbed is the host's name.
 
 Files are written atomically (temporary ``.tb-*`` file in the same directory, then
 rename), so an interrupted run never leaves half a file.
@@ -44,9 +50,10 @@ from tunbench.errors import ResultFileError, UsageError
 from tunbench.system.signals import deferred
 
 SCHEMA = "tunbench.result"
-VERSION = 2
+VERSION = 3
 FLEET_FILE = "fleet.json"  # what tunbench fleet writes beside the hosts' result directories
-READABLE = (1, 2)  # the versions load() accepts; a version-1 file gets a derived host block
+# the versions load() accepts; older ones get a derived host block (1), revision and testbed
+READABLE = (1, 2, 3)
 # The workload options a file is keyed by (``metadata.workload``). A file from before
 # an option existed ran its default, so missing keys read as these; they are the defaults
 # of :class:`tunbench.load.workloads.WorkloadOptions` (a unit test holds the two together).
@@ -194,8 +201,21 @@ def _checked(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
             raise ResultFileError(f"{path}: missing {key!r}")
     if not isinstance(doc.get("host"), dict):
         doc["host"] = derived_host(doc["metadata"])
+    if not isinstance(doc.get("revision"), dict):
+        doc["revision"] = derived_revision(doc)
+    if not doc.get("testbed"):
+        doc["testbed"] = host_name(doc)
     doc["_path"] = str(path)
     return doc
+
+
+def derived_revision(doc: dict[str, Any]) -> dict[str, Any]:
+    """The revision block of a file written before it existed (versions 1 and 2): a
+    built-in row ran this project at ``metadata.git_sha``; an external one is unknown."""
+    sha = (doc.get("metadata") or {}).get("git_sha")
+    if (doc.get("cell") or {}).get("kind") != "external" and sha:
+        return {"rev": str(sha), "source": "derived"}
+    return {"rev": None, "source": None}
 
 
 def derived_host(meta: dict[str, Any]) -> dict[str, Any]:
@@ -236,6 +256,27 @@ def host_name(doc: dict[str, Any]) -> str:
     return UNKNOWN_HOST
 
 
+def result_paths(directory: Path) -> list[Path]:
+    """The ``*.json`` files of a results directory that may be results, sorted (a fleet
+    run's: every host's directory of files; temporary ``.tb-*`` files left out)."""
+    if not directory.is_dir():
+        raise UsageError(f"results dir {directory} does not exist")
+    # a fleet run's directory: fleet.json, and each host's files in a directory of its own
+    pattern = "*/*.json" if (directory / FLEET_FILE).is_file() else "*.json"
+    return sorted(p for p in directory.glob(pattern) if not p.name.startswith(".tb-"))
+
+
+def parse(path: Path) -> dict[str, Any] | None:
+    """A file's tunbench result document (checked, as :func:`load`), None when the file is
+    not a tunbench result at all (unreadable, not JSON, another schema); ResultFileError
+    for a tunbench result this version cannot read."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return _checked(path, doc) if is_result(doc) else None
+
+
 def load_dir(
     directory: Path, on_skip: Callable[[list[Path]], None] | None = None
 ) -> list[dict[str, Any]]:
@@ -248,19 +289,11 @@ def load_dir(
     this version cannot read (an unknown schema version, missing parts) raises
     ResultFileError naming the file.
     """
-    if not directory.is_dir():
-        raise UsageError(f"results dir {directory} does not exist")
-    # a fleet run's directory: fleet.json, and each host's files in a directory of its own
-    pattern = "*/*.json" if (directory / FLEET_FILE).is_file() else "*.json"
-    files = sorted(p for p in directory.glob(pattern) if not p.name.startswith(".tb-"))
     docs, foreign = [], []
-    for path in files:
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError):
-            doc = None
-        if is_result(doc):
-            docs.append(_checked(path, doc))
+    for path in result_paths(directory):
+        doc = parse(path)
+        if doc is not None:
+            docs.append(doc)
         else:
             foreign.append(path)
     if foreign and on_skip is not None:
@@ -304,6 +337,8 @@ def flat(doc: dict[str, Any]) -> dict[str, Any]:
         "created": doc.get("created"),
         "result_file": doc.get("_path"),
         "host": host_name(doc),
+        "rev": (doc.get("revision") or {}).get("rev"),
+        "testbed": doc.get("testbed") or host_name(doc),
         "workload_key": workload_key(doc),
         "kernel": doc["metadata"].get("kernel"),
         "cpu_model": doc["metadata"].get("cpu_model"),

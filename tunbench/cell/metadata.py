@@ -1,4 +1,5 @@
-"""Facts about the machine and the tools, recorded in every result file."""
+"""Facts about the machine and the tools, recorded in every result file; and the revision
+a row measured (:func:`revision`), which ``tunbench history`` files it under."""
 
 from __future__ import annotations
 
@@ -48,6 +49,37 @@ def git_sha() -> str | None:
     if status != 0:
         return None
     return sha.strip() + ("-dirty" if dirty.strip() else "")
+
+
+def describe_tree(path: Path) -> str | None:
+    """``git describe --always --dirty`` of the git work tree ``path`` lies in (a file or
+    a directory), None when it is in none or git is missing."""
+    where = path if path.is_dir() else path.parent
+    try:
+        status, out, _ = run_output(
+            ["git", "-C", str(where), "describe", "--always", "--dirty"], 5.0
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if status != 0:
+        return None
+    return out.strip() or None
+
+
+def revision(kind: str, command: str, given: str | None) -> dict[str, Any]:
+    """What revision a row measured, and how that is known: ``given`` (``--rev``) as it
+    is; an external forwarder (``kind`` external) that is a path inside a git work tree:
+    that tree's ``git describe``; otherwise (built-in variants, baselines) this project's
+    commit. ``{"rev": ..., "source": "given" | "git-describe" | "tunbench" | None}``."""
+    if given:
+        return {"rev": given, "source": "given"}
+    if kind == "external" and "/" in command:
+        found = describe_tree(Path(command).resolve())
+        return {"rev": found, "source": "git-describe" if found else None}
+    if kind == "external":
+        return {"rev": None, "source": None}  # a command on $PATH: nothing says which build
+    sha = _static()["git_sha"]
+    return {"rev": sha, "source": "tunbench" if sha else None}
 
 
 @functools.cache

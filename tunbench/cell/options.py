@@ -35,6 +35,8 @@ class CellOptions:
     background_seconds: float = 1.0  # how long one background check measures
     placement: Placement = field(default_factory=Placement)  # recorded; pins via the cpus
     offered: Offered | None = None  # a paced stream: its rate and how it was chosen
+    rev: str | None = None  # --rev: the forwarder's revision (None: found out per cell)
+    testbed: str | None = None  # --testbed: where it ran (None: the host's name)
 
 
 def placed(opts: CellOptions, where: Placement) -> CellOptions:

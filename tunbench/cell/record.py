@@ -13,7 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from tunbench.analysis import boundby, cost, fwdmetrics, stats
-from tunbench.analysis.results import SCHEMA, VERSION, WORKLOAD_KEYS
+from tunbench.analysis.results import SCHEMA, VERSION, WORKLOAD_KEYS, host_name
 from tunbench.cell import hostinfo, metadata
 from tunbench.cell.options import CellOptions
 from tunbench.cell.variants import CellSpec, describe
@@ -79,6 +79,8 @@ def skeleton(
         "samples": [],
         "iperf3": None,
     }
+    doc["revision"] = metadata.revision(cell.kind, cell.name, opts.rev)
+    doc["testbed"] = opts.testbed or host_name(doc)
     doc.update(extra or {})
     return doc
 

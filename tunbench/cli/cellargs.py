@@ -94,6 +94,24 @@ def add_workload(p: argparse.ArgumentParser) -> None:
         "(1; default from $TUNBENCH_BACKGROUND_SECONDS)",
     )
     p.add_argument("--results-dir", type=Path, default=Path("results"))
+    add_revision(p)
+
+
+def add_revision(p: argparse.ArgumentParser) -> None:
+    """``--rev`` and ``--testbed``: what ``tunbench history`` files each result under."""
+    p.add_argument(
+        "--rev",
+        default=None,
+        metavar="REV",
+        help="the forwarder's revision, any string (default: an external forwarder's git "
+        "work tree's `git describe --always --dirty`; built-in rows: tunbench's commit)",
+    )
+    p.add_argument(
+        "--testbed",
+        default=None,
+        metavar="NAME",
+        help="the testbed the history files results under (default: the host's label)",
+    )
 
 
 def add_workload_kinds(p: argparse.ArgumentParser) -> None:
@@ -194,6 +212,8 @@ def cell_options(a: argparse.Namespace) -> CellOptions:
         background_limit=a.background_limit,
         background_wait=a.background_wait,
         background_seconds=a.background_seconds,
+        rev=getattr(a, "rev", None) or None,
+        testbed=getattr(a, "testbed", None) or None,
         iperf=ClientOptions(
             duration=a.duration,
             omit=a.omit,
@@ -233,11 +253,12 @@ def workload_parser() -> Parser:
 
 
 def workload_flags(p: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    """Long flags of ``p`` that take a value, except where results go."""
+    """Long flags of ``p`` that take a value, except where results go and what they are
+    filed under (``--rev``, ``--testbed``)."""
     return {
         flag: action
         for action in p._actions
-        if action.nargs != 0 and action.dest != "results_dir"
+        if action.nargs != 0 and action.dest not in ("results_dir", "rev", "testbed")
         for flag in action.option_strings
         if flag.startswith("--")
     }

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from tunbench.cli import clean, compare, fleet, listing, matrix, report, sweep, verify
+from tunbench.cli import clean, compare, fleet, history, listing, matrix, report, sweep, verify
 from tunbench.cli import run as run_command  # `run` is the program's entry point below
 from tunbench.cli.common import Parser
 from tunbench.errors import Interrupted, TunbenchError
@@ -22,6 +22,7 @@ SUBCOMMANDS = (
     listing,
     report,
     compare,
+    history,
     fleet,
     clean,
 )  # --help's order
@@ -35,6 +36,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "compare": compare.handle,
     "sweep": sweep.handle,
     "fleet": fleet.handle,
+    "history": history.handle,
 }
 
 
