@@ -71,7 +71,7 @@ def test_a_spin_spins_once_per_frame_written_and_is_recorded(
 ) -> None:
     monkeypatch.setenv(SPIN_NS_ENV, "1234")
     spins: list[int] = []
-    monkeypatch.setattr(fc, "busy_wait", lambda ns: spins.append(ns) or ns)
+    monkeypatch.setattr(fc, "busy_wait", lambda ns: spins.append(ns) or ns)  # type: ignore[func-returns-value]
     fwd = Forwarder("t", _args(), [])
     c = fwd.counters("2to1")
     assert type(c) is not Counters and isinstance(c, Counters)
@@ -82,6 +82,7 @@ def test_a_spin_spins_once_per_frame_written_and_is_recorded(
             assert write_frame(a.fileno(), b"x" * 60, c)
     assert spins == [1234, 1234, 1234]
     assert c.packets == 3 and c.bytes == 180  # still counted as before
+    assert fwd.stats()["extra"] == {"spin_ns": 1234, "spun_ns_per_frame": 1234.0}
 
 
 def test_the_spec_option_and_the_recorded_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
