@@ -161,3 +161,16 @@ def test_compare_a_b_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert cli.main(["compare", "--a", "sync-normal", "--b", "nope", str(tmp_path)]) == 2
     assert "no runs of 'nope'" in capsys.readouterr().err
     assert cli.main(["compare", "--a", "sync-normal", str(tmp_path)]) == 2
+
+
+def test_the_plan_is_printed_and_the_cap_warned_about(capsys: pytest.CaptureFixture[str]) -> None:
+    from tunbench.cli.common import print_plan
+
+    a = {0: 10.0, 1: 14.0, 2: 8.0}
+    b = {r: v * 1.05 for r, v in a.items()}
+    print_plan(plan(["a", "b"], [a, b], pct=3, repeat=3, max_repeat=5, reference=0))
+    err = capsys.readouterr().err
+    assert "--resolve: b: log-ratio sd 0.0% against a needs 3 rounds for ±3%; 3 rounds" in err
+    # sd of ln 10, ln 14, ln 8 = 0.2818; (1.96 · 0.2818 / ln 1.03)² = 349, with t: 352
+    assert "--resolve: a: sd 28.2% needs 352 rounds" in err and "capped at 5 by --max-repeat" in err
+    assert "warning: --max-repeat stops 1 row(s) short of ±3%: a" in err

@@ -141,6 +141,20 @@ def print_offered(recs: list[dict[str, Any]], auto: bool) -> None:
         )
 
 
+def print_plan(rows: list[Any]) -> None:
+    """--resolve's plan, once its first stage is done; loudly where --max-repeat caps it."""
+    for row in rows:
+        print(f"tunbench: --resolve: {row.text}", file=sys.stderr, flush=True)
+    capped = [row.spec for row in rows if row.capped]
+    if capped:
+        print(
+            f"tunbench: warning: --max-repeat stops {len(capped)} row(s) short of "
+            f"±{rows[0].pct:g}%: {', '.join(capped)}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def percent(text: str) -> float:
     value = nonneg_float(text)
     if value <= 0:

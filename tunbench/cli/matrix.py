@@ -62,7 +62,7 @@ def handle(a: argparse.Namespace) -> int:
                 progress=not a.quiet,
                 on_result=written.append,
                 cell_opts=opts,
-                on_plan=_print_plan,
+                on_plan=common.print_plan,
             )
     except Interrupted:
         n = len(written)
@@ -101,20 +101,6 @@ def _print_convergence(recs: list[dict[str, Any]], until_ci: float, max_repeat: 
     for spec, half, n in missed:
         width = f"±{half:.1f}%" if half is not None else "no interval"
         print(f"tunbench:   {spec}: {width} after {n} successful runs", file=sys.stderr)
-
-
-def _print_plan(rows: list[Any]) -> None:
-    """--resolve's plan, once its first stage is done; loudly where --max-repeat caps it."""
-    for row in rows:
-        print(f"tunbench: --resolve: {row.text}", file=sys.stderr, flush=True)
-    capped = [row.spec for row in rows if row.capped]
-    if capped:
-        print(
-            f"tunbench: warning: --max-repeat stops {len(capped)} row(s) short of "
-            f"±{rows[0].pct:g}%: {', '.join(capped)}",
-            file=sys.stderr,
-            flush=True,
-        )
 
 
 def _print_paired(recs: list[dict[str, Any]], specs: list[str], margin: float) -> None:
