@@ -339,7 +339,10 @@ class _Matrix:
             for pos, j in enumerate(round_order(list(range(len(idx))), self.seed, r + shift)):
                 one(r, pos, j)
         if resolve is not None:
-            ref = 0 if self.mopts.paired and len(idx) > 1 else None
+            # paired with the matrix's first spec, where that row is in these rounds (a
+            # paced matrix's cost rounds have no kernel row)
+            first = self.cells[0].spec
+            ref = 0 if self.mopts.paired and len(idx) > 1 and cells[0].spec == first else None
             rows = resolve_plan.plan(
                 [c.spec for c in cells],
                 [by_round[j] for j in range(len(idx))],
