@@ -27,7 +27,12 @@ from forwarders.framed import Framed, TunCodec
 from forwarders.frameio import DeviceGone, read_ready
 from forwarders.gsopath import SplitRelay
 from forwarders.nbio import YIELD_EVERY, read_nb, readinto_nb, write_nb
-from forwarders.options import ArgumentParser, add_gso_options, base_parser
+from forwarders.options import (
+    ArgumentParser,
+    add_gso_options,
+    add_spin_option,
+    base_parser,
+)
 from forwarders.runner import EXIT_WORKER_CRASHED, configure_devices, report_crash
 from forwarders.variant import Variant
 from tunio.argtypes import positive_int
@@ -74,6 +79,7 @@ class AsyncVariant(Variant):
                 metavar="N",
                 help="preallocated buffers per direction",
             )
+        add_spin_option(p)  # last: a control, not one of the variant's own
         return p
 
     def main(self, argv: Sequence[str] | None = None) -> int:

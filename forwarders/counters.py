@@ -2,8 +2,9 @@
 
 Per-direction :class:`Counters` (frames, bytes, drops, errors, batches, GRO work, gso_size
 histogram), merged per direction by :class:`Forwarder`, which writes them as JSON to
-``--stats``. Also the harness's fault injection (:data:`FAULT_CRASH_AFTER_ENV`), which only
-swaps the counter class, so the hot path is untouched.
+``--stats``. Also the harness's fault injection (:data:`FAULT_CRASH_AFTER_ENV`) and the
+positive control's busy-wait per frame (:data:`SPIN_NS_ENV`, ``--spin-ns``), which only
+swap the counter class, so the hot path is untouched when they are off.
 """
 
 from __future__ import annotations
@@ -130,6 +131,50 @@ class _FaultyCounters(Counters):
             raise InjectedFault(f"injected fault after {value} packets at {time.time():.3f}")
 
 
+# The positive control of ``compare``'s verdicts: with this set to N (or the spec option
+# ``--spin-ns N``, which wins), every frame written busy-waits N ns more, a known extra
+# cost per packet (per frame: a GSO super-frame spins once) that a verdict must see.
+SPIN_NS_ENV = "TUNBENCH_SPIN_NS"
+
+
+def spin_ns(args: argparse.Namespace) -> int:
+    """The busy-wait per frame written: ``--spin-ns`` where given, else :data:`SPIN_NS_ENV`
+    (read here, once per counter object, never per packet), else 0."""
+    given = getattr(args, "spin_ns", None)
+    if given is not None:
+        return int(given)
+    text = os.environ.get(SPIN_NS_ENV, "").strip()
+    try:
+        value = int(text or 0)
+    except ValueError:
+        raise ValueError(f"{SPIN_NS_ENV} must be a whole number of ns, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"{SPIN_NS_ENV} must not be negative, got {value}")
+    return value
+
+
+def busy_wait(ns: int, clock: Callable[[], int] = time.perf_counter_ns) -> int:
+    """Spin on ``clock`` until ``ns`` ns have passed; the ns that really passed."""
+    start = clock()
+    now = start
+    while now - start < ns:
+        now = clock()
+    return now - start
+
+
+@dataclass
+class _SpinningCounters(Counters):
+    """Counters whose every counted write first spins ``spin`` ns; only ever used with a
+    spin set, so that with none the hot path is the plain :meth:`Counters.wrote`."""
+
+    spin: int = 0
+    spun_ns: int = 0  # what the spins really took (the clock is read 100-200 ns apart)
+
+    def wrote(self, data: Frame) -> None:
+        self.spun_ns += busy_wait(self.spin)
+        Counters.wrote(self, data)  # not super(): a lookup less per frame
+
+
 @dataclass
 class Forwarder:
     """The shared run loop: devices, per-direction counters, extra stats, worker threads."""
@@ -147,11 +192,15 @@ class Forwarder:
     def counters(self, direction: str) -> Counters:
         """A fresh counter object for one worker of ``direction`` (``"1to2"`` / ``"2to1"``)."""
         crash_after = int(os.environ.get(FAULT_CRASH_AFTER_ENV) or 0)
-        c = (
-            _FaultyCounters(crash_after=crash_after)
-            if crash_after and direction == "1to2"
-            else Counters()
-        )
+        spin = spin_ns(self.args)
+        c: Counters
+        if crash_after and direction == "1to2":
+            c = _FaultyCounters(crash_after=crash_after)
+        elif spin:
+            c = _SpinningCounters(spin=spin)
+            self.extra["spin_ns"] = spin
+        else:
+            c = Counters()
         if any(d.vnet_hdr for d in self.devices):
             c.gso_hist = [0] * GSO_BUCKETS
         self.directions.setdefault(direction, []).append(c)
@@ -180,6 +229,15 @@ class Forwarder:
                 per_dir[direction]["coalescing_factor"] = (
                     total.gro.packets_in / total.gro.frames_out
                 )
+        spinning = [
+            p
+            for parts in self.directions.values()
+            for p in parts
+            if isinstance(p, _SpinningCounters)
+        ]
+        frames = sum(p.packets for p in spinning)
+        if spinning and frames:  # the positive control's real extra time per frame
+            self.extra["spun_ns_per_frame"] = sum(p.spun_ns for p in spinning) / frames
         return {
             "variant": self.name,
             "pid": os.getpid(),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tunio.argtypes import mtu, positive_int
+from tunio.argtypes import mtu, nonneg_int, positive_int
 from tunio.engine import engine_arg
 
 # Most frames the --gso split path reads back to back before coalescing their segments:
@@ -115,6 +115,19 @@ def base_parser(prog: str, description: str) -> ArgumentParser:
         help="standalone use: set MTU, address /24 and up on both devices",
     )
     return p
+
+
+def add_spin_option(p: ArgumentParser) -> None:
+    """``--spin-ns``: the positive control, a known extra cost per frame written (a variant
+    whose writes go through :meth:`forwarders.counters.Counters.wrote`)."""
+    p.add_option(
+        "--spin-ns",
+        type=nonneg_int,
+        default=None,
+        metavar="NS",
+        help="positive control: busy-wait NS ns per frame written, a known extra cost "
+        "per packet (default: $TUNBENCH_SPIN_NS, else 0)",
+    )
 
 
 def add_thread_options(p: ArgumentParser) -> None:

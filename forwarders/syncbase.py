@@ -20,7 +20,13 @@ from typing import ClassVar
 from forwarders.counters import Counters, Forwarder
 from forwarders.frameio import pump_blocking, read_frame, write_frame
 from forwarders.gsopath import SplitRelay
-from forwarders.options import ArgumentParser, add_gso_options, add_thread_options, base_parser
+from forwarders.options import (
+    ArgumentParser,
+    add_gso_options,
+    add_spin_option,
+    add_thread_options,
+    base_parser,
+)
 from forwarders.runner import Worker, run_threads
 from forwarders.variant import Variant
 from tunio.argtypes import positive_int
@@ -54,6 +60,7 @@ class SyncVariant(Variant):
                 metavar="N",
                 help="bounded queue depth per direction",
             )
+        add_spin_option(p)  # last: a control, not one of the variant's own
         return p
 
     def main(self, argv: Sequence[str] | None = None) -> int:

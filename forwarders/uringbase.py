@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from forwarders.counters import Counters, Forwarder, InjectedFault
+from forwarders.counters import SPIN_NS_ENV, Counters, Forwarder, InjectedFault, spin_ns
 from forwarders.frameio import DeviceGone
 from forwarders.gsopath import SplitRelay
 from forwarders.options import ArgumentParser, add_gso_options, base_parser
@@ -194,7 +194,10 @@ class UringVariant(Variant):
         return p
 
     def main(self, argv: Sequence[str] | None = None) -> int:
-        args = self.build_parser().parse_args(argv)
+        parser = self.build_parser()
+        args = parser.parse_args(argv)
+        if spin_ns(args):  # its writes happen in C: a spin would be recorded, never done
+            parser.error(f"{SPIN_NS_ENV} cannot spin in a uring variant (it writes in C)")
         if args.batch is None:
             args.batch = min(BATCH, args.depth)
         devs = [

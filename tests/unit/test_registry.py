@@ -72,6 +72,7 @@ def test_variant_describes_itself(name: str) -> None:
     flags = [o.flag for o in v.options()]
     assert ("--gso" in flags) == v.gso
     assert ("--thread" in flags) == (v.mode == "sync")
+    assert ("--spin-ns" in flags) == (v.mode != "uring")  # uring writes in C
     assert not set(flags) & set(v.build_parser().harness_flags)
     # describe() fills the table's columns from the same object
     if v.unavailable() and not in_ci():
@@ -91,7 +92,9 @@ def test_options_carry_help_and_default() -> None:
         "--batch",
         "--no-verify",
         "--depth",
+        "--spin-ns",
     ]
+    assert opts["--spin-ns"].usage == "--spin-ns NS" and opts["--spin-ns"].default is None
     assert opts["--depth"].default == 1024
     assert opts["--depth"].usage == "--depth N"
     assert opts["--depth"].help.endswith("(default 1024)")

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from forwarders.counters import spin_ns
 from tunbench.analysis import boundby, cost, fwdmetrics, stats
 from tunbench.analysis.results import SCHEMA, VERSION, WORKLOAD_KEYS, host_name
 from tunbench.cell import hostinfo, metadata
 from tunbench.cell.options import CellOptions
 from tunbench.cell.variants import CellSpec, describe
-from tunbench.errors import ForwarderError, MeasurementError
+from tunbench.errors import ForwarderError, MeasurementError, UsageError
 from tunbench.load.measurement import Measurement
 from tunbench.system.sampler import samples_to_json
 
@@ -64,6 +65,7 @@ def skeleton(
             },
             "placement": opts.placement.to_json(),
             "offered": opts.offered.to_json() if opts.offered else None,
+            "spin_ns": cell_spin_ns(cell),
             "background_limit": opts.background_limit,
             "background_seconds": opts.background_seconds,
             "devices": {
@@ -83,6 +85,18 @@ def skeleton(
     doc["testbed"] = opts.testbed or host_name(doc)
     doc.update(extra or {})
     return doc
+
+
+def cell_spin_ns(cell: CellSpec) -> int | None:
+    """The positive control's busy-wait per frame that the cell's forwarder runs with (its
+    spec's ``--spin-ns``, else ``$TUNBENCH_SPIN_NS``, which the forwarder inherits); None
+    when it runs none or is not a Python variant."""
+    if cell.kind != "python" or cell.options is None:
+        return None
+    try:
+        return spin_ns(cell.options) or None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def record_failure(doc: dict[str, Any], exc: Exception) -> None:

@@ -51,11 +51,19 @@ def add_repeats(m: argparse.ArgumentParser) -> None:
         help="after --repeat rounds, rerun cells until their 95%% CI is within ±PCT%% of the mean",
     )
     m.add_argument(
+        "--resolve",
+        type=percent,
+        default=None,
+        metavar="PCT",
+        help="after --repeat rounds, plan as many as each row's spread needs for a ±PCT%% "
+        "95%% interval (paired rows: of their log ratio to the first spec), at most --max-repeat",
+    )
+    m.add_argument(
         "--max-repeat",
         type=positive_int,
         default=8,
         metavar="M",
-        help="with --until-ci: at most M runs per cell (8)",
+        help="with --until-ci or --resolve: at most M runs per cell (8)",
     )
     m.add_argument(
         "--seed",
@@ -86,8 +94,12 @@ def matrix_options(a: argparse.Namespace, flamegraphs: Path, native: bool) -> Ma
     contradict each other."""
     from tunbench.plan.matrix import MatrixOptions
 
-    if a.until_ci is not None and a.max_repeat < a.repeat:
+    if a.until_ci is not None and a.resolve is not None:
+        raise UsageError("--until-ci and --resolve are two ways to choose the rounds: give one")
+    if (a.until_ci is not None or a.resolve is not None) and a.max_repeat < a.repeat:
         raise UsageError(f"--max-repeat {a.max_repeat} is below --repeat {a.repeat}")
+    if a.resolve is not None and a.repeat < 2:
+        raise UsageError("--resolve estimates the spread from the first --repeat rounds: 2 or more")
     auto = a.offered == "auto"
     capacity = a.repeat if a.capacity_repeat is None else a.capacity_repeat
     if a.capacity_repeat is not None and a.offered is None:
@@ -107,6 +119,8 @@ def matrix_options(a: argparse.Namespace, flamegraphs: Path, native: bool) -> Ma
         diagnose=not a.no_diagnose,
         offered_auto=auto,
         capacity_repeat=capacity,
+        resolve=a.resolve,
+        paired=bool(getattr(a, "paired", False)),
     )
 
 
@@ -124,6 +138,20 @@ def print_offered(recs: list[dict[str, Any]], auto: bool) -> None:
             "tunbench: --offered auto: no row with a forwarder measured a capacity, "
             "so no paced rows ran",
             file=sys.stderr,
+        )
+
+
+def print_plan(rows: list[Any]) -> None:
+    """--resolve's plan, once its first stage is done; loudly where --max-repeat caps it."""
+    for row in rows:
+        print(f"tunbench: --resolve: {row.text}", file=sys.stderr, flush=True)
+    capped = [row.spec for row in rows if row.capped]
+    if capped:
+        print(
+            f"tunbench: warning: --max-repeat stops {len(capped)} row(s) short of "
+            f"±{rows[0].pct:g}%: {', '.join(capped)}",
+            file=sys.stderr,
+            flush=True,
         )
 
 

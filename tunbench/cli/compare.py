@@ -1,5 +1,6 @@
 """``tunbench compare OLD NEW``: a verdict per row between two result directories;
-``compare --hosts A,B FLEET_DIR``: between two hosts of a fleet run."""
+``compare --hosts A,B FLEET_DIR``: between two hosts of a fleet run; ``compare --a SPEC
+--b SPEC DIR``: B against A, their rounds of one matrix session paired."""
 
 from __future__ import annotations
 
@@ -37,6 +38,16 @@ def add_parser(sub: Any) -> None:
         metavar="PCT",
         help="smallest change of the median called faster/slower, in %% (3)",
     )
+    cmp.add_argument(
+        "--a",
+        dest="spec_a",
+        default=None,
+        metavar="SPEC",
+        help="with --b and one directory: a paired A/B of two specs of the same matrix session",
+    )
+    cmp.add_argument(
+        "--b", dest="spec_b", default=None, metavar="SPEC", help="B of the paired A/B (see --a)"
+    )
     cmp.add_argument("--format", choices=["markdown", "json"], default="markdown")
 
 
@@ -50,6 +61,8 @@ def _two_hosts(text: str) -> tuple[str, str]:
 def handle(a: argparse.Namespace) -> int:
     from tunbench.plan import compare
 
+    if a.spec_a is not None or a.spec_b is not None:
+        return _paired(a)
     if a.hosts is None and a.new is None:
         raise UsageError("compare needs OLD and NEW directories, or --hosts A,B and one directory")
     if a.hosts is not None and a.new is not None:
@@ -71,4 +84,33 @@ def handle(a: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"cannot write the page: {exc.strerror}: {exc.filename}") from exc
         print(f"tunbench: wrote {page}", file=sys.stderr)
+    return 0
+
+
+def _paired(a: argparse.Namespace) -> int:
+    from tunbench.analysis import results
+    from tunbench.plan import paired
+
+    if a.spec_a is None or a.spec_b is None:
+        raise UsageError("a paired comparison needs both --a SPEC and --b SPEC")
+    if a.new is not None or a.hosts is not None or a.html:
+        raise UsageError("compare --a/--b takes one directory (a matrix's), without --hosts/--html")
+    recs = [results.flat(d) for d in results.load_dir(a.old, warn_skipped)]
+    specs = paired.specs_of(recs)
+    for spec in (a.spec_a, a.spec_b):
+        if spec not in specs:
+            raise UsageError(f"no runs of {spec!r} in {a.old} (specs: {', '.join(specs)})")
+    rows = paired.pair(recs, a.spec_a, a.spec_b, a.min_effect)
+    if not rows:
+        raise UsageError(f"{a.spec_a!r} and {a.spec_b!r} ran no workload in common in {a.old}")
+    if a.format == "json":
+        print(paired.as_json(rows))
+    else:
+        print(paired.markdown(rows))
+    if all(r.verdict.n == 0 for r in rows):
+        print(
+            "tunbench: no round has both: A and B were not measured in the same matrix "
+            "session; `tunbench compare` on two directories judges separate sets (Welch)",
+            file=sys.stderr,
+        )
     return 0

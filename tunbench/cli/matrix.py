@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
 
 from tunbench.analysis import results
+from tunbench.analysis.stats import MIN_EFFECT
 from tunbench.cli import common
 from tunbench.cli.cellargs import add_workload, cell_options, placed_options
 from tunbench.cli.common import add_repeats, matrix_options
@@ -22,6 +24,12 @@ def add_parser(sub: Any) -> None:
     m.add_argument("specs", nargs="*", help="specs to run (default: all registered)")
     add_workload(m)
     add_repeats(m)
+    m.add_argument(
+        "--paired",
+        action="store_true",
+        help="pair every later spec with the first, round by round: their paired verdicts "
+        "after the table, and --resolve's spread (the default for a matrix of two specs)",
+    )
     m.add_argument("--native", action="store_true", help="Python variants: py-spy --native stacks")
     m.add_argument("--flamegraph-dir", type=Path, default=Path("flamegraph"))
     m.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
@@ -36,6 +44,8 @@ def handle(a: argparse.Namespace) -> int:
     cells = [parse_spec(s) for s in (a.specs or default_matrix())]
     opts = placed_options(a, cells, cell_options(a))
     mopts = matrix_options(a, a.flamegraph_dir, a.native)
+    if len({c.spec for c in cells}) == 2:  # an A/B: B's verdict is paired with A's rounds
+        mopts = dataclasses.replace(mopts, paired=True)
     common.check_prerequisites()
     check_tool(opts[0].workload.kind)
     results.check_writable(a.results_dir)
@@ -52,6 +62,7 @@ def handle(a: argparse.Namespace) -> int:
                 progress=not a.quiet,
                 on_result=written.append,
                 cell_opts=opts,
+                on_plan=common.print_plan,
             )
     except Interrupted:
         n = len(written)
@@ -70,6 +81,9 @@ def handle(a: argparse.Namespace) -> int:
         _print_convergence(recs, a.until_ci, a.max_repeat)
     table = tables.markdown(recs)
     print(table)
+    if mopts.paired:
+        margin = a.resolve if a.resolve is not None else 100 * MIN_EFFECT
+        _print_paired(recs, [c.spec for c in cells], margin)
     _write_reports(recs, table, a.results_dir)
     return 1 if failed else 0
 
@@ -87,6 +101,17 @@ def _print_convergence(recs: list[dict[str, Any]], until_ci: float, max_repeat: 
     for spec, half, n in missed:
         width = f"±{half:.1f}%" if half is not None else "no interval"
         print(f"tunbench:   {spec}: {width} after {n} successful runs", file=sys.stderr)
+
+
+def _print_paired(recs: list[dict[str, Any]], specs: list[str], margin: float) -> None:
+    """Every later spec against the first, their rounds paired (plan/paired.py)."""
+    from tunbench.plan import paired
+
+    order = list(dict.fromkeys(specs))
+    rows = [row for spec in order[1:] for row in paired.pair(recs, order[0], spec, margin)]
+    if rows:
+        print()
+        print(paired.markdown(rows))
 
 
 def _write_reports(recs: list[dict[str, Any]], table: str, results_dir: Path) -> None:

@@ -89,6 +89,7 @@ def handle(a: argparse.Namespace) -> int:
             progress=not a.quiet,
             cell_opts=per_cell,
             cell_extra=extra,
+            on_plan=common.print_plan,
         )
     failed = [r for r in recs if r["status"] != "ok"]
     for r in failed:

@@ -5,8 +5,9 @@ namespaces, the forwarder's start, the background check (``--background-seconds`
 the teardown, :data:`CELL_OVERHEAD_S` + the check, measured on the 2-core VM this was
 written on (README, "How long bench.sh takes"). A profiling or diagnostic pass has no
 background check but draws or parses what it recorded: :data:`PASS_OVERHEAD_S`. Without
-``--until-ci`` the count of runs is exact; with it, the estimate is a range from every row
-converging after ``--repeat`` runs to every row taking ``--max-repeat``.
+``--until-ci`` or ``--resolve`` the count of runs is exact; with either, the estimate is a
+range from every row converging after ``--repeat`` runs to every row taking
+``--max-repeat``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def seconds(
     paced = mopts.offered_auto or any(x.offered is not None for x in opts)
     main = len(forwarders) if paced else len(cells)
     capacity = len(cells) * mopts.capacity_repeat * cell if paced else 0.0
-    most = mopts.repeat if mopts.until_ci is None else max(mopts.repeat, mopts.max_repeat)
+    adaptive = mopts.until_ci is not None or mopts.resolve is not None
+    most = max(mopts.repeat, mopts.max_repeat) if adaptive else mopts.repeat
     low = passes + capacity + main * mopts.repeat * cell
     high = passes + capacity + main * most * cell
     return low, high

@@ -9,10 +9,12 @@ neighbour. With ``until_ci`` (netperf's ``-I``), more rounds follow, of only the
 whose 95 % CI half-width is still above that share of their mean (and the kernel runs
 their ``% of kernel`` pairs with), until they meet it or reach ``max_repeat`` runs; the
 interval is that of the workload's primary figure (:mod:`tunbench.analysis.primary`: Gbit/s, TPS,
-conn/s, zero-loss pps). A
+conn/s, zero-loss pps). With ``resolve`` (``--resolve PCT``) the rounds after the first
+``repeat`` are planned at once from each row's spread instead (:mod:`tunbench.plan.resolve`;
+with ``paired``, of its log ratios to the first spec's runs of the same rounds). A
 failed cell is recorded and the matrix goes on. Each result file carries its position
-(``matrix.id/repeat/repeats/order/cell/seed/until_ci/max_repeat``) and the profile of
-its spec.
+(``matrix.id/repeat/repeats/order/cell/seed/until_ci/max_repeat/resolve/plan``) and the
+profile of its spec.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tunbench.analysis import cost, primary, results, stats
 from tunbench.cell.options import CellOptions, with_offered
 from tunbench.cell.runs import diagnose_cell, profile_cell, run_cell
 from tunbench.cell.variants import CellSpec, describe
+from tunbench.plan import resolve as resolve_plan
 from tunbench.report import tables
 
 
@@ -48,6 +51,8 @@ class MatrixOptions:
     offered_auto: bool = False  # --offered auto: the rate from the capacity rounds
     offered_fraction: float = cost.AUTO_FRACTION  # ... this share of the slowest row's
     capacity_repeat: int = 3  # at an offered load: the unpaced rounds before the paced ones
+    resolve: float | None = None  # plan the rounds for a ±PCT 95 % interval (two stages)
+    paired: bool = False  # every later spec is paired with the first (verdicts, --resolve)
 
 
 class Progress:
@@ -194,6 +199,7 @@ def run_matrix(
     on_result: Callable[[dict[str, Any]], None] | None = None,
     cell_opts: list[CellOptions] | None = None,
     cell_extra: list[dict[str, Any]] | None = None,
+    on_plan: Callable[[list[resolve_plan.RowPlan]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Profile, then measure every cell ``repeat`` times (and, with ``until_ci``, more
     rounds of the cells whose interval is still too wide); returns the flat records.
@@ -208,8 +214,10 @@ def run_matrix(
     ``cell_opts`` gives each cell its own options instead of ``opts`` (a sweep over a
     workload option, a placement per cell); ``cell_extra`` adds keys to each cell's
     result file. A spec is profiled and diagnosed once, with its first cell's options.
+    With ``resolve``, ``on_plan`` gets each row's plan once the first stage is done.
     """
     m = _Matrix(cells, cell_opts or [opts] * len(cells), mopts, progress, on_result, cell_extra)
+    m.on_plan = on_plan
     return m.run()
 
 
@@ -244,6 +252,8 @@ class _Matrix:
         self.passes: dict[str, dict[str, dict[str, Any]]] = {"profile": {}, "diagnose": {}}
         self.recs: list[dict[str, Any]] = []
         self.offered: cost.Offered | None = None
+        self.plans: list[resolve_plan.RowPlan] = []
+        self.on_plan: Callable[[list[resolve_plan.RowPlan]], None] | None = None
 
     def run(self) -> list[dict[str, Any]]:
         mopts = self.mopts
@@ -306,21 +316,51 @@ class _Matrix:
         cells = [self.cells[i] for i in idx]
         keys = [repr(options[i]) for i in idx]
         runs: dict[int, list[float]] = {j: [] for j in range(len(idx))}
+        by_round: dict[int, dict[int, float]] = {j: {} for j in range(len(idx))}
         tried: dict[int, int] = dict.fromkeys(range(len(idx)), 0)
-        rounds = repeat if until_ci is None else max(repeat, self.mopts.max_repeat)
+        resolve = self.mopts.resolve if phase != "capacity" else None
+        adaptive_on = until_ci is not None or resolve is not None
+        rounds = max(repeat, self.mopts.max_repeat) if adaptive_on else repeat
         shift = self.mopts.capacity_repeat if phase == "cost" else 0  # its own shuffles
+        plans: dict[int, dict[str, Any]] = {}
 
         def one(r: int, pos: int, j: int) -> None:
             i = idx[j]
-            rec = self._measure(r, pos, i, options[i], phase, repeat, rounds, until_ci)
+            rec = self._measure(
+                r, pos, i, options[i], phase, repeat, rounds, until_ci, plans.get(j)
+            )
             tried[j] += 1
             figure = run_figure(rec)
             if figure is not None:
                 runs[j].append(figure)
+                by_round[j][r] = figure
 
         for r in range(repeat):
             for pos, j in enumerate(round_order(list(range(len(idx))), self.seed, r + shift)):
                 one(r, pos, j)
+        if resolve is not None:
+            # paired with the matrix's first spec, where that row is in these rounds (a
+            # paced matrix's cost rounds have no kernel row)
+            first = self.cells[0].spec
+            ref = 0 if self.mopts.paired and len(idx) > 1 and cells[0].spec == first else None
+            rows = resolve_plan.plan(
+                [c.spec for c in cells],
+                [by_round[j] for j in range(len(idx))],
+                resolve,
+                repeat,
+                self.mopts.max_repeat,
+                ref,
+            )
+            self.plans.extend(rows)
+            plans.update({j: row.to_json() for j, row in enumerate(rows)})
+            if self.on_plan is not None:
+                self.on_plan(rows)
+            for r in range(repeat, max(row.planned for row in rows)):
+                todo = [j for j, row in enumerate(rows) if row.planned > r]
+                self.bar.extend(len(todo))
+                for pos, j in enumerate(round_order(todo, self.seed, r + shift)):
+                    one(r, pos, j)
+            return
         adaptive = MatrixOptions(until_ci=until_ci, max_repeat=self.mopts.max_repeat)
         r = repeat
         while until_ci is not None and r < rounds:
@@ -342,6 +382,7 @@ class _Matrix:
         repeat: int,
         rounds: int,
         until_ci: float | None,
+        plan: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         cell = self.cells[i]
         what = f"{phase} round" if phase else "round"
@@ -355,8 +396,12 @@ class _Matrix:
                 "cell": i,
                 "seed": self.seed,
                 "until_ci": until_ci,
-                "max_repeat": self.mopts.max_repeat if until_ci is not None else None,
+                "max_repeat": self.mopts.max_repeat
+                if until_ci is not None or self.mopts.resolve is not None
+                else None,
                 "phase": phase,
+                "resolve": self.mopts.resolve if phase != "capacity" else None,
+                "plan": plan,
             },
             **(self.cell_extra[i] if self.cell_extra else {}),
         }
