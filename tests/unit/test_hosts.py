@@ -12,10 +12,15 @@ import pytest
 
 from tunbench.analysis import results
 from tunbench.cell import hostinfo
-from tunbench.plan import compare
+from tunbench.plan import compare, fleet
 from tunbench.report import tables
 
 from resultdocs import doc
+
+# Events of a real fleet run (ansible-runner 2.4, ansible-core 2.19) over four fake hosts:
+# fh-ok measured; fh-failed's tunbench wrote two lines to stderr and exited 2; fh-down's
+# sshd was stopped; fh-busy's run lock was held. Trimmed to what Events reads.
+EVENTS = Path(__file__).parents[1] / "data" / "fleet" / "events.json"
 
 
 def host_doc(
@@ -150,3 +155,45 @@ def test_compare_hosts_shows_the_kernel_ceilings_ratio(tmp_path: Path) -> None:
     same, _ = compare.compare(fleet_dir, None, hosts=("fh-a", "fh-a"))
     assert same.attrs["across_hosts"] is False
     assert "2.00x" not in compare.markdown(same)
+
+
+def test_fleet_outcomes_from_recorded_runner_events() -> None:
+    said: list[str] = []
+    events = fleet.Events(said.append)
+    recorded = json.loads(EVENTS.read_text())
+    assert all(events(e) is True for e in recorded)  # the runner keeps every event
+    events.finish()
+    got = {h: (o.outcome, o.error, o.task) for h, o in events.hosts.items()}
+    assert got == {
+        "fh-ok": ("ok", None, None),
+        # stderr's last line, not the module's "non-zero return code"
+        "fh-failed": (
+            "failed",
+            "tunbench: error: forwarder sync-normal exited with status 3",
+            "tunbench matrix (async, SIGINT at the deadline)",
+        ),
+        "fh-down": (
+            "unreachable",
+            "Connection closed by UNKNOWN port 65535",
+            "look for tunbench's venv",
+        ),
+        # the "busy:" mark is the outcome, the rest of the message its error
+        "fh-busy": ("busy", "another tunbench run holds /run/tb-state/lock", "report a busy host"),
+    }
+    assert (
+        "fh-ok: matrix done" in said
+        and "fh-busy: busy: another tunbench run holds /run/tb-state/lock" in said
+    )
+    # the cleanup tasks that ran after a failure (and fail on the unreachable host) do not
+    # replace the first failure; every host answered for a while
+    assert all(o.wall_s is not None and o.wall_s >= 0 for o in events.hosts.values())
+    assert events.hosts["fh-ok"].wall_s > events.hosts["fh-down"].wall_s
+
+
+def test_fleet_deadline_is_named_in_the_error() -> None:
+    events = fleet.Events(lambda _line: None)
+    res = {"rc": 124, "stderr": "tunbench: interrupted", "msg": "non-zero return code"}
+    events({"event": "runner_on_failed", "event_data": {"host": "h", "task": "t", "res": res}})
+    (out,) = events.hosts.values()
+    assert out.outcome == "failed" and out.error is not None
+    assert out.error.startswith("deadline reached") and "tunbench: interrupted" in out.error
