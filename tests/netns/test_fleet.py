@@ -167,6 +167,10 @@ def test_interrupted_fleet_leaves_nothing_on_the_hosts(
             lambda: all(h.namespaces() for h in hosts.values()) or proc.poll() is not None, 60.0
         )
         assert running and proc.poll() is None, proc.communicate()[0]
+        # what the check for leftovers must find gone: the matrix, seen in the host's
+        # PID namespace
+        for h in hosts.values():
+            assert any(" matrix " in p for p in h.processes()), (h.name, h.processes())
         os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=90)
     finally:
