@@ -49,13 +49,19 @@ def warnings(df: pd.DataFrame) -> list[str]:
         seen = sorted({v for values in df.get(col, []) for v in values})
         if len(seen) > 1 and not by_host:  # by host, the Host column says where each is from
             out.append(f"warning: results from different {what}: {', '.join(seen)}")
-    matrices = sorted({m for ids in df.get("matrix_ids", []) for m in ids})
-    if len(matrices) > 1:
-        out.append(
-            f"warning: rows combine {len(matrices)} matrix runs ({', '.join(matrices)}), "
-            "measured at different times; % of kernel pairs each run only with the kernel "
-            "run of its own round"
-        )
+    # rows of different hosts are never merged (by host, "Host" tells them apart; else it
+    # is "" throughout): only one host's matrix runs can be combined in its rows
+    matrices: dict[str, set[str]] = {}
+    for host, ids in zip(df.get("Host", [""] * len(df)), df.get("matrix_ids", []), strict=False):
+        matrices.setdefault(str(host), set()).update(ids)
+    for host, ids in sorted(matrices.items()):
+        if len(ids) > 1:
+            whose = f"{host}'s " if host else ""
+            out.append(
+                f"warning: {whose}rows combine {len(ids)} matrix runs ({', '.join(sorted(ids))}), "
+                "measured at different times; % of kernel pairs each run only with the kernel "
+                "run of its own round"
+            )
     if "Workload" in df and df["Workload"].nunique() > 1:
         out.append("note: rows have different workloads (see the Workload column)")
     refs: dict[str, list[str]] = {}
