@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 
-from tunbench.system.procs import Child, spawn, stop
+from tunbench.system.procs import Child, spawn, stop, wait_until
 from tunbench.system.sampler import Sample, Sampler, peak_cpu, summarize
 
 
@@ -98,9 +98,12 @@ def test_interval_deltas_see_steady_state_not_lifetime_average() -> None:
         used_before = sum(child.cpu_times()[:2])  # asleep: does not change
         busy_from = float(proc.stdout.readline().split()[1])
         time.sleep(1.5)
-        frozen_at = time.monotonic()
         proc.send_signal(signal.SIGSTOP)
-        time.sleep(0.5)
+        # frozen from when the kernel says so, not from when the signal was sent: on a
+        # busy machine the child may run on for a while before it stops
+        assert wait_until(lambda: child.status() == psutil.STATUS_STOPPED, 5.0)
+        frozen_at = time.monotonic()
+        time.sleep(0.6)
         samples = sampler.stop()
         used = sum(child.cpu_times()[:2]) - used_before  # frozen: does not change either
         idle = [x for x in samples if x.t <= busy_from]
