@@ -7,7 +7,8 @@ Shared by every ``async-*`` variant; a variant module only states which it is:
 indices of preallocated buffers filled with ``readv``: no per-packet allocation) or
 ``framed`` (see :mod:`forwarders.framed`). With ``--gso split`` every pump hands the
 split path (:mod:`forwarders.gsopath`) all frames waiting (read, queued or filled) as one
-batch. SIGINT/SIGTERM write the counters and exit 0; a task that raises cancels the others
+batch. SIGINT/SIGTERM write the counters and exit 0, SIGUSR1 writes them and goes on; a
+task that raises cancels the others
 and the forwarder exits 70 with its traceback, as a sync one does.
 """
 
@@ -22,7 +23,7 @@ from typing import ClassVar
 
 import trio
 
-from forwarders.counters import Counters, Forwarder
+from forwarders.counters import SNAPSHOT_SIGNAL, Counters, Forwarder
 from forwarders.framed import Framed, TunCodec
 from forwarders.frameio import DeviceGone, read_ready
 from forwarders.gsopath import SplitRelay
@@ -111,7 +112,7 @@ class AsyncVariant(Variant):
     async def _run(self, fwd: Forwarder, args: argparse.Namespace) -> int:
         split = SplitRelay.from_args(args) if self.gso else None
         code = 0
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, SNAPSHOT_SIGNAL) as signals:
             async with trio.open_nursery() as nursery:
 
                 async def direction(name: str, src: int, dst: int) -> None:
@@ -124,7 +125,10 @@ class AsyncVariant(Variant):
                         nursery.cancel_scope.cancel()
 
                 async def on_signal() -> None:
-                    async for _ in signals:
+                    async for signum in signals:
+                        if signum == SNAPSHOT_SIGNAL:
+                            fwd.write_stats()
+                            continue
                         nursery.cancel_scope.cancel()
                         return
 

@@ -13,6 +13,7 @@ import argparse
 import errno
 import json
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -135,6 +136,9 @@ class _FaultyCounters(Counters):
 # ``--spin-ns N``, which wins), every frame written busy-waits N ns more, a known extra
 # cost per packet (per frame: a GSO super-frame spins once) that a verdict must see.
 SPIN_NS_ENV = "TUNBENCH_SPIN_NS"
+# The forwarder writes its counters so far to --stats on this signal and goes on
+# (``run --verify`` takes the measured run's counters so, before the checks' traffic).
+SNAPSHOT_SIGNAL = signal.SIGUSR1
 
 
 def spin_ns(args: argparse.Namespace) -> int:

@@ -1,6 +1,8 @@
 """The thread runner: start the workers, stop on a signal, end on a crash.
 
-On SIGINT or SIGTERM the forwarder writes its counters as JSON to ``--stats`` and exits 0.
+On SIGINT or SIGTERM the forwarder writes its counters as JSON to ``--stats`` and exits 0;
+on SIGUSR1 it writes them as they are (:data:`forwarders.counters.SNAPSHOT_SIGNAL`) and
+goes on forwarding.
 A worker that hits an unrecoverable error (EBADFD: the device was unregistered) ends; when
 every worker has ended the forwarder exits 1. A worker that raises anything else (a bug)
 ends the whole forwarder at once, never leaving one direction dead and the other running:
@@ -18,7 +20,7 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 
-from forwarders.counters import Forwarder
+from forwarders.counters import SNAPSHOT_SIGNAL, Forwarder
 from forwarders.frameio import DeviceGone
 from tunio.tun import set_mtu
 
@@ -103,6 +105,8 @@ def run_threads(fwd: Forwarder, workers: Sequence[Worker]) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # runs in this (main) thread, which only waits: the workers go on meanwhile
+    signal.signal(SNAPSHOT_SIGNAL, lambda _s, _f: fwd.write_stats())
     for name, fn in workers:
         threading.Thread(target=wrap(name, fn), name=name, daemon=True).start()
     while not done.wait(0.5):

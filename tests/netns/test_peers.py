@@ -157,8 +157,10 @@ def running(procs: list[psutil.Process]) -> list[psutil.Process]:
 
 @pytest.mark.parametrize("peer", PEERS, indirect=True)
 def test_peer_forwards_and_verifies(peer: str, tmp_path: Path) -> None:
-    rec = run_json(peer, tmp_path)
+    rec = run_json(peer, tmp_path, "--verify")  # the checks in the same cell, after the run
     assert rec["status"] == "ok"
+    assert rec["verify"]["ok"] is True, rec["verify"]
+    assert set(rec["verify"]["checks"]) == {"ping", "stream", "stream-udp-gso", "stream-udp-large"}
     assert rec["gbps"] > 0.01
     assert rec["cpu_avg"] > 0 and rec["mem_max_mb"] > 0.5  # the daemons, not the launcher
     doc = results.load(Path(rec["result_file"]))
@@ -167,11 +169,6 @@ def test_peer_forwards_and_verifies(peer: str, tmp_path: Path) -> None:
     assert len(fwd["processes"]) == 2
     assert fwd["exit_reason"] == "stopped by signal 2"  # the harness's SIGINT, forwarded
     assert doc["cell"]["mode"] == f"peer ({LAUNCHERS[peer].program})"
-    assert peer_leftovers() == []
-    checked = tunbench("verify", peer, "-q", "--json")
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    rep = json.loads(checked.stdout.splitlines()[-1])
-    assert set(rep["checks"]) == {"ping", "stream", "stream-udp-gso", "stream-udp-large"}
     assert peer_leftovers() == []
 
 

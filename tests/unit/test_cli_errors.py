@@ -37,6 +37,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
         (["run", "sync-gso --help"], "--help shows the options and exits"),
         (["matrix", "sync-normal", "async-gso -h"], "--help shows the options and exits"),
         (["run", "sync-gso --multiqueue"], "--multiqueue needs --thread 2 or more"),
+        (["run", "/bin/true {iface1} {iface2} {stats}", "--verify"], "would count the checks"),
         (
             ["matrix", "kernel-veth", "--until-ci", "3", "--repeat", "5", "--max-repeat", "4"],
             "--max-repeat 4 is below --repeat 5",

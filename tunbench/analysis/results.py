@@ -346,6 +346,7 @@ def flat(doc: dict[str, Any]) -> dict[str, Any]:
         "profile": doc.get("profile"),
         "matrix": doc.get("matrix"),
         "sweep": doc.get("sweep"),
+        "verify": doc.get("verify"),
         "workload": ((doc["metadata"].get("workload") or {}).get("kind")) or "stream",
     }
     for key in RESULT_KEYS:

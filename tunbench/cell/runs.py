@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +46,17 @@ def run_cell(
     opts: CellOptions,
     phase: Phase | None = None,
     extra: dict[str, Any] | None = None,
+    after: Callable[[Cell], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Measure one cell and write its result file; returns the result document.
 
     A failure of the forwarder, iperf3 or the topology gives a document with
     ``status: failed`` (also written); interruptions propagate after teardown.
     ``extra`` keys (matrix position, profile) are stored in the document as they are;
-    :mod:`tunbench.cell.record` assembles the document.
+    :mod:`tunbench.cell.record` assembles the document. ``after`` (``run --verify``: the
+    checks) runs in the cell once the figures are taken, a built-in forwarder's counters
+    read first (:meth:`Cell.snapshot_stats`) so that its traffic is not counted in them;
+    what it returns is the document's ``verify`` block.
     """
     c = Cell(cell, opts, phase)
     doc = record.skeleton(cell, opts, c.run_id, extra)
@@ -61,7 +65,14 @@ def run_cell(
     try:
         with pinned(opts.load_cpus), c.up():
             m = c.measure()
-            counters = c.forwarder_stats()
+            if after is None:
+                counters = c.forwarder_stats()
+            else:
+                measured = c.snapshot_stats() if cell.kind == "python" else None
+                doc["verify"] = after(c)
+                counters = c.forwarder_stats()
+                if measured is not None and counters is not None:  # how it ended, measured figures
+                    counters = {**measured, "exit_reason": counters.get("exit_reason")}
     except CELL_FAILURES as exc:
         record.record_failure(doc, exc)
         m = None

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from forwarders.counters import SNAPSHOT_SIGNAL
 from tunbench.cell import diagnose, perf
 from tunbench.cell.options import CellOptions
 from tunbench.cell.topology import Topology, disable_offloads, write_sysctl
@@ -48,6 +49,7 @@ Phase = Callable[[str], None]
 LOAD_INTERVAL = 0.2
 CELL_FAILURES = (ForwarderError, MeasurementError, TopologyError)
 PING_INTERVAL_S = 0.1
+SNAPSHOT_WAIT_S = 5.0  # seconds a forwarder gets to write its counters on SNAPSHOT_SIGNAL
 PING_MARGIN_S = 1.5  # the probe starts before iperf3's test does, and must outlast it
 
 
@@ -426,6 +428,21 @@ class Cell:
             raise
         if stacks:
             flamesvg.write(stacks, svg, f"{self.cell.spec} (perf, {perf.RATE_HZ} Hz)")
+
+    def snapshot_stats(self) -> dict[str, Any]:
+        """The counters of a built-in forwarder as they are now, the forwarder going on: it
+        writes them to its stats file on :data:`SNAPSHOT_SIGNAL` (``run --verify`` takes
+        the measured run's counters so, before the checks add their traffic)."""
+        assert self.forwarder is not None and self.stats_path is not None
+        assert self.cell.kind == "python", "only the built-in forwarders take the signal"
+        self.stats_path.unlink(missing_ok=True)
+        os.kill(self.forwarder.pid, SNAPSHOT_SIGNAL)
+        path, fwd = self.stats_path, self.forwarder
+        if not wait_until(lambda: path.exists() or fwd.poll() is not None, SNAPSHOT_WAIT_S):
+            raise MeasurementError(f"forwarder wrote no counters within {SNAPSHOT_WAIT_S:.0f}s")
+        self.check_forwarder("while its counters were read")
+        doc: dict[str, Any] = json.loads(path.read_text())
+        return doc
 
     def forwarder_stats(self) -> dict[str, Any] | None:
         """Stop the forwarder (it writes its counters on SIGINT) and read the counters."""

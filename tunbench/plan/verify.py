@@ -3,7 +3,8 @@
 Brings the cell up exactly as a measurement would, then, through the forwarder: ping
 from ``-a`` to ``-b``, a known random TCP stream (several MB) and known UDP datagrams
 (plain, and with UDP_SEGMENT so gso forwarders see UDP_L4 super-packets), each checked
-byte for byte on arrival. Also records the forwarder's counters.
+byte for byte on arrival. Also records the forwarder's counters. ``run --verify`` runs
+the same checks right after a measurement, in its cell (:func:`after_run`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,17 @@ def _streams(
     report.add(name, stream.compare(stream.parse(send_out), stream.parse(recv_out)))
 
 
+def run_checks(
+    c: Cell, report: VerifyReport, tcp_bytes: int = 8 << 20, udp_count: int = 400
+) -> None:
+    """Every check through the cell ``c``, which is up."""
+    c.phase("verify")
+    _ping(c, report)
+    _streams(c, report, "stream", tcp_bytes, udp_count, 1200, False, STREAM_PORT)
+    _streams(c, report, "stream-udp-gso", 1 << 20, udp_count, 1200, True, STREAM_PORT + 1)
+    _streams(c, report, "stream-udp-large", 1 << 16, 64, 8000, False, STREAM_PORT + 2)
+
+
 def verify_cell(
     cell: CellSpec,
     opts: CellOptions,
@@ -93,12 +105,20 @@ def verify_cell(
     c = Cell(cell, opts, phase)
     try:
         with c.up():
-            c.phase("verify")
-            _ping(c, report)
-            _streams(c, report, "stream", tcp_bytes, udp_count, 1200, False, STREAM_PORT)
-            _streams(c, report, "stream-udp-gso", 1 << 20, udp_count, 1200, True, STREAM_PORT + 1)
-            _streams(c, report, "stream-udp-large", 1 << 16, 64, 8000, False, STREAM_PORT + 2)
+            run_checks(c, report, tcp_bytes, udp_count)
             report.forwarder = c.forwarder_stats()
     except CELL_FAILURES as exc:
         report.add("cell", [str(exc)])
     return report
+
+
+def after_run(c: Cell) -> dict[str, Any]:
+    """``run --verify``: the checks through the cell a measurement has just used, as the
+    result file's ``verify`` block (``ok``, ``checks``). A failure of the cell during them
+    fails the checks, not the measurement, whose figures are taken."""
+    report = VerifyReport(c.cell.spec)
+    try:
+        run_checks(c, report)
+    except CELL_FAILURES as exc:
+        report.add("cell", [str(exc)])
+    return {"ok": report.ok, "checks": report.checks}
