@@ -132,6 +132,7 @@ def figure(s: Series) -> go.Figure:
             "side": "right",
             "rangemode": "tozero",
             "showgrid": False,
+            "tickmode": "auto",  # round numbers of its own, not the left axis's ticks
         }
     fig.update_layout(**layout)
     return fig
