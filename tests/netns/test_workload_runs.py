@@ -41,9 +41,10 @@ def test_crr_connections(tmp_path: Path) -> None:
 # hypervisor's steal stalls the Python forwarder for 10-20 ms now and then, more than its
 # TUN queue (500 packets) holds at ~50 kpps, so a 1 s trial at a rate the search found
 # clean loses 1-2 % (seen: three confirmations at 43-54 kpps losing 1.5-1.9 %, and
-# "no rate kept"). Twice the rate found loses far more than 5 % (the forwarder tops out
-# near 88 kpps), so the bound still separates a rate that holds from one that does not.
-MAX_LOSS = 5.0
+# "no rate kept"). Not much more either: the bound must also separate the rate found from
+# twice it, which under heavy steal can be a low rate (seen: 4.6 % lost at twice 15.5 kpps,
+# under a 5 % bound).
+MAX_LOSS = 2.0
 
 
 def test_zero_loss_rate_holds_and_twice_it_does_not(tmp_path: Path) -> None:
