@@ -32,6 +32,9 @@ PY
 if [[ ${TB_WITH_BROWSER:-0} == 1 ]]; then
     command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 fi
+# Another apt run (an unattended upgrade, a second bootstrap) holds dpkg's lock: wait for
+# it instead of failing at once.
+APT=(apt-get -o DPkg::Lock::Timeout=600)
 if ((${#need_apt[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "bootstrap: need root to install Debian packages: ${need_apt[*]}" >&2
@@ -39,9 +42,9 @@ if ((${#need_apt[@]})); then
     fi
     echo "bootstrap: installing ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
+    "${APT[@]}" update -qq
     apt_updated=1
-    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    "${APT[@]}" install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
 # The peer rows' daemons (tunbench/peers/): program -> Debian package. Each one is optional:
@@ -57,10 +60,10 @@ if ((${#peer_apt[@]})); then
         echo "bootstrap: not root, so the peer rows of ${peer_apt[*]} will fail" >&2
     else
         export DEBIAN_FRONTEND=noninteractive
-        [[ ${apt_updated:-0} == 1 ]] || apt-get update -qq || true
+        [[ ${apt_updated:-0} == 1 ]] || "${APT[@]}" update -qq || true
         for pkg in $(printf '%s\n' "${peer_apt[@]}" | sort -u); do
             echo "bootstrap: installing $pkg (a peer row)" >&2
-            apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null ||
+            "${APT[@]}" install -y -qq --no-install-recommends "$pkg" >/dev/null ||
                 echo "bootstrap: could not install $pkg; its peer row will fail" >&2
         done
     fi
