@@ -8,8 +8,11 @@ Modes:
   crash       forward for ~2 s, then print an error and exit 3
   blackhole   read everything, forward nothing (iperf3 never connects)
   nodevices   never create the TUN devices
-  pace        forward everything, but at most one packet per --delay-us per direction: a
-              forwarder with a known, load-independent ceiling (the A/B test slows it)
+  pace        forward everything, one packet per --delay-us per direction on average: a
+              forwarder with a known, load-independent ceiling (the A/B and history tests
+              slow it). A token bucket 50 ms deep: a stall of the forwarder (the hypervisor
+              or another process taking its CPU) is caught up from the TUN queue, not lost;
+              at 2 ms a run under two busy loops lost 14 % and 200 -> 228 us came out -9 %
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def main() -> int:
     d2 = open_tun(a.iface2)
 
     delay = a.delay_us / 1e6
-    credit = 0.002  # time a late packet may catch up, so sleep overshoot does not add up
+    credit = 0.05  # the bucket's depth, s: how far a late packet may catch up
 
     def pump(src: int, dst: int) -> None:
         n = 0

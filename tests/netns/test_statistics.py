@@ -69,7 +69,7 @@ def test_a_a_unchanged_code_is_no_significant_change(tmp_path: Path) -> None:
 def test_a_b_slower_forwarder_is_slower_paired(tmp_path: Path) -> None:
     """One forwarder at two per-packet delays, 200 and 228 us (a ceiling 12.3 % lower),
     in one matrix session: the paired verdict (per-round log ratios) calls B slower by
-    about that. iperf3 is paced above both ceilings (~58 Mbit/s at 200 us), so each row
+    about that. iperf3 is paced above both ceilings (~60 Mbit/s at 200 us), so each row
     is its ceiling; the two sets in separate sessions (Welch) failed here when the
     hypervisor's steal hit one session and not the other (-17 % and -21 % seen), which is
     what pairing rounds is for."""
