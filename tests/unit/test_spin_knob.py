@@ -71,18 +71,21 @@ def test_a_spin_spins_once_per_frame_written_and_is_recorded(
 ) -> None:
     monkeypatch.setenv(SPIN_NS_ENV, "1234")
     spins: list[int] = []
-    monkeypatch.setattr(fc, "busy_wait", lambda ns: spins.append(ns) or ns)  # type: ignore[func-returns-value]
+    monkeypatch.setattr(fc, "SPIN", lambda ns: spins.append(ns) or ns)  # type: ignore[func-returns-value]
     fwd = Forwarder("t", _args(), [])
     c = fwd.counters("2to1")
     assert type(c) is not Counters and isinstance(c, Counters)
-    assert fwd.extra["spin_ns"] == 1234
+    assert fwd.extra["spin_ns"] == 1234 and fwd.extra["spin_engine"] == fc.SPIN_ENGINE
+    assert 0 <= fwd.extra["spin_overhead_ns"] < 10_000  # the knob's own call, per frame
+    spins.clear()  # (measuring that called it with 0 ns)
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     with a, b:
         for _ in range(3):
             assert write_frame(a.fileno(), b"x" * 60, c)
     assert spins == [1234, 1234, 1234]
     assert c.packets == 3 and c.bytes == 180  # still counted as before
-    assert fwd.stats()["extra"] == {"spin_ns": 1234, "spun_ns_per_frame": 1234.0}
+    extra = fwd.stats()["extra"]
+    assert extra["spin_ns"] == 1234 and extra["spun_ns_per_frame"] == 1234.0
 
 
 def test_the_spec_option_and_the_recorded_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,3 +102,17 @@ def test_the_spec_option_and_the_recorded_metadata(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv(SPIN_NS_ENV, "x")
     with pytest.raises(UsageError, match=SPIN_NS_ENV):
         cell_spin_ns(parse_spec("sync-normal"))
+
+
+def test_the_native_spin_spins_what_it_is_asked_and_returns_it() -> None:
+    """The C busy-wait (the knob's default where the engine is built) passes at least the
+    ns asked, by the process's own CPU clock too (it spins, it does not sleep)."""
+    native = pytest.importorskip("tunio._native")
+    assert native.spin(0) >= 0 and native.spin(-5) >= 0
+    cpu0 = time.thread_time_ns()
+    passed = native.spin(3_000_000)
+    assert passed >= 3_000_000
+    assert time.thread_time_ns() - cpu0 >= 2_000_000  # on CPU, not asleep (~1 ms of slack
+    # for a preemption of this thread by another process)
+    with pytest.raises(TypeError):
+        native.spin("1")  # type: ignore[arg-type]

@@ -7,6 +7,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #define VNET_HDR_LEN 10
 #define MAX_SEGMENTS 128
