@@ -174,3 +174,23 @@ def test_the_plan_is_printed_and_the_cap_warned_about(capsys: pytest.CaptureFixt
     # sd of ln 10, ln 14, ln 8 = 0.2818; (1.96 · 0.2818 / ln 1.03)² = 349, with t: 352
     assert "--resolve: a: sd 28.2% needs 352 rounds" in err and "capped at 5 by --max-repeat" in err
     assert "warning: --max-repeat stops 1 row(s) short of ±3%: a" in err
+
+
+def test_the_report_page_shows_the_paired_verdicts_first(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tunbench.report.reportpage import write_html
+
+    recs, _ = _session(monkeypatch, repeat=4)
+    rows = paired.pair(recs, "a", "b") + paired.pair(recs, "a", "c")
+    page = write_html(
+        recs,
+        tmp_path / "report.html",
+        verdicts=paired.frame(rows),
+        verdicts_note=paired.legend(rows),
+    ).read_text()
+    section = page[page.index("<h2>Paired verdicts</h2>") : page.index("<h2>Table</h2>")]
+    assert section.count("<tr>") == 3  # the header and one row per B
+    assert "+5.0%" in section and ">faster<" in section and "inconclusive" in section
+    assert "per-round log ratios" in section
+    assert "Paired verdicts" not in write_html(recs, tmp_path / "plain.html").read_text()

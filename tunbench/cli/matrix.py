@@ -81,10 +81,11 @@ def handle(a: argparse.Namespace) -> int:
         _print_convergence(recs, a.until_ci, a.max_repeat)
     table = tables.markdown(recs)
     print(table)
+    verdicts: list[Any] = []
     if mopts.paired:
         margin = a.resolve if a.resolve is not None else 100 * MIN_EFFECT
-        _print_paired(recs, [c.spec for c in cells], margin)
-    _write_reports(recs, table, a.results_dir)
+        verdicts = _print_paired(recs, [c.spec for c in cells], margin)
+    _write_reports(recs, table, a.results_dir, verdicts)
     return 1 if failed else 0
 
 
@@ -103,8 +104,9 @@ def _print_convergence(recs: list[dict[str, Any]], until_ci: float, max_repeat: 
         print(f"tunbench:   {spec}: {width} after {n} successful runs", file=sys.stderr)
 
 
-def _print_paired(recs: list[dict[str, Any]], specs: list[str], margin: float) -> None:
-    """Every later spec against the first, their rounds paired (plan/paired.py)."""
+def _print_paired(recs: list[dict[str, Any]], specs: list[str], margin: float) -> list[Any]:
+    """Every later spec against the first, their rounds paired (plan/paired.py); the
+    verdict rows."""
     from tunbench.plan import paired
 
     order = list(dict.fromkeys(specs))
@@ -112,12 +114,23 @@ def _print_paired(recs: list[dict[str, Any]], specs: list[str], margin: float) -
     if rows:
         print()
         print(paired.markdown(rows))
+    return rows
 
 
-def _write_reports(recs: list[dict[str, Any]], table: str, results_dir: Path) -> None:
-    """This matrix's markdown table and HTML page next to its result files."""
+def _write_reports(
+    recs: list[dict[str, Any]], table: str, results_dir: Path, verdicts: list[Any]
+) -> None:
+    """This matrix's markdown table (and paired verdicts) and HTML page next to its result
+    files."""
+    from tunbench.plan import paired
     from tunbench.report.reportpage import write_html
 
-    (results_dir / "report.md").write_text(table + "\n")
-    page = write_html(recs, results_dir / "report.html")
+    text = table + ("\n\n" + paired.markdown(verdicts) if verdicts else "")
+    (results_dir / "report.md").write_text(text + "\n")
+    page = write_html(
+        recs,
+        results_dir / "report.html",
+        verdicts=paired.frame(verdicts) if verdicts else None,
+        verdicts_note=paired.legend(verdicts),
+    )
     print(f"tunbench: wrote {results_dir / 'report.md'} and {page}", file=sys.stderr)

@@ -152,8 +152,8 @@ def _p(v: float | None) -> str:
     return "<0.001" if v < 0.001 else f"{v:.3f}"
 
 
-def markdown(rows: list[PairedRow]) -> str:
-    """The paired verdicts as a GitHub table, then what the columns mean."""
+def frame(rows: list[PairedRow]) -> pd.DataFrame:
+    """The paired verdicts as a table of text cells (markdown and the report page)."""
     table = pd.DataFrame(
         {
             "A": [r.a for r in rows],
@@ -179,14 +179,24 @@ def markdown(rows: list[PairedRow]) -> str:
     )
     if len({r.workload_key for r in rows}) > 1:
         table.insert(2, "Workload", [r.workload for r in rows])
-    text = str(table.to_markdown(index=False, tablefmt="github", disable_numparse=True))
+    return table
+
+
+def legend(rows: list[PairedRow]) -> str:
+    """What the columns of :func:`frame` mean."""
     margin = rows[0].margin_pct if rows else 100 * stats.MIN_EFFECT
     return (
-        text + "\n\npaired by round (same matrix session and round): Change is B's figure "
+        "paired by round (same matrix session and round): Change is B's figure "
         "in % of A's, the mean of the per-round log ratios; 95% CI its t-interval; "
         "Detectable the smallest change these rounds find 80% of the time; `same within "
         f"±X%` needs the interval inside ±{margin:g}% (--min-effect)"
     )
+
+
+def markdown(rows: list[PairedRow]) -> str:
+    """The paired verdicts as a GitHub table, then what the columns mean."""
+    text = str(frame(rows).to_markdown(index=False, tablefmt="github", disable_numparse=True))
+    return text + "\n\n" + legend(rows)
 
 
 def as_json(rows: list[PairedRow]) -> str:

@@ -391,10 +391,34 @@ def _host_selector(df: pd.DataFrame) -> str:
     )
 
 
-def write_html(records: list[dict[str, Any]], out: Path, by_host: bool = False) -> Path:
+def _paired(verdicts: pd.DataFrame | None, note: str) -> str:
+    """The A/B verdicts of a matrix session (tunbench.plan.paired's table), above the rest:
+    they are what such a matrix was run for."""
+    if verdicts is None or verdicts.empty:
+        return ""
+    head = "".join(f'<th class="text">{_e(c)}</th>' for c in verdicts.columns)
+    rows = "".join(
+        "<tr>" + "".join(f'<td class="text">{_e(v)}</td>' for col, v in cells.items()) + "</tr>"
+        for _, cells in verdicts.iterrows()
+    )
+    return (
+        f'<h2>Paired verdicts</h2>\n<div class="table-box"><table id="paired"><thead><tr>'
+        f'{head}</tr></thead>{rows}</table></div>\n<p class="why">{_e(note)}</p>\n'
+    )
+
+
+def write_html(
+    records: list[dict[str, Any]],
+    out: Path,
+    by_host: bool = False,
+    verdicts: pd.DataFrame | None = None,
+    verdicts_note: str = "",
+) -> Path:
     """Write the page to ``out`` (and ``plotly.min.js`` plus a static PNG/SVG of the
     throughput chart next to it); returns ``out``. ``by_host``: the table by host, a host
-    selector above it and the charts per host."""
+    selector above it and the charts per host. ``verdicts``: a matrix's paired A/B
+    verdicts as text cells (:func:`tunbench.plan.paired.frame`), shown first, with
+    ``verdicts_note`` saying what the columns mean."""
     df = tables.grouped(records, by_host)
     shown = tables.formatted(df)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -426,7 +450,7 @@ def write_html(records: list[dict[str, Any]], out: Path, by_host: bool = False) 
         machine = f"{df['Host'].nunique()} hosts"
     body = f"""<p class="sub">{_e(machine)} · {len(records)} result files · {len(df)} rows.
 Click a column header to sort, a variant to see its runs. CPU is in % of one core.</p>
-<h2>Table</h2>
+{_paired(verdicts, verdicts_note)}<h2>Table</h2>
 {_host_selector(df)}
 {_table(df, shown, bounds)}
 <ul class="notes">{notes}</ul>
