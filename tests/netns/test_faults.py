@@ -77,10 +77,18 @@ def test_hung_iperf3_is_killed_at_the_deadline(tmp_path: Path) -> None:
 
 def test_forwarder_that_never_creates_devices(tmp_path: Path) -> None:
     proc = tunbench(
-        "run", f"{FAULT} nodevices", "--duration", "2", "-q", "--results-dir", str(tmp_path)
+        "run",
+        f"{FAULT} nodevices",
+        "--duration",
+        "2",
+        "--ready-timeout",
+        "2",
+        "-q",
+        "--results-dir",
+        str(tmp_path),
     )
     assert proc.returncode == 1
-    assert "did not create tun11 and tun22" in proc.stderr
+    assert "did not create tun11 and tun22 within 2s" in proc.stderr
 
 
 @pytest.mark.parametrize(("mode", "broken"), [("corrupt", "corrupted"), ("drop", "lost")])

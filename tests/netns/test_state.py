@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
 def test_second_run_is_refused_at_once(tmp_path: Path) -> None:
     first = subprocess.Popen(
-        [*TUNBENCH, "run", "sync-normal", "--duration", "8", "--results-dir", str(tmp_path)],
+        [*TUNBENCH, "run", "sync-normal", "--duration", "5", "--results-dir", str(tmp_path)],
         cwd=REPO,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,

@@ -44,6 +44,13 @@ def add_workload(p: argparse.ArgumentParser) -> None:
         help="seconds past duration+omit before iperf3 counts as hung (20)",
     )
     p.add_argument(
+        "--ready-timeout",
+        type=positive_int,
+        default=10,
+        metavar="SECONDS",
+        help="how long a forwarder may take to create its TUN devices (10)",
+    )
+    p.add_argument(
         "--latency",
         action="store_true",
         help="ping through the forwarder during the run: RTT p50/p99",
@@ -207,6 +214,7 @@ def cell_options(a: argparse.Namespace) -> CellOptions:
         mtu=a.mtu,
         latency=a.latency,
         grace=float(a.grace),
+        ready_timeout=float(a.ready_timeout),
         fwd_cpus=fwd_cpus,
         load_cpus=load_cpus,
         background_limit=a.background_limit,
