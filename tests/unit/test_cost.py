@@ -10,7 +10,7 @@ import pytest
 
 from tunbench.analysis import cost, primary, results
 from tunbench.cell.options import CellOptions, with_offered
-from tunbench.cli.common import offered_rate
+from tunbench.cli.common import bandwidth, offered_rate
 from tunbench.load.iperf3 import ClientOptions
 
 from resultdocs import make_doc
@@ -120,6 +120,14 @@ def test_offered_rate_option() -> None:
     for bad in ("fast", "10", "1.5T", "-1G"):
         with pytest.raises(argparse.ArgumentTypeError):
             offered_rate(bad)
+
+
+def test_bandwidth_option_takes_the_same_suffixes() -> None:
+    assert bandwidth("100M") == 100_000_000 and bandwidth("100000000") == 100_000_000
+    assert bandwidth("1.5g") == 1_500_000_000 and bandwidth("0") == 0
+    for bad in ("fast", "-1M", "1T", "auto"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            bandwidth(bad)
 
 
 def test_pacing_splits_the_rate_over_the_streams() -> None:

@@ -16,6 +16,7 @@ from tunbench.cell.variants import CellSpec
 from tunbench.cli.common import (
     Parser,
     background_seconds,
+    bandwidth,
     cpus,
     nonneg_float,
     offered_rate,
@@ -34,7 +35,11 @@ def add_workload(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reverse", action="store_true", help="server sends (b -> a)")
     p.add_argument("--udp", action="store_true", help="UDP instead of TCP")
     p.add_argument(
-        "--bandwidth", type=nonneg_int, default=0, help="target bits/s (UDP: 0 = unlimited)"
+        "--bandwidth",
+        type=bandwidth,
+        default=0,
+        metavar="RATE",
+        help="target bits/s, k/M/G suffixes (100M); UDP: 0 = unlimited",
     )
     add_workload_kinds(p)
     p.add_argument(

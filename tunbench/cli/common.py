@@ -186,6 +186,20 @@ def offered_rate(text: str) -> float | str:
     return value
 
 
+def bandwidth(text: str) -> int:
+    """``--bandwidth``: bits/s, a whole number or a rate with a k/M/G suffix as
+    :func:`offered_rate` takes it (``100M``); 0 = unlimited."""
+    if text.strip() == "0":
+        return 0
+    m = RATE.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected bits/s like 100M, 1.5G or 0, got {text!r}")
+    value = float(m.group(1)) * SUFFIX[m.group(2).lower()]
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: at least 1 bit/s (0: unlimited)")
+    return round(value)
+
+
 def background_seconds(text: str) -> float:
     value = nonneg_float(text)
     if value < 0.1:
