@@ -1,18 +1,19 @@
-"""The positive control of the verdicts (issue 19): a forwarder given a calibrated +5 %
-cost per packet is called slower, by 5 % within 2 points.
+"""The positive control of the verdicts (issue 19): a forwarder given a known extra cost
+per packet is called slower, and the harness sees at least that cost.
 
 The knob (``--spin-ns`` in a spec, ``TUNBENCH_SPIN_NS`` in tunbench's environment)
 busy-waits that many ns in C per frame written and records what it really spun and what
-its own call costs (forwarders.counters), so the true extra CPU per frame is known
-independently of the harness's schedstat accounting, which the verdict then has to see:
+its own call costs (forwarders.counters), so the extra CPU is known independently of the
+harness's schedstat accounting.
 
-1. calibration: one paced run with the knob at 1000 ns from the environment (which also
-   proves the environment reaches the forwarder in its namespace) gives the plain
-   forwarder's CPU per frame (its own cost minus the knob's);
-2. a matrix of the plain forwarder and the forwarder spinning 5/95 of that, paced at the
-   same offered load, judged by ``compare --a --b`` (per-round log ratios of Gbit/s per
-   core); the truth is the knob's recorded extra per frame over the plain rows' CPU per
-   frame.
+The load is UDP at a fixed offered rate: every run carries the same frames, one
+direction, so the knob changes nothing but the CPU per frame (with TCP a slower
+forwarder also gets twice the ACKs to carry: 24k -> 46k per run here). Measured here
+(sync-normal, UDP at 300 Mbit/s, 25.5 kpps, the diagnostic pass alongside): 3.59 ->
+6.03 us per packet for a knob that costs 1.27 us on its own, syscalls (2.00) and
+context switches (0.04) per packet unchanged. So the forwarder pays about twice what
+the knob spins, and a spin of N ns is no calibrated +N ns: the test asks for the
+change to be at least the knob's own share and at most three times it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from helpers import matrix_argv, run_json, tunbench
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]
 
-OFFERED = ("--offered", "300M", "--placement", "split")
+OFFERED = ("--udp", "--offered", "300M", "--placement", "split")
+SPIN = 1000  # ns per frame written
 
 
 def knob_ns(doc: dict) -> float:
@@ -39,35 +41,42 @@ def knob_ns(doc: dict) -> float:
     return float(extra["spun_ns_per_frame"] + extra["spin_overhead_ns"])
 
 
-def test_a_calibrated_five_percent_cost_is_called_slower_by_five(tmp_path: Path) -> None:
-    cal = run_json("sync-normal", tmp_path / "cal", *OFFERED, env={SPIN_NS_ENV: "1000"})
-    doc = results.load(Path(cal["result_file"]))
-    assert doc["metadata"]["spin_ns"] == 1000
+def test_the_knob_reaches_the_forwarder_from_the_environment(tmp_path: Path) -> None:
+    rec = run_json("sync-normal", tmp_path, env={SPIN_NS_ENV: "700"})
+    doc = results.load(Path(rec["result_file"]))
+    assert doc["metadata"]["spin_ns"] == 700
     extra = doc["forwarder"]["extra"]
-    assert extra["spin_ns"] == 1000 and extra["spin_engine"] == "native", extra
-    assert 1000 <= extra["spun_ns_per_frame"] < 1300, extra  # C: exact to a clock read
-    base_ns = 1000 * cal["us_per_packet"] - knob_ns(doc)
-    assert base_ns > 1000, cal  # a Python forwarder costs microseconds per frame
-    spin = round(base_ns * 5 / 95 - extra["spin_overhead_ns"])
+    assert extra["spin_ns"] == 700 and extra["spin_engine"] == "native", extra
+    assert 700 <= extra["spun_ns_per_frame"] < 1000, extra  # in C: exact to a clock read
+    assert 0 < extra["spin_overhead_ns"] < 1000, extra
 
-    a, b = "sync-normal", f"sync-normal --spin-ns {spin}"
+
+def test_a_known_extra_cost_per_frame_is_called_slower_and_seen_whole(tmp_path: Path) -> None:
+    a, b = "sync-normal", f"sync-normal --spin-ns {SPIN}"
     res = tmp_path / "ab"
     argv = matrix_argv(a, b, results=res, flamegraphs=tmp_path / "fg", repeat=5)
-    proc = tunbench(*argv, "--duration", "1", "--no-profile", "-q", *OFFERED, timeout=170)
+    argv += ["--no-profile", "-q", "--capacity-repeat", "0", *OFFERED]
+    proc = tunbench(*argv, timeout=170)
     assert proc.returncode == 0, proc.stderr
     docs = results.load_dir(res)
-    plain = [d for d in docs if d["cell"]["spec"] == a]
+    plain = [results.flat(d) for d in docs if d["cell"]["spec"] == a]
     spun = [d for d in docs if d["cell"]["spec"] == b]
     assert len(plain) == len(spun) == 5
-    recs = [results.flat(d) for d in plain]
-    a_ns = 1000 * statistics.median(r["us_per_packet"] for r in recs)
-    e_ns = statistics.median(knob_ns(d) for d in spun)
-    true_pct = -100 * e_ns / (a_ns + e_ns)  # Gbit/s per core: same bytes, more CPU
-    assert -6.5 < true_pct < -3.5, (spin, a_ns, e_ns)  # the calibration held
+    assert not any(results.flat(d)["offered_short"] for d in spun)  # all carried the load
+    cpu_a = statistics.median(r["cost_cpu_pct"] for r in plain) / 100  # cores
+    knob = statistics.median(  # cores the knob itself took in B's runs
+        knob_ns(d) * 1e-9 * results.flat(d)["packets_per_s"] for d in spun
+    )
+    share_pct = -100 * knob / (cpu_a + knob)  # Gbit/s per core if only the knob's CPU adds
+    assert -50 < share_pct < -10, (cpu_a, knob)
 
     cmp = tunbench("compare", "--a", a, "--b", b, str(res), "--format", "json")
     assert cmp.returncode == 0, cmp.stderr
     (row,) = json.loads(cmp.stdout)
     assert row["metric"] == "gbps_per_core" and row["rounds"] == 5, row
     assert row["verdict"] == "slower", row
-    assert abs(row["change_pct"] - true_pct) <= 2.0, (row, true_pct)
+    # in CPU per byte (the inverse of the figure): at least 0.8 and at most 3 times the
+    # knob's own share (measured: ~2 times)
+    seen = 1 / (1 + row["change_pct"] / 100) - 1
+    own = 1 / (1 + share_pct / 100) - 1
+    assert 0.8 * own <= seen <= 3 * own, (row, share_pct)

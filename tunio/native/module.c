@@ -138,6 +138,8 @@ static PyObject *py_spin(PyObject *self, PyObject *arg)
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     long long passed = 0;
+    /* The GIL stays held: released, the same +1 us per frame cost a TCP forwarder more
+     * (-46 % of Gbit/s per core instead of -43 %), the other thread taking it mid-spin. */
     while (passed < ns) {
         clock_gettime(CLOCK_MONOTONIC, &t);
         passed = (long long)(t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec);
