@@ -97,6 +97,9 @@ def test_resolve_runs_the_planned_rounds_and_records_the_cap(
         assert m["resolve"] == 3.0 and m["max_repeat"] == 6
         assert m["plan"]["capped"] is True and m["plan"]["planned"] == 6
     assert all(r["matrix"]["resolve"] == 3.0 for r in recs)
+    # the first stage's runs carry their row's plan as well
+    first = {r["spec"]: r["matrix"]["plan"] for r in recs if r["matrix"]["repeat"] < 3}
+    assert [first[s]["planned"] for s in "abc"] == [6, 3, 6]
     # the rounds of a and c after the first stage are paired rounds too
     assert sorted(r["matrix"]["repeat"] for r in recs if r["spec"] == "c") == list(range(6))
 
@@ -194,3 +197,19 @@ def test_the_report_page_shows_the_paired_verdicts_first(
     assert "+5.0%" in section and ">faster<" in section and "inconclusive" in section
     assert "per-round log ratios" in section
     assert "Paired verdicts" not in write_html(recs, tmp_path / "plain.html").read_text()
+
+
+def test_a_plan_is_recorded_when_the_first_stage_is_all_the_rounds(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--max-repeat == --repeat: no round after the first stage, yet every run, in its
+    record and in its file, says what its row's plan was (a and c capped at 3)."""
+    written = tmp_path / "r.json"
+    written.write_text(json.dumps({"matrix": {"repeat": 0}, "status": "ok"}))
+    recs, plans = _session(monkeypatch, repeat=3, resolve=1.0, max_repeat=3, paired=True)
+    assert len(recs) == 9 and [p.planned for p in plans] == [3, 3, 3]
+    assert all(r["matrix"]["plan"]["planned"] == 3 for r in recs)
+    assert {r["spec"] for r in recs if r["matrix"]["plan"]["capped"]} == {"a", "c"}
+    recs[0]["result_file"] = str(written)
+    matrix._Matrix._record_plans(recs[:1], [recs[0]["matrix"]["cell"]], {0: {"planned": 3}})
+    assert json.loads(written.read_text())["matrix"] == {"repeat": 0, "plan": {"planned": 3}}

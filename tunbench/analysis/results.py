@@ -174,6 +174,15 @@ def save(doc: dict[str, Any], directory: Path) -> Path:
     return path
 
 
+def amend(path: Path, key: str, updates: dict[str, Any]) -> None:
+    """Update the ``key`` block of a result file already written (atomically, as
+    :func:`write`): what a later step decided about that run, e.g. the plan ``matrix
+    --resolve`` made for its row after its first stage."""
+    doc = json.loads(path.read_text())
+    doc.setdefault(key, {}).update(updates)
+    write(doc, path.parent, path.stem)
+
+
 def load(path: Path) -> dict[str, Any]:
     """Read and check one result file."""
     try:

@@ -323,6 +323,7 @@ class _Matrix:
         rounds = max(repeat, self.mopts.max_repeat) if adaptive_on else repeat
         shift = self.mopts.capacity_repeat if phase == "cost" else 0  # its own shuffles
         plans: dict[int, dict[str, Any]] = {}
+        first_stage = len(self.recs)
 
         def one(r: int, pos: int, j: int) -> None:
             i = idx[j]
@@ -353,6 +354,7 @@ class _Matrix:
             )
             self.plans.extend(rows)
             plans.update({j: row.to_json() for j, row in enumerate(rows)})
+            self._record_plans(self.recs[first_stage:], idx, plans)
             if self.on_plan is not None:
                 self.on_plan(rows)
             for r in range(repeat, max(row.planned for row in rows)):
@@ -371,6 +373,22 @@ class _Matrix:
             for pos, j in enumerate(round_order(todo, self.seed, r + shift)):
                 one(r, pos, j)
             r += 1
+
+    @staticmethod
+    def _record_plans(
+        recs: list[dict[str, Any]], idx: list[int], plans: dict[int, dict[str, Any]]
+    ) -> None:
+        """Give the first stage's runs their row's plan too, in the records and in their
+        files: every run of a --resolve session says how many rounds its row was given,
+        also when the first stage was all of them (--max-repeat == --repeat)."""
+        for rec in recs:
+            m = rec.get("matrix") or {}
+            if m.get("cell") not in idx:
+                continue
+            plan = plans[idx.index(m["cell"])]
+            m["plan"] = plan
+            if rec.get("result_file"):
+                results.amend(Path(rec["result_file"]), "matrix", {"plan": plan})
 
     def _measure(
         self,
