@@ -10,11 +10,16 @@ the kernel row carries exactly that and ``% of kernel`` is as steady as the forw
 (an unpaced kernel row moves 5-12 % run to run here, which would swamp a 3 % threshold).
 Four 1 s runs per row and revision: the detector's permutation test can reach p ~ 0.005
 with 8 | 4 runs, under its 0.01 threshold. check gets a 10 % allowance (below).
+
+The three sessions are also the A/A and A/B of ``compare OLD NEW`` (Welch and
+Mann-Whitney over two separate result sets, the statistics issue's done-when test): r1
+against r2 is no significant change on either row, r1 against r3 slower.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import stat
 import sys
 from pathlib import Path
@@ -37,7 +42,9 @@ def test_history_finds_the_slowed_revision_and_gates_on_it(tmp_path: Path) -> No
     fwd.chmod(fwd.stat().st_mode | stat.S_IXUSR)
     for rev, us in (("r1", "200"), ("r2", "200"), ("r3", "300")):
         delay.write_text(us)
-        argv = matrix_argv(str(fwd), "kernel-router", results=results, flamegraphs=tmp_path / "fg")
+        argv = matrix_argv(
+            str(fwd), "kernel-router", results=tmp_path / rev, flamegraphs=tmp_path / "fg"
+        )
         proc = tunbench(
             *argv,
             "--repeat",
@@ -58,6 +65,21 @@ def test_history_finds_the_slowed_revision_and_gates_on_it(tmp_path: Path) -> No
         )
         assert proc.returncode == 0, proc.stderr
 
+    def compare(old: str, new: str) -> dict[str, str]:
+        proc = tunbench("compare", str(tmp_path / old), str(tmp_path / new), "--format", "json")
+        assert proc.returncode == 0, proc.stderr
+        return {str(r["variant"]): str(r["verdict"]) for r in json.loads(proc.stdout)}
+
+    same, slower = compare("r1", "r2"), compare("r1", "r3")
+    assert set(same.values()) == {"no significant change"}, same
+    assert len(same) == 2, same
+    assert {v for k, v in slower.items() if "paced-forwarder" in k} == {"slower"}, slower
+    assert {v for k, v in slower.items() if "kernel" in k} == {"no significant change"}
+
+    results.mkdir()  # history reads one directory: the three sessions' files together
+    for rev in ("r1", "r2", "r3"):
+        for f in (tmp_path / rev).glob("*.json"):
+            os.link(f, results / f.name)
     hist = ("--results-dir", str(results))
     show = tunbench("history", "show", *hist)
     assert show.returncode == 0, show.stderr

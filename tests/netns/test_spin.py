@@ -55,7 +55,7 @@ def test_a_known_extra_cost_per_frame_is_called_slower_and_seen_whole(tmp_path: 
     a, b = "sync-normal", f"sync-normal --spin-ns {SPIN}"
     res = tmp_path / "ab"
     argv = matrix_argv(a, b, results=res, flamegraphs=tmp_path / "fg", repeat=5)
-    argv += ["--no-profile", "-q", "--capacity-repeat", "0", *OFFERED]
+    argv += ["--duration", "1", "--no-profile", "-q", "--capacity-repeat", "0", *OFFERED]
     proc = tunbench(*argv, timeout=170)
     assert proc.returncode == 0, proc.stderr
     docs = results.load_dir(res)
