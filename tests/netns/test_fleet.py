@@ -25,9 +25,9 @@ from helpers import REPO, TUNBENCH, harness_processes, tb_namespaces, tb_tempdir
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
-# the shortest matrix that measures: one 2 s run of one row, no profile, no diagnostic pass
+# the shortest matrix that measures: one 1 s run of one row, no profile, no diagnostic pass
 MATRIX = [
-    *("sync-normal", "--", "--repeat", "1", "--duration", "2", "--omit", "0"),
+    *("sync-normal", "--", "--repeat", "1", "--duration", "1", "--omit", "0"),
     *("--background-wait", "0", "--background-seconds", "0.1", "--no-profile", "--no-diagnose"),
 ]
 VENV_TUNBENCH = REPO / ".venv" / "bin" / "tunbench"  # what the hosts run (--no-install)

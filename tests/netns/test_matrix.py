@@ -26,7 +26,7 @@ def test_short_matrix_interleaves_profiles_and_records(tmp_path: Path) -> None:
         repeat=2,
         diagnose=True,
     )
-    proc = tunbench(*argv, timeout=170)
+    proc = tunbench(*argv, "--duration", "1", timeout=170)
     assert proc.returncode == 0, proc.stderr
     docs = sorted(
         results.load_dir(res), key=lambda d: (d["matrix"]["repeat"], d["matrix"]["order"])
