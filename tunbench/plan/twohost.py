@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tunbench.analysis import results
+from tunbench.analysis import cost, results
 from tunbench.cell import record
 from tunbench.cell.options import CellOptions
 from tunbench.cell.session import Teardown
@@ -255,7 +255,10 @@ class TwoHost:
         record.fill(doc, [], None, m, self.cell.name != LINK)
         doc["topology"] = self._block(roles)
         if roles and m is not None:
-            _sum_roles(doc["results"], roles)
+            _sum_roles(doc["results"], roles, self.cell.name != LINK)
+            doc["results"].update(cost.compute(doc))  # per core of both halves
+        if self.cell.name != LINK:
+            doc["cell"]["channel"] = doc["cell"]["channel"].replace("udp lo", "udp underlay")
         results.save(doc, self.opts.results_dir)
         return doc
 
@@ -271,17 +274,24 @@ class TwoHost:
         }
 
 
-def _sum_roles(res: dict[str, Any], roles: dict[str, Any]) -> None:
-    """The row's CPU and memory: both halves together; Sys busy stays role a's host's."""
-    for key, part in (
-        ("cpu_avg", "cpu_avg"),
-        ("mem_avg_mb", "mem_avg_bytes"),
-        ("mem_max_mb", "mem_max_bytes"),
-    ):
+def _sum_roles(res: dict[str, Any], roles: dict[str, Any], halves: bool) -> None:
+    """The row's CPU and memory: both halves together (one host's row sums its two
+    daemons alike), ``cpu_max`` the sum of each half's busiest second (an upper bound);
+    Sys busy stays role a's host's, each host's is in ``system_busy_by_role``."""
+    parts = {
+        "cpu_avg": "cpu_avg",
+        "cpu_user_avg": "cpu_user_avg",
+        "cpu_sys_avg": "cpu_sys_avg",
+        "cpu_sched_avg": "sched_cpu_avg",
+        "cpu_max": "cpu_max",
+        "mem_avg_mb": "mem_avg_bytes",
+        "mem_max_mb": "mem_max_bytes",
+    }
+    for key, part in parts.items() if halves else ():
         vals = [roles[r]["summary"][part] for r in roles]
         if any(v is None for v in vals):
             res[key] = None
             continue
         res[key] = sum(vals) / (1e6 if key.startswith("mem") else 1.0)
-    res["cpu_by_role"] = {r: roles[r]["summary"]["cpu_avg"] for r in roles}
+    res["cpu_by_role"] = {r: roles[r]["summary"]["cpu_avg"] for r in roles} if halves else None
     res["system_busy_by_role"] = {r: roles[r]["summary"]["system_busy_avg"] for r in roles}
