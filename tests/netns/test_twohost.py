@@ -120,8 +120,10 @@ def test_a_dead_agent_fails_the_row_within_seconds(
     host_b = hosts["th-b"]
     try:
         started = wait_until(
-            lambda: any("iperf3child server" in p for p in host_b.processes())
-            or proc.poll() is not None,
+            lambda: (
+                any("iperf3child server" in p for p in host_b.processes())
+                or proc.poll() is not None
+            ),
             40.0,
         )
         assert started and proc.poll() is None, proc.communicate()
