@@ -99,6 +99,12 @@ class Setup:
         host = "127.0.0.1" if self.half is None else str(self.args.remote)
         return host, self.ports[1 - i]
 
+    @property
+    def bind(self) -> str:
+        """The address each instance listens on: 127.0.0.1, or any in half mode (the
+        underlay address is the other host's business)."""
+        return "127.0.0.1" if self.half is None else "0.0.0.0"
+
     def secret(self, what: str) -> bytes:
         """32 bytes both halves derive alike from ``--secret`` (a key neither has to send
         the other); random per launch on one host."""
@@ -149,6 +155,8 @@ class Peer:
     crypto: ClassVar[dict[str, str]]
     summary: ClassVar[str]
     halves: ClassVar[bool] = False  # whether it can run as two halves on two hosts
+    # the --crypto modes a half can run in (both halves must agree on keys without talking)
+    half_crypto: ClassVar[tuple[str, ...] | None] = None  # None: every mode
 
     def needs(self, crypto: str) -> dict[str, str]:
         """Programs this launch runs -> the Debian package of each."""
@@ -231,10 +239,18 @@ def build_parser(peer: type[Peer]) -> _Parser:
     return p
 
 
-def check_half(args: argparse.Namespace) -> None:
-    """Half mode needs the other half's address and a shared seed (PeerError if not)."""
-    if args.half is not None and (not args.remote or not args.secret):
+def check_half(peer: Peer, args: argparse.Namespace) -> None:
+    """Half mode needs the other half's address and a shared seed, and a crypto mode
+    whose keys both halves can derive from it (PeerError if not)."""
+    if args.half is None:
+        return
+    if not args.remote or not args.secret:
         raise PeerError("--half needs --remote ADDR and --secret SEED")
+    if peer.half_crypto is not None and args.crypto not in peer.half_crypto:
+        raise PeerError(
+            f"--crypto {args.crypto} has no half mode (two hosts): only "
+            f"{', '.join(peer.half_crypto)}"
+        )
 
 
 def validate(peer: type[Peer], args: Sequence[str]) -> argparse.Namespace:
@@ -301,3 +317,13 @@ def write_private(path: Path, text: str) -> Path:
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     return path
+
+
+def curve25519_secret(raw: bytes) -> bytes:
+    """A Curve25519 secret from 32 bytes, clamped (low 3 bits clear, top bit clear, bit
+    254 set) as ``wg genkey`` and ``fastd --generate-key`` make theirs; both halves of a
+    two-host row derive both instances' keys from their shared seed this way."""
+    key = bytearray(raw[:32])
+    key[0] &= 248
+    key[31] = (key[31] & 127) | 64
+    return bytes(key)

@@ -270,7 +270,7 @@ def main(peer: type[Peer], argv: list[str] | None = None) -> int:
     signals.install()
     launcher = Launcher(inst, args)
     try:
-        check_half(args)
+        check_half(inst, args)
         return launcher.run()
     except PeerError as exc:
         launcher.say(f"error: {exc}")

@@ -28,7 +28,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tunbench.peers.base import Daemon, Peer, Setup, run_tool, write_private
+from tunbench.peers.base import (
+    Daemon,
+    Peer,
+    Setup,
+    curve25519_secret,
+    run_tool,
+    write_private,
+)
 from tunbench.peers.launcher import main
 
 SOCKET_DIR = Path("/var/run/wireguard")
@@ -89,13 +96,8 @@ class WireguardGo(Peer):
 
 
 def private_key(raw: bytes) -> str:
-    """A Curve25519 private key (base64, as ``wg genkey`` prints it) from 32 bytes: both
-    halves of a two-host row derive both keys from their shared seed, so neither has to
-    learn the other's public key at run time."""
-    key = bytearray(raw[:32])
-    key[0] &= 248
-    key[31] = (key[31] & 127) | 64
-    return base64.b64encode(bytes(key)).decode()
+    """A private key as ``wg genkey`` prints it (base64) from 32 bytes of seed."""
+    return base64.b64encode(curve25519_secret(raw)).decode()
 
 
 if __name__ == "__main__":
