@@ -25,6 +25,9 @@ from tunbench.errors import BusyError
 from tunbench.system.signals import deferred
 
 STATE_DIR = Path(os.environ.get("TUNBENCH_STATE_DIR", "/run/tunbench"))
+# A two-host controller's own lock and state (its ssh processes, its work directory):
+# apart from the run lock, which the agent on this machine may hold if it is a host too.
+CONTROLLER_DIR = "controller"
 
 
 @dataclass
