@@ -19,6 +19,7 @@ What it does, by op:
 - ``serve`` / ``client`` / ``poll``: an iperf3 server, a client and its outcome.
 - ``sample``: ``start`` (after the host's own background check) and ``stop`` a sampler
   of the half's daemons (CPU, memory) and of the whole machine (Sys busy).
+- ``check`` / ``check_result``: verify's ping and TCP stream through the half.
 - ``shape``: a tbf on the interface towards the other host (:mod:`tunbench.cell.shaping`);
   ``probe`` a qdisc only.
 - ``stop``: tear down and exit.
@@ -53,6 +54,7 @@ from tunbench.cell.session import Teardown
 from tunbench.cell.topology import Topology
 from tunbench.errors import AgentError, TunbenchError
 from tunbench.load import iperf3 as iperf
+from tunbench.load import ping, stream
 from tunbench.peers.base import HALVES
 from tunbench.peers.registry import LAUNCHERS
 from tunbench.system import agentwire as wire
@@ -104,6 +106,7 @@ class Agent:
     client: Child | None = None
     client_out: Path | None = None
     samplers: dict[str, Sampler] = field(default_factory=dict)
+    checks: dict[str, tuple[Child, Path]] = field(default_factory=dict)
     ips: tuple[str, str, int] = ("10.0.1.1", "10.0.2.1", 1500)
     done: bool = False
 
@@ -288,14 +291,37 @@ class Agent:
         dead = self._launcher_dead()
         if dead:
             raise dead
-        c = self.client
-        if c is None:
+        if self.client is None or self.client_out is None:
             return {"done": None}
-        if c.poll() is None:
-            return {"done": False}
-        out = self.client_out
-        text = out.read_text() if out and out.exists() else None
-        return {"done": True, "status": c.poll(), "result": text, "tail": c.stderr_tail(3)}
+        return _outcome(self.client, self.client_out)
+
+    def op_check(
+        self, kind: str, target: str, port: int = 5301, size: int = 4 << 20
+    ) -> dict[str, Any]:
+        """Start one of verify's checks through the half: ``stream-recv`` (the TCP stream's
+        receiver, ready when this returns), ``stream-send`` (``size`` random bytes), or
+        ``ping`` (10 echoes); :meth:`op_check_result` tells how it ended."""
+        ns = self.half.ns if self.half else None
+        out = self.workdir / f"check-{kind}.json"
+        if kind == "stream-recv":
+            argv = stream.receiver_argv(target, port, out, None, 0)
+        elif kind == "stream-send":
+            argv = stream.sender_argv(target, port, out, None, size, 0, 1200, False)
+        elif kind == "ping":
+            argv = ping.argv(target, 10, 0.05, out)
+        else:
+            raise AgentError(f"check: unknown kind {kind!r}")
+        child = self.spawn(f"check-{kind}", argv, ns)
+        self.checks[kind] = (child, out)
+        if kind == "stream-recv":
+            ready = out.with_name(out.name + ".ready")
+            if not wait_until(lambda: ready.exists() or child.poll() is not None, 5.0):
+                raise AgentError(f"stream receiver did not start: {child.stderr_tail(2)}")
+        return {"pid": child.pid}
+
+    def op_check_result(self, kind: str) -> dict[str, Any]:
+        child, out = self.checks[kind]
+        return _outcome(child, out)
 
     def op_sample(
         self, action: str, background_seconds: float = 1.0, background_limit: float = 15.0
@@ -326,6 +352,14 @@ class Agent:
     def op_stop(self) -> dict[str, Any]:
         self.done = True
         return {}
+
+
+def _outcome(child: Child, out: Path) -> dict[str, Any]:
+    """How a child that writes ``out`` is doing: not done, or its status and that file."""
+    if child.poll() is None:
+        return {"done": False}
+    text = out.read_text() if out.exists() else None
+    return {"done": True, "status": child.poll(), "result": text, "tail": child.stderr_tail(3)}
 
 
 def serve(

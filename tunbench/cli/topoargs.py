@@ -1,15 +1,20 @@
-"""``--topology two-host`` and its options for ``tunbench run``: which hosts, how to reach
-them, how the underlay between them is shaped; and the handler that runs such a row
-(:mod:`tunbench.plan.twohost`)."""
+"""``--topology two-host`` and its options for ``tunbench run`` and ``matrix``: which
+hosts, how to reach them, how the underlay between them is shaped; and the handlers that
+run such rows (:mod:`tunbench.plan.twohost`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tunbench.cli.common import nonneg_float, offered_rate, phase_printer
 from tunbench.errors import UsageError
+
+if TYPE_CHECKING:
+    from tunbench.cell.variants import CellSpec
+    from tunbench.plan.sshhosts import Host
 
 
 def rate(text: str) -> float:
@@ -54,32 +59,76 @@ def two_host(a: argparse.Namespace) -> bool:
         return False
     if not a.host_a or not a.host_b:
         raise UsageError("--topology two-host needs --host-a and --host-b")
-    if getattr(a, "verify", False):
-        raise UsageError("--verify is not available with --topology two-host yet")
     if getattr(a, "offered", None) == "auto":
         raise UsageError("--offered auto is not available with --topology two-host yet")
     return True
 
 
-def run_two_host(a: argparse.Namespace) -> int:
-    """``run SPEC --topology two-host``: one row, its table, its result file."""
-    from tunbench.analysis import results
-    from tunbench.cli.cellargs import cell_options
+def _hosts(a: argparse.Namespace) -> tuple[Host, Host]:
     from tunbench.plan import sshhosts
-    from tunbench.plan.twohost import Shape, TwoHost, parse_row
-    from tunbench.report import tables
 
-    cell = parse_row(a.spec)
     inventory = sshhosts.load_inventory(a.inventory) if a.inventory else None
     host_a = sshhosts.resolve(a.host_a, inventory)
     host_b = sshhosts.resolve(a.host_b, inventory)
     sshhosts.check_pair(host_a, host_b)
-    results.check_writable(a.results_dir)
-    row = TwoHost(cell, cell_options(a), host_a, host_b, Shape(a.shape_rate, a.shape_delay))
+    return host_a, host_b
+
+
+def _row(a: argparse.Namespace, cell: CellSpec, hosts: tuple[Host, Host]) -> dict[str, Any]:
+    """Measure one two-host row (its result file written); its document."""
+    from tunbench.cli.cellargs import cell_options
+    from tunbench.plan.twohost import Shape, TwoHost
+
+    shape = Shape(a.shape_rate, a.shape_delay)
+    row = TwoHost(cell, cell_options(a), *hosts, shape, verify=getattr(a, "verify", False))
     row.progress = phase_printer(a.quiet)
-    doc = row.run()
+    return row.run()
+
+
+def run_two_host(a: argparse.Namespace) -> int:
+    """``run SPEC --topology two-host``: one row, its table, its result file."""
+    from tunbench.analysis import results
+    from tunbench.plan.twohost import parse_row
+    from tunbench.report import tables
+
+    cell = parse_row(a.spec)
+    hosts = _hosts(a)
+    results.check_writable(a.results_dir)
+    doc = _row(a, cell, hosts)
     print(tables.markdown([results.flat(doc)]))
     if doc["status"] != "ok":
         print(f"tunbench: error: {a.spec}: {doc['error']}", file=sys.stderr)
         return 1
+    verified = doc.get("verify") or {"ok": True, "checks": {}}
+    if not verified["ok"]:
+        problems = "; ".join(f"{k}: {v}" for k, v in verified["checks"].items() if v != "ok")
+        print(f"tunbench: error: {a.spec}: verification failed: {problems}", file=sys.stderr)
+        return 1
     return 0
+
+
+def run_two_host_matrix(a: argparse.Namespace) -> int:
+    """``matrix SPEC... --topology two-host``: ``--repeat`` rounds of the rows (``link``
+    and every peer with a half mode by default), each round's order rotated (A B C, C A
+    B, ...) so drift hits every row alike; one table. No profiling or diagnostic pass."""
+    from tunbench.analysis import results
+    from tunbench.peers.registry import LAUNCHERS
+    from tunbench.plan.twohost import LINK, parse_row
+    from tunbench.report import tables
+
+    if a.until_ci is not None or a.paired:
+        raise UsageError("--until-ci and --paired are not available with --topology two-host yet")
+    specs = a.specs or [LINK, *sorted(n for n, p in LAUNCHERS.items() if p.halves)]
+    cells = [parse_row(spec) for spec in specs]
+    hosts = _hosts(a)
+    results.check_writable(a.results_dir)
+    recs = []
+    for r in range(a.repeat):
+        shift = r % len(cells)
+        for cell in cells[len(cells) - shift :] + cells[: len(cells) - shift]:
+            recs.append(results.flat(_row(a, cell, hosts)))
+    failed = [rec for rec in recs if rec["status"] != "ok"]
+    for rec in failed:
+        print(f"tunbench: cell {rec['spec']!r} failed: {rec['error']}", file=sys.stderr)
+    print(tables.markdown(recs))
+    return 1 if failed else 0

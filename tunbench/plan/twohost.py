@@ -8,7 +8,8 @@ it; the two talk UDP over the underlay. In order: ``hello`` to both (three round
 each, for the clock offset), the qdisc probes and the shaping (``--shape-rate``), both
 halves started and ready, the server, each host's background check and sampler, the
 client (both agents polled meanwhile: a dead one fails the row within a poll or two),
-the samplers stopped, ``stop`` to both, then their channels closed. Teardown closes the
+the samplers stopped, with ``--verify`` verify's ping and TCP stream through the
+halves, ``stop`` to both, then their channels closed. Teardown closes the
 channels on error and Ctrl-C too: end of input is the agents' signal to remove everything.
 
 The result document is a cell's (:mod:`tunbench.cell.record`) from role a's point of view
@@ -20,6 +21,7 @@ are the two halves' sum (one host's row sums its two daemons alike).
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import tempfile
@@ -37,12 +39,15 @@ from tunbench.cell.session import Teardown
 from tunbench.cell.variants import CellSpec, parse_spec
 from tunbench.errors import AgentError, PrerequisiteError, UsageError
 from tunbench.load import iperf3 as iperf
+from tunbench.load import ping, stream
 from tunbench.load.measurement import Measurement
 from tunbench.peers.base import HALF_PORT
 from tunbench.peers.registry import LAUNCHERS
 from tunbench.plan.agentchannel import AgentChannel
 from tunbench.plan.sshhosts import Host
 from tunbench.system.agentwire import ClockSample, clock_offset
+from tunbench.system.runstate import CONTROLLER_DIR, STATE_DIR, locked_run
+from tunbench.system.runstate import current as current_state
 from tunbench.system.sampler import Background, Sample, summarize
 from tunbench.system.signals import deferred
 
@@ -52,6 +57,8 @@ READY_S = 12.0
 POLL_S = 0.25
 CLOCK_ROUNDS = 3
 SETUP_SLACK_S = 120  # an agent's deadline beyond the test itself
+VERIFY_PORT = 5301
+VERIFY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -96,8 +103,17 @@ def ctl_window(
 class TwoHost:
     """One two-host row's life; :meth:`run` measures it and returns the result document."""
 
-    def __init__(self, cell: CellSpec, opts: CellOptions, a: Host, b: Host, shape: Shape) -> None:
+    def __init__(
+        self,
+        cell: CellSpec,
+        opts: CellOptions,
+        a: Host,
+        b: Host,
+        shape: Shape,
+        verify: bool = False,
+    ) -> None:
         self.cell, self.opts, self.hosts, self.shape = cell, opts, {"a": a, "b": b}, shape
+        self.verify = verify and cell.name != LINK
         self.run_id = secrets.token_hex(3)
         self.chans: dict[str, AgentChannel] = {}
         self.hello: dict[str, dict[str, Any]] = {}
@@ -124,6 +140,10 @@ class TwoHost:
                     host.name, host.agent_argv(deadline), workdir / f"agent-{role}.log"
                 )
                 self.chans[role] = chan
+                state = current_state()
+                if state:
+                    state.add_process(chan.child.pid, chan.child.name)
+                    stack.callback(state.drop_process, chan.child.pid)
                 stack.callback(chan.close)
         for role in self.chans:
             rounds = []
@@ -234,20 +254,66 @@ class TwoHost:
             }
         return roles
 
+    def _check_done(self, who: str, kind: str, until: float) -> dict[str, Any]:
+        while True:
+            done = self.call(who, "check_result", kind=kind)
+            if done["done"]:
+                return done
+            if time.monotonic() > until:
+                raise AgentError(f"{kind} on {self.hosts[who].name} did not end in time")
+            time.sleep(POLL_S)
+
+    def _verify(self, workdir: Path) -> dict[str, Any]:
+        """verify's ping and TCP stream (byte for byte) through both halves: the ``verify``
+        block. Its UDP checks need a Unix socket between sender and receiver, which two
+        hosts do not share, so they are left out here."""
+        o = self.opts
+        self.progress("verify")
+        checks: dict[str, str] = {}
+        self.call("b", "check", kind="stream-recv", target=o.ip2, port=VERIFY_PORT)
+        self.call("a", "check", kind="stream-send", target=o.ip2, port=VERIFY_PORT)
+        until = time.monotonic() + VERIFY_S
+        sent = self._check_done("a", "stream-send", until)
+        got = self._check_done("b", "stream-recv", until)
+        if not sent["result"] or not got["result"]:
+            checks["stream"] = f"no result: {sent['tail'] or got['tail'] or 'no output'}"
+        else:
+            problems = stream.compare(json.loads(sent["result"]), json.loads(got["result"]))
+            checks["stream"] = "; ".join(problems) or "ok"
+        self.call("a", "check", kind="ping", target=o.ip2)
+        echoed = self._check_done("a", "ping", time.monotonic() + VERIFY_S)
+        if not echoed["result"]:
+            checks["ping"] = f"no result: {echoed['tail'] or 'no output'}"
+        else:
+            out = workdir / "verify-ping.json"
+            out.write_text(echoed["result"])
+            res = ping.parse(out)
+            lost = res.sent - res.received
+            checks["ping"] = "ok" if not lost else f"{lost} of {res.sent} echo replies missing"
+        return {"ok": all(v == "ok" for v in checks.values()), "checks": checks}
+
     def run(self) -> dict[str, Any]:
         doc = record.skeleton(self.cell, self.opts, self.run_id)
         doc["testbed"] = self.opts.testbed or f"{self.hosts['a'].name}+{self.hosts['b'].name}"
         m: Measurement | None = None
         roles: dict[str, Any] | None = None
-        with Teardown() as stack:
-            workdir = Path(tempfile.mkdtemp(prefix=f"tb-{self.run_id}-ctl-"))
-            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        # the controller's own lock and state, so `tunbench clean` here finds its work
+        # directory and ssh processes after a kill -9 (the run lock stays free for an
+        # agent, should this machine be one of the hosts)
+        with locked_run(STATE_DIR / CONTROLLER_DIR) as state, Teardown() as stack:
+            with deferred():
+                workdir = Path(tempfile.mkdtemp(prefix=f"tb-{self.run_id}-ctl-"))
+                state.add_file(str(workdir))
+                stack.callback(state.drop_file, str(workdir))
+                stack.callback(shutil.rmtree, workdir, ignore_errors=True)
             self.progress("agents")
             self._open(stack, workdir)
             self._shape()
             try:
                 self._start()
                 m, roles = self._measure(workdir)
+                if self.verify:
+                    doc["verify"] = self._verify(workdir)
                 self.both("stop")
             except AgentError as exc:
                 record.record_failure(doc, exc)

@@ -22,7 +22,19 @@ from tunbench.errors import AgentError
 
 PROTOCOL = 1
 MAX_LINE = 8 * 1024 * 1024  # an iperf3 JSON with its intervals is well below this
-OPS = ("hello", "start", "wait_ready", "serve", "client", "poll", "sample", "shape", "stop")
+OPS = (
+    "hello",
+    "start",
+    "wait_ready",
+    "serve",
+    "client",
+    "poll",
+    "sample",
+    "check",
+    "check_result",
+    "shape",
+    "stop",
+)
 
 
 def encode(msg: dict[str, Any]) -> bytes:
