@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shlex
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -153,6 +154,12 @@ class FakeHost:
 
     def sshd_log(self) -> str:
         return (self.files / "sshd.log").read_text(errors="replace")[-2000:]
+
+    def ssh_argv(self) -> list[str]:
+        """ssh to the host as the inventory says, up to the remote command."""
+        v = self.inventory_vars()
+        common = shlex.split(v["ansible_ssh_common_args"])
+        return ["ssh", "-T", "-i", str(self.client_key), *common, "root@127.0.0.1"]
 
     def inventory_vars(self) -> dict[str, Any]:
         proxy = f"ip netns exec {self.ns} socat - TCP:127.0.0.1:22"

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +20,19 @@ from typing import Any
 import pytest
 
 from tunbench.analysis import results
+from tunbench.cell.cleanup import clean_controller
 from tunbench.system.procs import wait_until
 
-from fakehosts import SSHD, FakeHost, fake_hosts, inventory, qdisc_kinds, underlay
-from helpers import REPO, TUNBENCH, harness_processes, tb_namespaces, tb_tempdirs, tunbench
+from fakehosts import SSHD, STATE_DIR, FakeHost, fake_hosts, inventory, qdisc_kinds, underlay
+from helpers import (
+    REPO,
+    TUNBENCH,
+    harness_processes,
+    session_processes,
+    tb_namespaces,
+    tb_tempdirs,
+    tunbench,
+)
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
 
@@ -82,13 +92,19 @@ def _result(tmp: Path) -> dict[str, Any]:
     return doc
 
 
-def test_wireguard_go_halves_forward_tcp_across_the_underlay(
-    hosts: dict[str, FakeHost], tmp_path: Path
+@pytest.mark.parametrize("peer", ["peer-wireguard-go", "peer-openvpn", "peer-fastd"])
+def test_halves_forward_tcp_across_the_underlay(
+    peer: str, hosts: dict[str, FakeHost], tmp_path: Path
 ) -> None:
-    proc = tunbench(*_argv(hosts, tmp_path, "peer-wireguard-go"), timeout=80)
+    if shutil.which(peer.removeprefix("peer-")) is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI=true and {peer}'s daemon is not installed")
+        pytest.skip(f"{peer}'s daemon is not installed")
+    proc = tunbench(*_argv(hosts, tmp_path, peer, "--verify"), timeout=80)
     assert proc.returncode == 0, proc.stderr
     doc = _result(tmp_path)
     assert doc["status"] == "ok"
+    assert doc["verify"] == {"ok": True, "checks": {"stream": "ok", "ping": "ok"}}
     assert doc["results"]["gbps"] > 0.01
     topo = doc["topology"]
     assert topo["kind"] == "two-host"
@@ -173,6 +189,44 @@ def test_sigint_on_the_controller_leaves_nothing_on_either_host(
     assert proc.returncode == 130, err
     for h in hosts.values():
         assert wait_until(lambda h=h: not h.leftovers(), 10.0), h.leftovers()
+
+
+def test_controller_killed_then_cleaned_leaves_nothing(
+    hosts: dict[str, FakeHost], tmp_path: Path
+) -> None:
+    """kill -9 of the controller: its ssh channels close, each agent reads end of input and
+    tears down on its own; ``tunbench clean`` on each host then finds nothing to do, and
+    the controller's clean removes its work directory (recorded under its own lock)."""
+    argv = _argv(hosts, tmp_path, "peer-wireguard-go")
+    argv[argv.index("--duration") + 1] = "30"
+    proc = subprocess.Popen(
+        [*TUNBENCH, *argv], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        running = wait_until(
+            lambda: all(h.namespaces() for h in hosts.values()) or proc.poll() is not None, 40.0
+        )
+        assert running and proc.poll() is None, proc.communicate()
+        proc.kill()
+        proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for h in hosts.values():
+        assert wait_until(lambda h=h: not h.leftovers(), 15.0), (h.name, h.leftovers())
+        ssh = [
+            *h.ssh_argv(),
+            f"TUNBENCH_STATE_DIR={STATE_DIR} {sys.executable} -m tunbench.cli clean",
+        ]
+        cleaned = subprocess.run(ssh, capture_output=True, text=True, timeout=60, check=False)
+        assert cleaned.returncode == 0, cleaned.stderr
+    assert wait_until(lambda: not session_processes(lambda _n, c: "agent --stdio" in c), 10.0)
+    left = [str(d) for d in tb_tempdirs() if "-ctl-" in d.name]
+    assert left, "the killed controller's work directory should be there until clean"
+    removed = clean_controller()
+    assert [f"removed {d}" for d in left] == [r for r in removed if "-ctl-" in r]
+    assert not [d for d in tb_tempdirs() if "-ctl-" in d.name]
 
 
 def test_a_shaped_underlay_caps_the_link_and_the_vpn(
