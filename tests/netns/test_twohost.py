@@ -247,6 +247,23 @@ def test_a_shaped_underlay_caps_the_link_and_the_vpn(
     assert gbps["link"] > 0.8 * limit, gbps
 
 
+def test_a_two_host_matrix_holds_the_vpn_against_its_rounds_link_row(
+    hosts: dict[str, FakeHost], tmp_path: Path
+) -> None:
+    argv = _argv(hosts, tmp_path, "link")
+    argv[0] = "matrix"
+    argv[2:2] = ["peer-fastd"]  # matrix link peer-fastd --topology two-host ...
+    proc = tunbench(*argv, "--repeat", "1", timeout=80)
+    assert proc.returncode == 0, proc.stderr
+    docs = results.load_dir(tmp_path / "results")
+    assert sorted(d["cell"]["spec"] for d in docs) == ["link", "peer-fastd"]
+    assert len({d["matrix"]["id"] for d in docs}) == 1
+    by_spec = {d["cell"]["spec"]: d["results"]["gbps"] for d in docs}
+    ratio = 100 * by_spec["peer-fastd"] / by_spec["link"]
+    fastd_row = next(ln for ln in proc.stdout.splitlines() if "| peer-fastd " in ln)
+    assert f"{ratio:.0f}%" in fastd_row, (ratio, fastd_row)
+
+
 def test_netem_is_refused_in_one_line_naming_the_kernel_option(
     hosts: dict[str, FakeHost], tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ run such rows (:mod:`tunbench.plan.twohost`)."""
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,7 +75,12 @@ def _hosts(a: argparse.Namespace) -> tuple[Host, Host]:
     return host_a, host_b
 
 
-def _row(a: argparse.Namespace, cell: CellSpec, hosts: tuple[Host, Host]) -> dict[str, Any]:
+def _row(
+    a: argparse.Namespace,
+    cell: CellSpec,
+    hosts: tuple[Host, Host],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Measure one two-host row (its result file written); its document."""
     from tunbench.cli.cellargs import cell_options
     from tunbench.plan.twohost import Shape, TwoHost
@@ -82,7 +88,7 @@ def _row(a: argparse.Namespace, cell: CellSpec, hosts: tuple[Host, Host]) -> dic
     shape = Shape(a.shape_rate, a.shape_delay)
     row = TwoHost(cell, cell_options(a), *hosts, shape, verify=getattr(a, "verify", False))
     row.progress = phase_printer(a.quiet)
-    return row.run()
+    return row.run(extra)
 
 
 def run_two_host(a: argparse.Namespace) -> int:
@@ -123,10 +129,17 @@ def run_two_host_matrix(a: argparse.Namespace) -> int:
     hosts = _hosts(a)
     results.check_writable(a.results_dir)
     recs = []
+    matrix_id = secrets.token_hex(4)
     for r in range(a.repeat):
         shift = r % len(cells)
-        for cell in cells[len(cells) - shift :] + cells[: len(cells) - shift]:
-            recs.append(results.flat(_row(a, cell, hosts)))
+        order = cells[len(cells) - shift :] + cells[: len(cells) - shift]
+        for pos, cell in enumerate(order):
+            # the matrix block one-host rounds write: `% of kernel` pairs a round's runs
+            # with that round's link run
+            where = {"id": matrix_id, "repeat": r, "repeats": a.repeat, "order": pos}
+            where |= {"cell": cells.index(cell), "seed": None, "until_ci": None}
+            where |= {"max_repeat": None, "phase": None, "resolve": None, "plan": None}
+            recs.append(results.flat(_row(a, cell, hosts, {"matrix": where})))
     failed = [rec for rec in recs if rec["status"] != "ok"]
     for rec in failed:
         print(f"tunbench: cell {rec['spec']!r} failed: {rec['error']}", file=sys.stderr)

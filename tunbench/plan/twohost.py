@@ -292,8 +292,10 @@ class TwoHost:
             checks["ping"] = "ok" if not lost else f"{lost} of {res.sent} echo replies missing"
         return {"ok": all(v == "ok" for v in checks.values()), "checks": checks}
 
-    def run(self) -> dict[str, Any]:
-        doc = record.skeleton(self.cell, self.opts, self.run_id)
+    def run(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Measure the row, write its result file (``extra`` keys as they are: a matrix's
+        position) and return its document."""
+        doc = record.skeleton(self.cell, self.opts, self.run_id, extra)
         doc["testbed"] = self.opts.testbed or f"{self.hosts['a'].name}+{self.hosts['b'].name}"
         m: Measurement | None = None
         roles: dict[str, Any] | None = None
