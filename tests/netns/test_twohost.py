@@ -215,18 +215,59 @@ def test_controller_killed_then_cleaned_leaves_nothing(
             proc.wait()
     for h in hosts.values():
         assert wait_until(lambda h=h: not h.leftovers(), 15.0), (h.name, h.leftovers())
-        ssh = [
-            *h.ssh_argv(),
-            f"TUNBENCH_STATE_DIR={STATE_DIR} {sys.executable} -m tunbench.cli clean",
-        ]
-        cleaned = subprocess.run(ssh, capture_output=True, text=True, timeout=60, check=False)
-        assert cleaned.returncode == 0, cleaned.stderr
+        assert _clean_on(h) == ""  # the agent removed everything itself
     assert wait_until(lambda: not session_processes(lambda _n, c: "agent --stdio" in c), 10.0)
     left = [str(d) for d in tb_tempdirs() if "-ctl-" in d.name]
     assert left, "the killed controller's work directory should be there until clean"
     removed = clean_controller()
     assert [f"removed {d}" for d in left] == [r for r in removed if "-ctl-" in r]
     assert not [d for d in tb_tempdirs() if "-ctl-" in d.name]
+
+
+def _clean_on(host: FakeHost) -> str:
+    clean = f"TUNBENCH_STATE_DIR={STATE_DIR} {sys.executable} -m tunbench.cli clean"
+    done = subprocess.run(
+        [*host.ssh_argv(), clean], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_an_agent_killed_mid_run_is_cleaned_up_by_clean_on_its_host(
+    hosts: dict[str, FakeHost], tmp_path: Path
+) -> None:
+    """kill -9 of host b's agent in a shaped run: the row fails at once; its half's
+    daemon dies with it (parent-death signals), but its namespace, work directory and
+    the tbf on the underlay stay until ``tunbench clean`` on that host removes them."""
+    argv = _argv(hosts, tmp_path, "peer-wireguard-go", "--shape-rate", "500M")
+    argv[argv.index("--duration") + 1] = "30"
+    proc = subprocess.Popen(
+        [*TUNBENCH, *argv], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    host_b = hosts["th-b"]
+    try:
+        started = wait_until(
+            lambda: (
+                any("iperf3child server" in p for p in host_b.processes())
+                or proc.poll() is not None
+            ),
+            40.0,
+        )
+        assert started and proc.poll() is None, proc.communicate()
+        (agent,) = [p for p in host_b.processes() if "agent --stdio" in p and "ssh" not in p]
+        os.kill(int(agent.split(":")[0]), signal.SIGKILL)  # the agent this run started
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1 and "the agent on th-b closed its channel" in err, err
+    assert "tbf" in qdisc_kinds(host_b)  # what only clean can know of now
+    assert host_b.namespaces() and host_b.workdirs()
+    out = _clean_on(host_b)
+    assert "removed the tbf on tb-ul0" in out, out
+    assert "removed namespace" in out, out
+    assert wait_until(lambda: not host_b.leftovers(), 10.0), host_b.leftovers()
 
 
 def test_a_shaped_underlay_caps_the_link_and_the_vpn(

@@ -346,7 +346,12 @@ class Agent:
             shaping.probe(probe)
             return {"probed": probe}
         dev = shaping.route_device(remote)
-        self.stack.callback(shaping.tbf(dev, rate_bps))
+        state = current_state()
+        with deferred():  # recorded before it exists: clean removes it after a kill -9
+            if state:
+                state.add_qdisc(dev)
+                self.stack.callback(state.drop_qdisc, dev)
+            self.stack.callback(shaping.tbf(dev, rate_bps))
         return {"device": dev, "rate_bps": rate_bps}
 
     def op_stop(self) -> dict[str, Any]:

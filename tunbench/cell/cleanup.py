@@ -1,8 +1,9 @@
 """``tunbench clean``: remove what interrupted runs left behind, and nothing else.
 
 Only namespaces with the ``tb-`` prefix, control sockets named after ``tb-`` devices
-(wireguard-go's, left by a SIGKILLed peer daemon), and processes recorded in a run-state
-file (matched by PID *and* start time) are touched. clean holds the run lock, so every state
+(wireguard-go's, left by a SIGKILLed peer daemon), processes recorded in a run-state
+file (matched by PID *and* start time) and the tbf root qdiscs (handle 1:) a two-host
+agent recorded there are touched. clean holds the run lock, so every state
 file is a leftover, even if its owner's PID has been reused since. Idempotent.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import psutil
 from pyroute2 import netns
 
+from tunbench.cell import shaping
 from tunbench.cell.topology import PREFIX
 from tunbench.errors import BusyError
 from tunbench.system.procs import wait_until
@@ -106,5 +108,8 @@ def _clean_states(state_dir: Path | None) -> list[str]:
             else:
                 p.unlink()
             done.append(f"removed {p}")
+        for ifname in doc.get("qdiscs") or []:
+            if shaping.remove_tbf(str(ifname)):
+                done.append(f"removed the tbf on {ifname}")
         path.unlink(missing_ok=True)
     return done

@@ -30,6 +30,7 @@ PROBE_ARGS: dict[str, dict[str, object]] = {
 }
 MAX_TBF_BPS = 8 * (2**32 - 1)  # tbf's 32-bit rate in bytes/s (no TCA_TBF_RATE64 here)
 LATENCY = "50ms"  # how long a packet may wait in the bucket before it is dropped
+OUR_HANDLE = 0x10000  # "1:", the handle every qdisc tunbench adds has
 
 
 def _kind_error(kind: str, exc: Exception) -> PrerequisiteError:
@@ -98,6 +99,21 @@ def tbf(ifname: str, rate_bps: float, ns: str | None = None) -> Callable[[], Non
             ipr.tc("del", index=idx, handle="1:", root=True)
 
     return remove
+
+
+def remove_tbf(ifname: str) -> bool:
+    """Remove a tbf root qdisc with our handle (1:) from ``ifname`` here, if it has one
+    (``tunbench clean``, after an agent was killed); whether there was one."""
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=ifname)
+        if not found:
+            return False
+        for q in ipr.get_qdiscs(found[0]):
+            if q.get_attr("TCA_KIND") == "tbf" and q["handle"] == OUR_HANDLE:
+                with suppress(Exception):
+                    ipr.tc("del", index=found[0], handle="1:", root=True)
+                    return True
+    return False
 
 
 def route_device(remote: str) -> str:
