@@ -114,3 +114,36 @@ def test_rows_two_hosts_can_run() -> None:
         parse_row("sync-normal")
     with pytest.raises(UsageError, match="no arguments"):
         parse_row("link --fast")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["run", "link"], "link is the underlay between two hosts"),
+        (["run", "sync-normal", "--host-a", "x"], "need --topology two-host"),
+        (["run", "link", "--topology", "two-host", "--host-a", "x"], "needs --host-a and --host-b"),
+        (
+            ["run", "sync-normal", "--topology", "two-host", "--host-a", "a", "--host-b", "b"],
+            "peer rows with a half mode",
+        ),
+        (
+            ["run", "link", "--topology", "two-host", "--host-a", "h", "--host-b", "h"],
+            "same underlay address",
+        ),
+        (
+            [
+                *("matrix", "link", "--topology", "two-host", "--host-a", "a", "--host-b", "b"),
+                *("--until-ci", "3"),
+            ],
+            "--until-ci and --paired",
+        ),
+    ],
+)
+def test_the_cli_refuses_what_two_hosts_cannot_do_in_one_line(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tunbench.cli.main import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0], err

@@ -57,6 +57,12 @@ def two_host(a: argparse.Namespace) -> bool:
     if a.topology != "two-host":
         if a.host_a or a.host_b or a.shape_rate or a.shape_delay is not None:
             raise UsageError("--host-a/--host-b/--shape-* need --topology two-host")
+        specs = [a.spec] if getattr(a, "spec", None) else list(getattr(a, "specs", None) or [])
+        if any(spec.split()[:1] == ["link"] for spec in specs):
+            raise UsageError(
+                "link is the underlay between two hosts: give --topology two-host "
+                "--host-a A --host-b B"
+            )
         return False
     if not a.host_a or not a.host_b:
         raise UsageError("--topology two-host needs --host-a and --host-b")
