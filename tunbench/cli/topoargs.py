@@ -5,6 +5,7 @@ run such rows (:mod:`tunbench.plan.twohost`)."""
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import sys
 from pathlib import Path
@@ -107,7 +108,10 @@ def run_two_host(a: argparse.Namespace) -> int:
     hosts = _hosts(a)
     results.check_writable(a.results_dir)
     doc = _row(a, cell, hosts)
-    print(tables.markdown([results.flat(doc)]))
+    rec = results.flat(doc)
+    print(tables.markdown([rec]), file=sys.stderr if a.json else sys.stdout)
+    if a.json:
+        print(json.dumps(rec))
     if doc["status"] != "ok":
         print(f"tunbench: error: {a.spec}: {doc['error']}", file=sys.stderr)
         return 1

@@ -45,7 +45,7 @@ from tunbench.peers.base import HALF_PORT
 from tunbench.peers.registry import LAUNCHERS
 from tunbench.plan.agentchannel import AgentChannel
 from tunbench.plan.sshhosts import Host
-from tunbench.system.agentwire import ClockSample, clock_offset
+from tunbench.system.agentwire import PROTOCOL, ClockSample, clock_offset
 from tunbench.system.runstate import CONTROLLER_DIR, STATE_DIR, locked_run
 from tunbench.system.runstate import current as current_state
 from tunbench.system.sampler import Background, Sample, summarize
@@ -151,6 +151,11 @@ class TwoHost:
                 sent = time.time()
                 rep = self.call(role, "hello")
                 rounds.append(ClockSample(sent, rep["clock"]["wall"], time.time()))
+            if rep.get("protocol") != PROTOCOL:
+                raise AgentError(
+                    f"the agent on {self.hosts[role].name} speaks protocol "
+                    f"{rep.get('protocol')}, this controller {PROTOCOL}: update tunbench there"
+                )
             self.hello[role] = rep
             self.offsets[role] = clock_offset(rounds)
 
