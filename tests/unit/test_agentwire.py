@@ -230,3 +230,19 @@ def test_stdout_only_carries_replies(tmp_path: Path) -> None:
         code = agent_module.serve(stdin, stdout, 30.0, tmp_path)
     assert code == 1  # ended by EOF, not by a stop request
     assert stdout.getvalue() == b""
+
+
+def test_half_mode_needs_remote_seed_and_a_shareable_crypto_mode() -> None:
+    from tunbench.peers.base import PeerError, build_parser, check_half
+    from tunbench.peers.openvpn import OpenVPN
+
+    parse = build_parser(OpenVPN).parse_args
+    check_half(OpenVPN(), parse([]))  # one host: nothing to check
+    with pytest.raises(PeerError, match="--remote ADDR and --secret SEED"):
+        check_half(OpenVPN(), parse(["--half", "a"]))
+    with pytest.raises(PeerError, match="--crypto aead has no half mode"):
+        check_half(
+            OpenVPN(),
+            parse(["--half", "b", "--remote", "192.0.2.1", "--secret", "s", "--crypto", "aead"]),
+        )
+    check_half(OpenVPN(), parse(["--half", "b", "--remote", "192.0.2.1", "--secret", "s"]))
