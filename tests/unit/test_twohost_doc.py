@@ -114,6 +114,9 @@ def test_rows_two_hosts_can_run() -> None:
         parse_row("sync-normal")
     with pytest.raises(UsageError, match="no arguments"):
         parse_row("link --fast")
+    with pytest.raises(UsageError, match="--crypto aead has no half mode"):
+        parse_row("peer-openvpn --crypto aead")
+    assert parse_row("peer-fastd --crypto aead").label == "peer-fastd"
 
 
 @pytest.mark.parametrize(

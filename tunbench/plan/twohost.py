@@ -80,6 +80,12 @@ def parse_row(spec: str) -> CellSpec:
     if peer is None or not peer.halves:
         able = ", ".join(sorted(n for n, p in LAUNCHERS.items() if p.halves))
         raise UsageError(f"--topology two-host runs {LINK} and peer rows with a half mode ({able})")
+    crypto = getattr(cell.options, "crypto", None)
+    if peer.half_crypto is not None and crypto not in peer.half_crypto:
+        raise UsageError(
+            f"{cell.label} --crypto {crypto} has no half mode (two hosts): only "
+            f"--crypto {'|'.join(peer.half_crypto)}"
+        )
     return cell
 
 
