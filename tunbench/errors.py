@@ -54,6 +54,11 @@ class MeasurementError(TunbenchError):
         self.detail = detail
 
 
+class AgentError(TunbenchError):
+    """A host's agent (two-host topology) could not be reached, broke its protocol, died,
+    or failed a request; the message names the host."""
+
+
 class ResultFileError(TunbenchError):
     """A result file is missing, malformed or of an unknown schema version."""
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shlex
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from pyroute2 import netns
+from pyroute2 import IPRoute, netns
 
 from tunbench.system.procs import wait_until
 
@@ -89,6 +90,7 @@ class FakeHost:
     proc: subprocess.Popen[bytes] | None = None
     init_pid: int | None = None  # sshd, PID 1 of the host's PID namespace
     log: Any = field(default=None, repr=False)
+    underlay: str | None = None  # its address on the veth to another fake host (underlay())
 
     @property
     def root(self) -> Path:
@@ -153,6 +155,12 @@ class FakeHost:
     def sshd_log(self) -> str:
         return (self.files / "sshd.log").read_text(errors="replace")[-2000:]
 
+    def ssh_argv(self) -> list[str]:
+        """ssh to the host as the inventory says, up to the remote command."""
+        v = self.inventory_vars()
+        common = shlex.split(v["ansible_ssh_common_args"])
+        return ["ssh", "-T", "-i", str(self.client_key), *common, "root@127.0.0.1"]
+
     def inventory_vars(self) -> dict[str, Any]:
         proxy = f"ip netns exec {self.ns} socat - TCP:127.0.0.1:22"
         return {
@@ -169,6 +177,7 @@ class FakeHost:
             "ansible_python_interpreter": "/usr/bin/python3",
             "ansible_remote_tmp": "/tmp/.ansible-tmp",
             "tunbench_state_dir": STATE_DIR,
+            **({"tunbench_underlay": self.underlay} if self.underlay else {}),
         }
 
     # what a fleet run may leave on the host, as the host sees it
@@ -245,6 +254,36 @@ def fake_hosts(names: list[str], workdir: Path, run_id: str) -> Iterator[dict[st
             host.start()
             hosts[name] = host
         yield hosts
+
+
+UNDERLAY_NET = "192.168.77"  # inside the fake hosts' namespaces only, never the machine's
+UNDERLAY_DEV = "tb-ul0"
+
+
+def underlay(a: FakeHost, b: FakeHost, mtu: int = 1500) -> None:
+    """Join two fake hosts with a veth pair, the link between them: ``tb-ul0`` in each,
+    192.168.77.1/24 on ``a`` and .2/24 on ``b``. It goes with their namespaces."""
+    with IPRoute(netns=a.ns) as ipr:
+        ipr.link("add", ifname=UNDERLAY_DEV, kind="veth", peer={"ifname": "tb-ul1"})
+        idx = ipr.link_lookup(ifname="tb-ul1")[0]
+        ipr.link("set", index=idx, net_ns_fd=b.ns)
+    with IPRoute(netns=b.ns) as ipr:
+        idx = ipr.link_lookup(ifname="tb-ul1")[0]
+        ipr.link("set", index=idx, ifname=UNDERLAY_DEV)
+    for i, host in enumerate((a, b), start=1):
+        host.underlay = f"{UNDERLAY_NET}.{i}"
+        with IPRoute(netns=host.ns) as ipr:
+            idx = ipr.link_lookup(ifname=UNDERLAY_DEV)[0]
+            ipr.link("set", index=idx, mtu=mtu)
+            ipr.addr("add", index=idx, address=host.underlay, prefixlen=24)
+            ipr.link("set", index=idx, state="up")
+
+
+def qdisc_kinds(host: FakeHost) -> list[str]:
+    """The root qdiscs on the host's underlay device (shaping must be gone after a run)."""
+    with IPRoute(netns=host.ns) as ipr:
+        idx = ipr.link_lookup(ifname=UNDERLAY_DEV)[0]
+        return sorted(str(q.get_attr("TCA_KIND")) for q in ipr.get_qdiscs(idx))
 
 
 def _remove_ns(name: str) -> None:

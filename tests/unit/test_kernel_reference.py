@@ -23,7 +23,23 @@ def test_reference_choice() -> None:
     assert tables.kernel_reference("peer (openvpn)", "none")[0] == "kernel-router --no-offload"
     assert tables.kernel_reference("sync", "gso-split")[0] == "kernel-router"
     assert tables.kernel_reference("kernel", "none")[0] == "kernel-router"  # kernel rows too
-    assert tables.kernel_reference("external", "?")[-1] == "kernel-veth"
+    assert tables.kernel_reference("external", "?")[-2] == "kernel-veth"
+    # a two-host matrix has no kernel row: its underlay's link row is the last resort
+    assert tables.kernel_reference("peer (fastd)", "none")[-1] == "link"
+    assert tables.kernel_reference("kernel", "kernel")[-1] == "link"
+
+
+def test_two_host_rows_are_held_against_the_link_row_of_their_round() -> None:
+    recs = [
+        row("link", 10.0, "kernel", "kernel"),
+        row("peer-fastd", 2.5, "peer (fastd)", "none"),
+        row("peer-openvpn", 1.0, "peer (openvpn)", "none"),
+    ]
+    df = tables.grouped(recs)
+    pct = dict(zip(df["Variant"], df["% of kernel"], strict=True))
+    assert pct["link"] == pytest.approx(100.0)
+    assert pct["peer-fastd"] == pytest.approx(25.0)
+    assert pct["peer-openvpn"] == pytest.approx(10.0)
 
 
 def test_no_offload_rows_against_the_no_offload_router_and_the_table_says_so() -> None:

@@ -2,7 +2,7 @@
 
 Schema (``docs/results-schema.md`` has the field by field description)::
 
-    {"schema": "tunbench.result", "version": 3, "run_id", "created",
+    {"schema": "tunbench.result", "version": 4, "run_id", "created",
      "cell": {"spec", "kind", "variant", "args", "mode", "offload", "channel"},
      "status": "ok" | "failed", "error": null | "one line",
      "revision": {"rev": "v1.2-3-gabc" | null, "source": "given" | "git-describe" | ...},
@@ -28,7 +28,9 @@ still read, and get a host block derived from their metadata (``"derived": true`
 Version 3 added ``revision`` and ``testbed`` (``--rev``, ``--testbed``: what ``tunbench
 history`` files a run under); older files get them derived: a built-in row's revision is
 the tunbench commit it ran (``metadata.git_sha``, ``"source": "derived"``), an external
-one's is unknown (null), and the testbed is the host's name.
+one's is unknown (null), and the testbed is the host's name. Version 4 added
+``topology``: null for a one-host cell, the roles, hosts, clock offsets and per-role
+samples of a two-host row (:mod:`tunbench.plan.twohost`); older files read as null.
 
 Files are written atomically (temporary ``.tb-*`` file in the same directory, then
 rename), so an interrupted run never leaves half a file.
@@ -50,10 +52,10 @@ from tunbench.errors import ResultFileError, UsageError
 from tunbench.system.signals import deferred
 
 SCHEMA = "tunbench.result"
-VERSION = 3
+VERSION = 4
 FLEET_FILE = "fleet.json"  # what tunbench fleet writes beside the hosts' result directories
 # the versions load() accepts; older ones get a derived host block (1), revision and testbed
-READABLE = (1, 2, 3)
+READABLE = (1, 2, 3, 4)
 # The workload options a file is keyed by (``metadata.workload``). A file from before
 # an option existed ran its default, so missing keys read as these; they are the defaults
 # of :class:`tunbench.load.workloads.WorkloadOptions` (a unit test holds the two together).
@@ -214,6 +216,7 @@ def _checked(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
         doc["revision"] = derived_revision(doc)
     if not doc.get("testbed"):
         doc["testbed"] = host_name(doc)
+    doc.setdefault("topology", None)  # before version 4: one host
     doc["_path"] = str(path)
     return doc
 

@@ -80,6 +80,7 @@ def skeleton(
         "forwarder": None,
         "samples": [],
         "iperf3": None,
+        "topology": None,  # one host (tunbench.plan.twohost sets it for two)
     }
     doc["revision"] = metadata.revision(cell.kind, cell.name, opts.rev)
     doc["testbed"] = opts.testbed or host_name(doc)

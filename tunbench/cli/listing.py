@@ -13,7 +13,7 @@ def add_parser(sub: Any) -> None:
 
 def handle(a: argparse.Namespace) -> int:
     from tunbench.cell.variants import BASELINE_MODES, BASELINES, DEFAULT_MODES, PEERS, VARIANTS
-    from tunbench.peers.registry import CRYPTO_MODES
+    from tunbench.peers.registry import CRYPTO_MODES, LAUNCHERS
     from tunio.engine import native_available
 
     print('variants (options after the name, e.g. "sync-gso --thread 2"):')
@@ -36,6 +36,15 @@ def handle(a: argparse.Namespace) -> int:
     also = (*BASELINE_MODES, *DEFAULT_MODES)
     print("default matrix also runs: " + ", ".join(repr(m) for m in also))
     print("opt-in (encrypted peers): " + ", ".join(repr(m) for m in CRYPTO_MODES))
+    halves = [
+        n + ("" if p.half_crypto is None else f" (--crypto {'|'.join(p.half_crypto)})")
+        for n, p in LAUNCHERS.items()
+        if p.halves
+    ]
+    print(
+        "two hosts (--topology two-host --host-a A --host-b B): link (iperf3 over the "
+        "underlay), " + ", ".join(halves)
+    )
     if not native_available():
         print("(the native offload engine is not built here: its rows are left out)")
     return 0

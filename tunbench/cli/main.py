@@ -8,7 +8,18 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from tunbench.cli import clean, compare, fleet, history, listing, matrix, report, sweep, verify
+from tunbench.cli import (
+    agent,
+    clean,
+    compare,
+    fleet,
+    history,
+    listing,
+    matrix,
+    report,
+    sweep,
+    verify,
+)
 from tunbench.cli import run as run_command  # `run` is the program's entry point below
 from tunbench.cli.common import Parser
 from tunbench.errors import Interrupted, TunbenchError
@@ -24,6 +35,7 @@ SUBCOMMANDS = (
     compare,
     history,
     fleet,
+    agent,
     clean,
 )  # --help's order
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -37,6 +49,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sweep": sweep.handle,
     "fleet": fleet.handle,
     "history": history.handle,
+    "agent": agent.handle,
 }
 
 

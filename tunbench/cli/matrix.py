@@ -13,6 +13,7 @@ from tunbench.analysis.stats import MIN_EFFECT
 from tunbench.cli import common
 from tunbench.cli.cellargs import add_workload, cell_options, placed_options
 from tunbench.cli.common import add_repeats, matrix_options
+from tunbench.cli.topoargs import add_topology, run_two_host_matrix, two_host
 from tunbench.errors import Interrupted
 from tunbench.load.workloads import check_tool
 from tunbench.report import tables
@@ -33,6 +34,7 @@ def add_parser(sub: Any) -> None:
     m.add_argument("--native", action="store_true", help="Python variants: py-spy --native stacks")
     m.add_argument("--flamegraph-dir", type=Path, default=Path("flamegraph"))
     m.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    add_topology(m)
 
 
 def handle(a: argparse.Namespace) -> int:
@@ -41,6 +43,8 @@ def handle(a: argparse.Namespace) -> int:
     from tunbench.plan.matrix import run_matrix
     from tunbench.system.runstate import locked_run
 
+    if two_host(a):
+        return run_two_host_matrix(a)
     cells = [parse_spec(s) for s in (a.specs or default_matrix())]
     opts = placed_options(a, cells, cell_options(a))
     mopts = matrix_options(a, a.flamegraph_dir, a.native)

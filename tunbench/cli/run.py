@@ -13,6 +13,7 @@ from tunbench.analysis import results
 from tunbench.cli import common
 from tunbench.cli.cellargs import add_workload, cell_options, placed_options
 from tunbench.cli.common import phase_printer, print_offered
+from tunbench.cli.topoargs import add_topology, run_two_host, two_host
 from tunbench.errors import UsageError
 from tunbench.load.workloads import check_tool
 from tunbench.report import tables
@@ -31,6 +32,7 @@ def add_parser(sub: Any) -> None:
     )
     r.add_argument("--json", action="store_true", help="print the result record as JSON")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    add_topology(r)
 
 
 def handle(a: argparse.Namespace) -> int:
@@ -41,6 +43,8 @@ def handle(a: argparse.Namespace) -> int:
     from tunbench.plan.verify import after_run
     from tunbench.system.runstate import locked_run
 
+    if two_host(a):
+        return run_two_host(a)
     cell = parse_spec(a.spec)
     if a.verify and cell.kind == "external" and cell.peer is None and "{stats}" in a.spec:
         raise UsageError(

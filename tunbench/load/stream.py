@@ -46,8 +46,9 @@ BURST_BYTES = 9600  # 8 datagrams of 1200 bytes; one per burst when datagrams ar
 
 
 def receiver_argv(
-    bind: str, port: int, out: Path, ack: Path, udp_count: int, idle: float = 3.0
+    bind: str, port: int, out: Path, ack: Path | None, udp_count: int, idle: float = 3.0
 ) -> list[str]:
+    """The receiver; ``ack=None``: no acknowledgement channel (TCP only, ``udp_count`` 0)."""
     return [
         sys.executable,
         "-m",
@@ -62,7 +63,7 @@ def receiver_argv(
         "--idle",
         str(idle),
         "--ack",
-        str(ack),
+        "" if ack is None else str(ack),
         "--out",
         str(out),
     ]
@@ -72,7 +73,7 @@ def sender_argv(
     target: str,
     port: int,
     out: Path,
-    ack: Path,
+    ack: Path | None,
     tcp_bytes: int,
     udp_count: int,
     udp_size: int,
@@ -94,7 +95,7 @@ def sender_argv(
         "--udp-size",
         str(udp_size),
         "--ack",
-        str(ack),
+        "" if ack is None else str(ack),
         "--out",
         str(out),
     ]
@@ -171,9 +172,37 @@ class _Acks:
             self.buf = self.buf[n:]
 
 
+class _NoAcks:
+    """No acknowledgement channel (``--ack ''``): a TCP-only check across two hosts, where
+    no Unix socket reaches the other side."""
+
+    given_up = 0
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # closed unused
+
+    def wait(self, outstanding: set[int], keep: int) -> None:
+        outstanding.clear()
+
+    # the receiver's side of no channel
+    done = True
+
+    def socks(self) -> list[socket.socket]:
+        return []
+
+    def ack(self, seq: int) -> None:
+        pass
+
+    def handle(self, s: socket.socket) -> None:
+        pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def _send(a: argparse.Namespace) -> dict[str, Any]:
     udp: dict[str, str] = {}
-    acks = _Acks(a.ack)
+    acks = _Acks(a.ack) if a.ack else _NoAcks()
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.connect((a.host, a.port))
     burst = burst_size(a.udp_size)
@@ -258,7 +287,7 @@ def _recv(a: argparse.Namespace) -> dict[str, Any]:
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     u.bind((a.host, a.port))
-    acks = _AckServer(a.ack)
+    acks = _AckServer(a.ack) if a.ack else _NoAcks()
     Path(a.out + ".ready").write_text("")
     digest = hashlib.sha256()
     tcp_bytes = 0
@@ -311,9 +340,15 @@ def _child(argv: list[str]) -> int:
     p.add_argument("--udp-size", type=int, default=1200)
     p.add_argument("--udp-gso", action="store_true")
     p.add_argument("--idle", type=float, default=3.0)
-    p.add_argument("--ack", required=True, help="Unix socket path for UDP acknowledgements")
+    p.add_argument(
+        "--ack",
+        required=True,
+        help="Unix socket path for UDP acknowledgements ('': none, TCP only)",
+    )
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
+    if not a.ack and a.udp_count:
+        p.error("--ack '' (no acknowledgements) checks TCP only: give --udp-count 0")
     doc = _send(a) if a.role == "send" else _recv(a)
     tmp = Path(a.out + ".tmp")
     tmp.write_text(json.dumps(doc))

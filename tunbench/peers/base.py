@@ -7,6 +7,7 @@ and small helpers (ports, keys, tools' first lines). The life of a launch is
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import signal
 import socket
@@ -22,6 +23,8 @@ from tunbench.system.procs import Child
 READY_TIMEOUT = 8.0  # seconds; below the harness's 10 s wait for the final device names
 STOP_WAIT = 1.5  # seconds a daemon gets after its stop signal before SIGKILL
 EXIT_MISSING = 2
+HALVES = ("a", "b")  # --half: a owns --iface1, b owns --iface2
+HALF_PORT = 51871  # both halves' UDP port on their own host unless --port says otherwise
 
 
 class PeerError(Exception):
@@ -72,10 +75,43 @@ class Setup:
     temp: tuple[str, str]  # temporary device names, renamed to iface1/iface2 when ready
     ports: tuple[int, int]  # each instance's UDP (and TCP) port on 127.0.0.1
     subnets: tuple[str, str]  # the /24 behind each device
+    seed: str = ""  # random per launch: what keys derive from unless --secret is given
 
     @property
     def crypto(self) -> str:
         return str(self.args.crypto)
+
+    @property
+    def half(self) -> int | None:
+        """Half mode: the one instance this launch runs (0 for ``--half a``, 1 for ``b``);
+        None when it runs both (one host)."""
+        half = getattr(self.args, "half", None)
+        return None if half is None else HALVES.index(half)
+
+    @property
+    def instances(self) -> tuple[int, ...]:
+        """The instances this launch starts: both, or its half's."""
+        return (0, 1) if self.half is None else (self.half,)
+
+    def endpoint(self, i: int) -> tuple[str, int]:
+        """Where instance ``i`` reaches the other: 127.0.0.1, or in half mode the other
+        host's underlay address (``--remote``); the port is the other instance's."""
+        host = "127.0.0.1" if self.half is None else str(self.args.remote)
+        return host, self.ports[1 - i]
+
+    @property
+    def bind(self) -> str:
+        """The address each instance listens on: 127.0.0.1, or any in half mode (the
+        underlay address is the other host's business)."""
+        return "127.0.0.1" if self.half is None else "0.0.0.0"
+
+    def secret(self, what: str) -> bytes:
+        """32 bytes both halves derive alike from ``--secret`` (a key neither has to send
+        the other); random per launch on one host."""
+        seed = getattr(self.args, "secret", None) or self.seed
+        if not seed:
+            raise PeerError("no seed to derive keys from")
+        return hashlib.sha256(f"{seed}/{what}".encode()).digest()
 
     @property
     def finals(self) -> tuple[str, str]:
@@ -118,6 +154,9 @@ class Peer:
     # --crypto choices -> the cipher each means; the first is the default
     crypto: ClassVar[dict[str, str]]
     summary: ClassVar[str]
+    halves: ClassVar[bool] = False  # whether it can run as two halves on two hosts
+    # the --crypto modes a half can run in (both halves must agree on keys without talking)
+    half_crypto: ClassVar[tuple[str, ...] | None] = None  # None: every mode
 
     def needs(self, crypto: str) -> dict[str, str]:
         """Programs this launch runs -> the Debian package of each."""
@@ -187,7 +226,31 @@ def build_parser(peer: type[Peer]) -> _Parser:
     p.add_argument(
         "--workdir", type=_path, default=None, help="parent of the private directory (/tmp)"
     )
+    p.add_argument(
+        "--half",
+        choices=HALVES,
+        default=None,
+        help="run one instance only (a: --iface1, b: --iface2), talking to the other half "
+        "on another host at --remote",
+    )
+    p.add_argument("--remote", default=None, help="the other half's underlay address")
+    p.add_argument("--port", type=int, default=HALF_PORT, help="half mode: both halves' port")
+    p.add_argument("--secret", default=None, help="half mode: the seed both halves share")
     return p
+
+
+def check_half(peer: Peer, args: argparse.Namespace) -> None:
+    """Half mode needs the other half's address and a shared seed, and a crypto mode
+    whose keys both halves can derive from it (PeerError if not)."""
+    if args.half is None:
+        return
+    if not args.remote or not args.secret:
+        raise PeerError("--half needs --remote ADDR and --secret SEED")
+    if peer.half_crypto is not None and args.crypto not in peer.half_crypto:
+        raise PeerError(
+            f"--crypto {args.crypto} has no half mode (two hosts): only "
+            f"{', '.join(peer.half_crypto)}"
+        )
 
 
 def validate(peer: type[Peer], args: Sequence[str]) -> argparse.Namespace:
@@ -254,3 +317,13 @@ def write_private(path: Path, text: str) -> Path:
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     return path
+
+
+def curve25519_secret(raw: bytes) -> bytes:
+    """A Curve25519 secret from 32 bytes, clamped (low 3 bits clear, top bit clear, bit
+    254 set) as ``wg genkey`` and ``fastd --generate-key`` make theirs; both halves of a
+    two-host row derive both instances' keys from their shared seed this way."""
+    key = bytearray(raw[:32])
+    key[0] &= 248
+    key[31] = (key[31] & 127) | 64
+    return bytes(key)

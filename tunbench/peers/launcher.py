@@ -24,6 +24,11 @@ and then, in order:
    daemons (each with its own stop signal, bounded, reaped) and exits 0; a daemon that
    dies makes it stop the other and exit 1 with the dead daemon's last log lines.
 
+With ``--half a|b --remote ADDR --secret SEED [--port N]`` it runs one of the two
+instances only (a owns ``--iface1``, b ``--iface2``), from the same configuration, and that
+instance talks UDP to the other half on another host at ADDR (both on port N): the
+two-host topology's agent (:mod:`tunbench.cell.agent`) starts one half on each host.
+
 The harness records the launcher's children (PID and start time) in the run state when
 the devices appear, so ``tunbench clean`` finds them even if the launcher was killed too.
 """
@@ -57,6 +62,7 @@ from tunbench.peers.base import (
     PeerError,
     Setup,
     build_parser,
+    check_half,
     free_ports,
     subnet24,
 )
@@ -108,7 +114,8 @@ class Launcher:
         """Set up, start, wait until ready, rename, supervise; teardown in reverse order."""
         with _Teardown() as stack:
             s = self._setup(stack)
-            self.daemons = self.peer.daemons(s)
+            both = self.peer.daemons(s)
+            self.daemons = [both[i] for i in s.instances]
             stack.callback(self._remove_leftovers, s)
             stack.callback(self._stop_daemons)
             for d in self.daemons:
@@ -118,7 +125,8 @@ class Launcher:
             self.peer.configure(s, self.daemons)
             self._rename(s)
             self._write_stats(s, None)
-            on = ", ".join(f"{n} ({d.name})" for d, n in zip(self.daemons, s.finals, strict=True))
+            finals = [s.finals[i] for i in s.instances]
+            on = ", ".join(f"{n} ({d.name})" for d, n in zip(self.daemons, finals, strict=True))
             self.say(f"ready: {on}; {self.stats['version']}; {self.stats['cipher']}")
             try:
                 reason = self._supervise()
@@ -140,8 +148,9 @@ class Launcher:
             args=a,
             dir=private,
             temp=(f"tb-{tag}-1", f"tb-{tag}-2"),
-            ports=free_ports(),
+            ports=free_ports() if a.half is None else (a.port, a.port),
             subnets=(subnet24(a.ip1), subnet24(a.ip2)),
+            seed=secrets.token_hex(16),
         )
 
     def _start(self, d: Daemon, s: Setup) -> None:
@@ -178,7 +187,8 @@ class Launcher:
         from pyroute2 import IPRoute
 
         with IPRoute() as ipr:
-            for temp, final in zip(s.temp, s.finals, strict=True):
+            for i in s.instances:
+                temp, final = s.temp[i], s.finals[i]
                 if ipr.link_lookup(ifname=final):
                     raise PeerError(f"a device named {final} exists already")
                 ipr.link("set", index=ipr.link_lookup(ifname=temp)[0], ifname=final)
@@ -191,12 +201,15 @@ class Launcher:
                 "version": self.peer.version(),
                 "crypto": s.crypto,
                 "cipher": self.peer.crypto[s.crypto],
-                "transport": "udp over 127.0.0.1",
+                "transport": "udp over 127.0.0.1"
+                if s.half is None
+                else f"udp to the other half at {s.args.remote}",
+                "half": s.args.half,
                 "ports": list(s.ports),
-                "devices": dict(zip(s.finals, s.temp, strict=True)),
+                "devices": {s.finals[i]: s.temp[i] for i in s.instances},
                 "processes": {d.name: d.child.pid for d in self.daemons if d.child},
                 # none of these daemons opens its device with IFF_VNET_HDR
-                "offload": {name: [] for name in s.finals},
+                "offload": {s.finals[i]: [] for i in s.instances},
             }
         self.stats["exit_reason"] = exit_reason
         path: Path | None = self.args.stats
@@ -244,6 +257,9 @@ def main(peer: type[Peer], argv: list[str] | None = None) -> int:
     """Entry point of ``python -m tunbench.peers.<daemon>``."""
     args = build_parser(peer).parse_args(argv)
     inst = peer()
+    if args.half is not None and not inst.halves:
+        print(f"{peer.name}: has no half mode (two hosts) yet", file=sys.stderr)
+        return EXIT_MISSING
     for program, package in inst.needs(args.crypto).items():
         if shutil.which(program) is None:
             print(
@@ -254,6 +270,7 @@ def main(peer: type[Peer], argv: list[str] | None = None) -> int:
     signals.install()
     launcher = Launcher(inst, args)
     try:
+        check_half(inst, args)
         return launcher.run()
     except PeerError as exc:
         launcher.say(f"error: {exc}")

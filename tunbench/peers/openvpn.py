@@ -7,6 +7,8 @@ not OpenVPN), compression off, ``--tun-mtu`` = the cell's MTU.
 ``--crypto none`` (default): no TLS and no key, so OpenVPN runs its data channel in
 clear text without authentication (2.6 still allows it and logs a deprecation warning;
 2.7 drops it). Ready: the "UDPv4 link remote" line, its last before the event loop.
+This mode also runs as two halves on two hosts (``--half``), each instance sending to the
+other host's underlay address.
 
 ``--crypto aead``: 2.6's static-key mode (``--secret``) only knows CBC ciphers with an
 HMAC, so the modern AEAD path is TLS: one ``--tls-server`` and one ``--tls-client`` with
@@ -36,6 +38,8 @@ class OpenVPN(Peer):
         "aead": "TLS 1.3 + AES-256-GCM data channel",
     }
     summary = "two OpenVPN 2.6 instances, p2p over UDP on 127.0.0.1, no DCO, no compression"
+    halves = True
+    half_crypto = ("none",)  # aead's certificates are made per launch: one host only
 
     def needs(self, crypto: str) -> dict[str, str]:
         need = super().needs(crypto)
@@ -46,6 +50,7 @@ class OpenVPN(Peer):
     def daemons(self, s: Setup) -> list[Daemon]:
         out = []
         for i in (0, 1):
+            host, port = s.endpoint(i)
             argv = [
                 "openvpn",
                 "--dev",
@@ -53,15 +58,15 @@ class OpenVPN(Peer):
                 "--dev-type",
                 "tun",
                 "--proto",
-                "udp",
+                "udp4",
                 "--local",
-                "127.0.0.1",
+                s.bind,
                 "--lport",
                 str(s.ports[i]),
                 "--remote",
-                "127.0.0.1",
+                host,
                 "--rport",
-                str(s.ports[1 - i]),
+                str(port),
                 "--disable-dco",
                 "--allow-compression",
                 "no",

@@ -5,6 +5,10 @@ Each instance owns one TUN device; ``wg set`` gives each a fresh key, a listen p
 allowed-ips covering both /24s. WireGuard has no cipher-less mode: ChaCha20-Poly1305
 always.
 
+Keys: derived from a seed (:meth:`Setup.secret`): random per launch on one host, the
+shared ``--secret`` in half mode, where each host runs one instance (``--half a|b``) with
+the other host's underlay address (``--remote``) as its peer's endpoint.
+
 Ready: the instance logs "UAPI listener started" (LOG_LEVEL=verbose) and its device
 exists; then ``wg set`` configures it through that control socket and returns once the
 configuration is applied. The rename is safe: this wireguard-go learns the device's state
@@ -19,11 +23,19 @@ instance leaves one behind, which the launcher (or ``tunbench clean``) removes.
 
 from __future__ import annotations
 
+import base64
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tunbench.peers.base import Daemon, Peer, Setup, run_tool, write_private
+from tunbench.peers.base import (
+    Daemon,
+    Peer,
+    Setup,
+    curve25519_secret,
+    run_tool,
+    write_private,
+)
 from tunbench.peers.launcher import main
 
 SOCKET_DIR = Path("/var/run/wireguard")
@@ -36,6 +48,7 @@ class WireguardGo(Peer):
     package = "wireguard-go"
     crypto = {"aead": "ChaCha20-Poly1305 (WireGuard has no cipher-less mode)"}  # noqa: RUF012
     summary = "two wireguard-go instances (configured with wg), UDP on 127.0.0.1"
+    halves = True
 
     def needs(self, crypto: str) -> dict[str, str]:
         return {**super().needs(crypto), "wg": "wireguard-tools"}
@@ -54,10 +67,11 @@ class WireguardGo(Peer):
         ]
 
     def configure(self, s: Setup, daemons: Sequence[Daemon]) -> None:
-        keys = [run_tool(["wg", "genkey"]).strip() for _ in (0, 1)]
+        keys = [private_key(s.secret(f"wg{i + 1}")) for i in (0, 1)]
         pubs = [run_tool(["wg", "pubkey"], stdin=k + "\n").strip() for k in keys]
         allowed = ",".join(s.subnets)
-        for i in (0, 1):
+        for i in s.instances:
+            host, port = s.endpoint(i)
             key = write_private(s.dir / f"wg{i + 1}.key", keys[i] + "\n")
             run_tool(
                 [
@@ -71,14 +85,19 @@ class WireguardGo(Peer):
                     "peer",
                     pubs[1 - i],
                     "endpoint",
-                    f"127.0.0.1:{s.ports[1 - i]}",
+                    f"{host}:{port}",
                     "allowed-ips",
                     allowed,
                 ]
             )
 
     def leftovers(self, s: Setup) -> list[Path]:
-        return [SOCKET_DIR / f"{name}.sock" for name in s.temp]
+        return [SOCKET_DIR / f"{s.temp[i]}.sock" for i in s.instances]
+
+
+def private_key(raw: bytes) -> str:
+    """A private key as ``wg genkey`` prints it (base64) from 32 bytes of seed."""
+    return base64.b64encode(curve25519_secret(raw)).decode()
 
 
 if __name__ == "__main__":

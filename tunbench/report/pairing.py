@@ -19,6 +19,7 @@ KERNEL_REF = "kernel-veth"
 ROUTER_REF = "kernel-router"
 ROUTER_NO_OFFLOAD_REF = "kernel-router --no-offload"
 KERNEL_ROWS = (KERNEL_REF, ROUTER_REF, ROUTER_NO_OFFLOAD_REF)
+LINK_REF = "link"  # a two-host matrix's ceiling: iperf3 over the underlay, no VPN
 
 
 def kernel_reference(mode: str, offload: str) -> tuple[str, ...]:
@@ -27,11 +28,12 @@ def kernel_reference(mode: str, offload: str) -> tuple[str, ...]:
     A forwarder without offload moves one MTU-sized packet per syscall: it is held against
     the router whose veths have TSO/GSO/GRO off. Offload forwarders, unknown external
     ones and the kernel rows themselves are held against the router with offloads on.
-    ``kernel-veth`` stands in where no router row was measured (older result sets).
+    ``kernel-veth`` stands in where no router row was measured (older result sets), and
+    ``link`` in a two-host matrix, which has no kernel row but the underlay's own.
     """
     if offload == "none" and mode != "kernel":
-        return (ROUTER_NO_OFFLOAD_REF, ROUTER_REF, KERNEL_REF)
-    return (ROUTER_REF, KERNEL_REF)
+        return (ROUTER_NO_OFFLOAD_REF, ROUTER_REF, KERNEL_REF, LINK_REF)
+    return (ROUTER_REF, KERNEL_REF, LINK_REF)
 
 
 def row_key(rec: Mapping[str, Any]) -> tuple[str, str]:

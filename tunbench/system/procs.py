@@ -125,6 +125,7 @@ def spawn(
     cpus: Sequence[int] | None = None,
     parent_death_signal: signal.Signals | None = None,
     register: Callable[[Child], None] | None = None,
+    pipes: bool = False,
 ) -> Child:
     """Start ``argv`` (inside ``netns`` if given) in its own process group.
 
@@ -135,7 +136,8 @@ def spawn(
     only after, with the child recorded. Should ``register`` fail, the child is stopped.
     With ``parent_death_signal`` the child gets that signal when its parent dies, even by
     SIGKILL (PR_SET_PDEATHSIG; only for single-threaded parents: it fires when the forking
-    *thread* ends).
+    *thread* ends). With ``pipes`` its stdin and stdout are pipes to us (an agent's
+    channel) and only its stderr goes to ``log_path``.
     """
     full = nsexec_argv(netns, argv, cpus)
     with deferred():
@@ -143,9 +145,9 @@ def spawn(
         try:
             popen = subprocess.Popen(
                 full,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if pipes else out,
+                stderr=out if pipes else subprocess.STDOUT,
                 process_group=0,
                 env=env,
                 preexec_fn=_death_signal(parent_death_signal) if parent_death_signal else None,
@@ -162,6 +164,11 @@ def spawn(
                 stop(child)
                 raise
     return child
+
+
+def spawn_piped(name: str, argv: Sequence[str], log_path: Path) -> Child:
+    """:func:`spawn` with stdin and stdout as pipes to us, stderr to ``log_path``."""
+    return spawn(name, argv, log_path=log_path, pipes=True)
 
 
 def run_output(argv: Sequence[str], timeout: float) -> tuple[int, str, str]:

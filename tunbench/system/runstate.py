@@ -2,7 +2,8 @@
 
 ``/run/tunbench/lock`` is held (flock) for the whole of ``tunbench run``/``matrix``; a
 second run is refused at once. ``/run/tunbench/state-<pid>.json`` lists the namespaces and
-the processes (PID + start time, so a recycled PID is never signalled) the run created;
+the processes (PID + start time, so a recycled PID is never signalled) the run created
+(and the interfaces a two-host agent shaped);
 ``tunbench clean`` takes the same lock and then reads every one of these files: with the
 lock held, none belongs to a run in progress.
 """
@@ -25,6 +26,9 @@ from tunbench.errors import BusyError
 from tunbench.system.signals import deferred
 
 STATE_DIR = Path(os.environ.get("TUNBENCH_STATE_DIR", "/run/tunbench"))
+# A two-host controller's own lock and state (its ssh processes, its work directory):
+# apart from the run lock, which the agent on this machine may hold if it is a host too.
+CONTROLLER_DIR = "controller"
 
 
 @dataclass
@@ -35,6 +39,7 @@ class RunState:
     namespaces: list[str] = field(default_factory=list)
     processes: dict[int, dict[str, Any]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    qdiscs: list[str] = field(default_factory=list)  # interfaces a run shaped (tbf root 1:)
 
     def save(self) -> None:
         doc = {
@@ -42,6 +47,7 @@ class RunState:
             "namespaces": self.namespaces,
             "processes": {str(k): v for k, v in self.processes.items()},
             "files": self.files,
+            "qdiscs": self.qdiscs,
         }
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(doc))
@@ -70,6 +76,15 @@ class RunState:
     def drop_file(self, path: str) -> None:
         if path in self.files:
             self.files.remove(path)
+            self.save()
+
+    def add_qdisc(self, ifname: str) -> None:
+        self.qdiscs.append(ifname)
+        self.save()
+
+    def drop_qdisc(self, ifname: str) -> None:
+        if ifname in self.qdiscs:
+            self.qdiscs.remove(ifname)
             self.save()
 
 
@@ -119,7 +134,7 @@ def locked_run(state_dir: Path | None = None) -> Iterator[RunState]:
         finally:
             with deferred():  # a second signal must not leave the file half updated
                 _current = None
-                if not state.namespaces and not state.processes and not state.files:
+                if not (state.namespaces or state.processes or state.files or state.qdiscs):
                     state.path.unlink(missing_ok=True)
                 else:
                     state.save()
