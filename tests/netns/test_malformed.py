@@ -112,12 +112,13 @@ def test_forwarder_survives_malformed_frames(spec: str, tmp_path: Path) -> None:
         accepted = inject(c.topo.ns_a, c.opts.iface1)
         assert accepted >= 20 * len(PLAIN_FRAMES)
         out = tmp_path / "ping.json"
-        pinger = c.spawn("ping", ping.argv(c.opts.ip2, 10, 0.05, out), c.topo.ns_a)
+        argv = ping.argv(c.opts.ip2, ping.CHECK_COUNT, ping.CHECK_INTERVAL, out)
+        pinger = c.spawn("ping", argv, c.topo.ns_a)
         c.wait_child(pinger, 10, "ping")
         res = ping.parse(out)
         c.check_forwarder("after malformed traffic")
         stats = c.forwarder_stats()
-    assert res.received == res.sent == 10, "the forwarder stopped forwarding"
+    assert res.received == res.sent == ping.CHECK_COUNT, "the forwarder stopped forwarding"
     assert stats is not None
     d = stats["directions"]["1to2"]
     counted = d["drops"] + d["malformed"] + sum(d["write_errors"].values())

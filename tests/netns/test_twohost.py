@@ -36,7 +36,7 @@ from helpers import (
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
 
-RUN = ("--duration", "2", "--omit", "0", "--background-wait", "0", "--background-seconds", "0.1")
+RUN = ("--duration", "1", "--omit", "0", "--background-wait", "0", "--background-seconds", "0.1")
 SHAPE_BPS = 200e6
 
 

@@ -308,7 +308,7 @@ class Agent:
         elif kind == "stream-send":
             argv = stream.sender_argv(target, port, out, None, size, 0, 1200, False)
         elif kind == "ping":
-            argv = ping.argv(target, 10, 0.05, out)
+            argv = ping.argv(target, ping.CHECK_COUNT, ping.CHECK_INTERVAL, out)
         else:
             raise AgentError(f"check: unknown kind {kind!r}")
         child = self.spawn(f"check-{kind}", argv, ns)

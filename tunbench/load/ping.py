@@ -49,6 +49,11 @@ class PingResult:
         return float(np.percentile(self.rtts_ms, q, method="inverted_cdf"))
 
 
+# verify's ping check: ICMP gets through and every echo comes back, 5 of them 20 ms apart
+# (0.1 s; the byte-for-byte checks are the streams')
+CHECK_COUNT, CHECK_INTERVAL = 5, 0.02
+
+
 def argv(target: str, count: int, interval: float, out: Path, timeout: float = 1.0) -> list[str]:
     return [
         sys.executable,

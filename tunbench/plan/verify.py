@@ -36,7 +36,8 @@ class VerifyReport:
 
 def _ping(c: Cell, report: VerifyReport) -> None:
     out = c.workdir / "verify-ping.json"
-    child = c.spawn("verify-ping", ping.argv(c.opts.ip2, 10, 0.05, out), c.topo.ns_a)
+    argv = ping.argv(c.opts.ip2, ping.CHECK_COUNT, ping.CHECK_INTERVAL, out)
+    child = c.spawn("verify-ping", argv, c.topo.ns_a)
     c.wait_child(child, 10.0, "ping")
     res = ping.parse(out)
     report.add(

@@ -403,7 +403,7 @@ def _paired(verdicts: pd.DataFrame | None, note: str) -> str:
     )
     return (
         f'<h2>Paired verdicts</h2>\n<div class="table-box"><table id="paired"><thead><tr>'
-        f'{head}</tr></thead>{rows}</table></div>\n<p class="why">{_e(note)}</p>\n'
+        f'{head}</tr></thead>{rows}</table></div>\n<p class="why">{_e(note.replace("`", ""))}</p>\n'
     )
 
 
