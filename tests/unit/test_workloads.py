@@ -310,3 +310,20 @@ def test_the_schema_reads_a_missing_workload_option_as_its_default() -> None:
     from tunbench.load.workloads import WorkloadOptions
 
     assert {**asdict(WorkloadOptions()), "bidir": False} == results.WORKLOAD_DEFAULTS
+
+
+def test_a_search_without_a_rate_says_short_and_full_trials_apart() -> None:
+    """Short trials that lost nothing beside confirmations that all lost too much: the
+    message says which is which, not "least loss 0 %" next to "no rate kept"."""
+    from tunbench.load.workloads import _no_rate
+
+    def step(rate: float | None, loss: float, phase: str) -> search.Step:
+        t = search.Trial(rate or 9e4, (rate or 9e4) * (1 - loss / 100), loss, phase == "confirm")
+        return search.Step(rate, t, loss <= 2.0, phase)
+
+    steps = [step(None, 40.0, "probe"), step(4.2e4, 0.0, "search"), step(4.0e4, 4.6, "confirm")]
+    text = _no_rate(steps, 2.0)
+    assert text.startswith("zero-loss: no rate kept loss within 2% (3 trials")
+    assert "the lowest at 40,000 pps" in text
+    assert "least loss 0% in a short trial, 4.6% in a confirmation" in text
+    assert "in a confirmation" not in _no_rate(steps[:2], 2.0)

@@ -327,14 +327,7 @@ def _zero_loss(cell: CellRun, run: _Run) -> Measurement:
         "steps": steps,
     }
     if found.confirmed is None or not confirmed:
-        asked = [s.rate_pps for s in found.steps if s.rate_pps is not None]
-        lowest = min(s.trial.loss_percent for s in found.steps)
-        raise MeasurementError(
-            f"zero-loss: no rate kept loss within {max_loss:g}% ({len(found.steps)} trials"
-            + (f", the lowest at {min(asked):,.0f} pps" if asked else "")
-            + f"; least loss seen {lowest:.2g}%; every trial is in workload_detail.steps)",
-            detail,
-        )
+        raise MeasurementError(_no_rate(found.steps, max_loss), detail)
     res = confirmed[-1]
     win = iperf.window(res)
     if win is None:
@@ -349,3 +342,21 @@ def _zero_loss(cell: CellRun, run: _Run) -> Measurement:
         "zero_loss_above_loss_percent": above.trial.loss_percent if above else None,
     }
     return run.finish(samples, load_samples, win, res, figures, detail)
+
+
+def _no_rate(steps: list[search.Step], max_loss: float) -> str:
+    """Why a zero-loss search kept no rate: the lowest rate asked, and the least loss of the
+    short trials apart from that of the full-length confirmations (a short trial may pass
+    where every confirmation, at the same rates for longer, lost too much)."""
+    asked = [s.rate_pps for s in steps if s.rate_pps is not None]
+    short = [s.trial.loss_percent for s in steps if s.phase != "confirm"]
+    full = [s.trial.loss_percent for s in steps if s.phase == "confirm"]
+    seen = f"least loss {min(short):.2g}% in a short trial" if short else ""
+    if full:
+        seen += f"{', ' if seen else ''}{min(full):.2g}% in a confirmation"
+    return (
+        f"zero-loss: no rate kept loss within {max_loss:g}% ({len(steps)} trials"
+        + (f", the lowest at {min(asked):,.0f} pps" if asked else "")
+        + (f"; {seen}" if seen else "")
+        + "; every trial is in workload_detail.steps)"
+    )
