@@ -138,6 +138,10 @@ def test_until_ci_repeats_a_workload_cell_until_its_figure_converges(
     met, missed = matrix.convergence(recs, 3.0)
     assert sorted(met) == ["peer-socat", "sync-gso"]
     assert [(s, n) for s, _, n in missed] == [("sync-normal", 8)]
+    # a paced matrix's capacity rounds (a fixed --capacity-repeat) are not counted
+    capacity = [{**r, "matrix": {**r["matrix"], "phase": "capacity"}} for r in recs]
+    assert matrix.convergence(capacity, 3.0) == ([], [])
+    assert matrix.convergence(recs + capacity, 3.0) == (met, missed)
 
 
 def test_next_round_plans_on_the_figures_it_is_given() -> None:

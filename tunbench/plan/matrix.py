@@ -438,9 +438,13 @@ def convergence(
     recs: list[dict[str, Any]], until_ci: float
 ) -> tuple[list[str], list[tuple[str, float | None, int]]]:
     """Rows (spec and workload) that met the CI target, and those that did not with their
-    half-width in % of the mean (None: fewer than 3 successful runs) and run count."""
+    half-width in % of the mean (None: fewer than 3 successful runs) and run count. The
+    capacity rounds of a paced matrix are left out: their number is --capacity-repeat,
+    no target is aimed at there."""
     rows: dict[tuple[str, str], list[float]] = {}
     for r in recs:
+        if (r.get("matrix") or {}).get("phase") == "capacity":
+            continue
         key = (str(r.get("spec") or r["variant"]), str(r.get("workload_key")))
         rows.setdefault(key, [])
         figure = run_figure(r)
