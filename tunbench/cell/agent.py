@@ -33,12 +33,12 @@ SIGINT/SIGTERM, and on any error. It never waits for a signal through SSH.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import select
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -50,15 +50,16 @@ from pyroute2 import IPRoute
 
 from tunbench import __version__
 from tunbench.cell import hostinfo, metadata, shaping
-from tunbench.cell.session import Teardown
+from tunbench.cell.session import Teardown, stop_at_teardown
 from tunbench.cell.topology import Topology
 from tunbench.errors import AgentError, TunbenchError
 from tunbench.load import iperf3 as iperf
 from tunbench.load import ping, stream
 from tunbench.peers.base import HALVES
+from tunbench.peers.launcher import device_present
 from tunbench.peers.registry import LAUNCHERS
 from tunbench.system import agentwire as wire
-from tunbench.system.procs import Child, spawn, stop, wait_until
+from tunbench.system.procs import Child, spawn, wait_until
 from tunbench.system.runstate import current as current_state
 from tunbench.system.runstate import locked_run
 from tunbench.system.sampler import Sampler, quiet_check, samples_to_json
@@ -71,14 +72,6 @@ READY_LIMIT_S = 15.0  # longest wait_ready the agent grants
 
 def _say(text: str) -> None:
     print(f"tunbench agent: {text}", file=sys.stderr, flush=True)
-
-
-def _device_present(name: str) -> bool:
-    try:
-        socket.if_nametoindex(name)
-    except OSError:
-        return False
-    return True
 
 
 @dataclass
@@ -123,26 +116,13 @@ class Agent:
         self.stack.callback(self.topo.remove)
 
     def spawn(self, name: str, argv: list[str], ns: str | None) -> Child:
-        state = current_state()
-
-        def register(child: Child) -> None:
-            def _stop() -> None:
-                stop(child)
-                if state:
-                    for pid in [child.pid, *child.tree]:
-                        state.drop_process(pid)
-
-            self.stack.callback(_stop)
-            if state:
-                state.add_process(child.pid, child.name)
-
         return spawn(
             name,
             argv,
             netns=ns,
             log_path=self.workdir / f"{name}.log",
             parent_death_signal=signal.SIGTERM,
-            register=register,
+            register=functools.partial(stop_at_teardown, self.stack),
         )
 
     def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -240,7 +220,7 @@ class Agent:
         assert h.device and h.ns and h.launcher
         launcher, device = h.launcher, h.device
         ok = wait_until(
-            lambda: launcher.poll() is not None or _device_present(device),
+            lambda: launcher.poll() is not None or device_present(device),
             min(seconds, READY_LIMIT_S),
         )
         dead = self._launcher_dead()

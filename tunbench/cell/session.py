@@ -77,6 +77,22 @@ class Teardown(contextlib.ExitStack):
             return bool(super().__exit__(et, ev, tb))
 
 
+def stop_at_teardown(stack: contextlib.ExitStack, child: Child) -> None:
+    """Have ``stack``'s teardown stop ``child`` (its whole tree); until then the run
+    state lists it, for ``clean`` (the cell's and the two-host agent's rule)."""
+    state = current_state()
+
+    def _stop() -> None:
+        stop(child)
+        if state:
+            for pid in [child.pid, *child.tree]:
+                state.drop_process(pid)
+
+    stack.callback(_stop)
+    if state:
+        state.add_process(child.pid, child.name)
+
+
 class Cell:
     """One cell's topology and processes while it is up."""
 
@@ -115,19 +131,9 @@ class Cell:
         )
 
     def _register(self, child: Child) -> None:
-        """Teardown stops ``child`` (its whole tree); until then the run state lists it
-        (for ``clean``), and :meth:`record_tree` adds the tree's members."""
-        state = current_state()
-
-        def _stop() -> None:
-            stop(child)
-            if state:
-                for pid in [child.pid, *child.tree]:
-                    state.drop_process(pid)
-
-        self.stack.callback(_stop)
-        if state:
-            state.add_process(child.pid, child.name)
+        """Teardown stops ``child`` (:func:`stop_at_teardown`); :meth:`record_tree` adds
+        the tree's members to the run state."""
+        stop_at_teardown(self.stack, child)
 
     def record_tree(self, child: Child) -> None:
         """Record the processes ``child`` has started so far (a launcher's daemons) in the

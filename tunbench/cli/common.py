@@ -172,15 +172,20 @@ def nonneg_float(text: str) -> float:
     return value
 
 
+def _bits(text: str, expected: str) -> float:
+    """A number of bits/s with an optional k/M/G (10^3, 10^6, 10^9) suffix."""
+    m = RATE.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return float(m.group(1)) * SUFFIX[m.group(2).lower()]
+
+
 def offered_rate(text: str) -> float | str:
     """``--offered``: ``auto``, or a rate in bits/s with an optional k/M/G (10^3, 10^6,
     10^9) suffix: ``1.5G``, ``800M``, ``2e9``."""
     if text.strip().lower() == "auto":
         return "auto"
-    m = RATE.match(text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"expected a rate like 1.5G, 800M or auto, got {text!r}")
-    value = float(m.group(1)) * SUFFIX[m.group(2).lower()]
+    value = _bits(text, "a rate like 1.5G, 800M or auto")
     if value < 1e3:
         raise argparse.ArgumentTypeError(f"{text}: at least 1k bits/s")
     return value
@@ -191,10 +196,7 @@ def bandwidth(text: str) -> int:
     :func:`offered_rate` takes it (``100M``); 0 = unlimited."""
     if text.strip() == "0":
         return 0
-    m = RATE.match(text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"expected bits/s like 100M, 1.5G or 0, got {text!r}")
-    value = float(m.group(1)) * SUFFIX[m.group(2).lower()]
+    value = _bits(text, "bits/s like 100M, 1.5G or 0")
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text}: at least 1 bit/s (0: unlimited)")
     return round(value)

@@ -70,7 +70,8 @@ from tunbench.system import signals
 from tunbench.system.procs import spawn, stop, wait_until
 
 
-def _device_present(name: str) -> bool:
+def device_present(name: str) -> bool:
+    """Whether a network device of that name exists in this namespace."""
     try:
         socket.if_nametoindex(name)
     except OSError:
@@ -175,7 +176,7 @@ class Launcher:
                     f"{d.name} exited with status {d.child.poll()} before it could {what}: "
                     f"{d.tail(1) or 'no output'}"
                 )
-            return bool(rx.search(d.log())) and (not device or _device_present(d.iface))
+            return bool(rx.search(d.log())) and (not device or device_present(d.iface))
 
         if not wait_until(done, READY_TIMEOUT):
             raise PeerError(
