@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
+import statistics
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scipy.stats import t
 
 from tunbench.cell.options import CellOptions
 from tunbench.cell.variants import CellSpec
@@ -81,7 +84,16 @@ def test_until_ci_reruns_only_wide_cells_and_their_kernel_runs(
     assert all(r["matrix"]["until_ci"] == 3.0 and r["matrix"]["seed"] == 1 for r in recs)
     met, missed = convergence(recs, 3.0)
     assert sorted(met) == ["fast", "kernel-veth"]
-    assert sorted((s, n) for s, _, n in missed) == [("noisy", 8), ("steady", 0)]
+    assert sorted((s, n) for s, _, n, _ in missed) == [("noisy", 8), ("steady", 0)]
+    needed = {s: k for s, _, _, k in missed}
+    assert needed["steady"] is None  # no successful run: no spread to plan from
+    # the runs "noisy"'s spread needs for +-3 %, from scipy's t directly
+    logs = [math.log(v) for v in [5.0, 9.0, 6.0, 8.0, 7.0, 5.0, 9.0, 6.0]]
+    sd = statistics.stdev(logs)
+    want = next(
+        n for n in range(2, 10_000) if t.ppf(0.975, n - 1) * sd / math.sqrt(n) <= math.log1p(0.03)
+    )
+    assert needed["noisy"] == want and want > 8
 
 
 def test_converging_cells_stop_early(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,7 +149,7 @@ def test_until_ci_repeats_a_workload_cell_until_its_figure_converges(
     assert counts == {"sync-normal": 8, "sync-gso": 3, "peer-socat": 5}
     met, missed = matrix.convergence(recs, 3.0)
     assert sorted(met) == ["peer-socat", "sync-gso"]
-    assert [(s, n) for s, _, n in missed] == [("sync-normal", 8)]
+    assert [(s, n) for s, _, n, _ in missed] == [("sync-normal", 8)]
     # a paced matrix's capacity rounds (a fixed --capacity-repeat) are not counted
     capacity = [{**r, "matrix": {**r["matrix"], "phase": "capacity"}} for r in recs]
     assert matrix.convergence(capacity, 3.0) == ([], [])

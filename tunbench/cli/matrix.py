@@ -103,9 +103,10 @@ def _print_convergence(recs: list[dict[str, Any]], until_ci: float, max_repeat: 
         + (f"; not within {max_repeat} runs:" if missed else ""),
         file=sys.stderr,
     )
-    for spec, half, n in missed:
+    for spec, half, n, needed in missed:
         width = f"±{half:.1f}%" if half is not None else "no interval"
-        print(f"tunbench:   {spec}: {width} after {n} successful runs", file=sys.stderr)
+        more = "" if needed is None else f"; at this spread ±{until_ci:g}% takes ~{needed} runs"
+        print(f"tunbench:   {spec}: {width} after {n} successful runs{more}", file=sys.stderr)
 
 
 def _print_paired(recs: list[dict[str, Any]], specs: list[str], margin: float) -> list[Any]:

@@ -19,6 +19,7 @@ profile of its spec.
 
 from __future__ import annotations
 
+import math
 import random
 import secrets
 import sys
@@ -30,7 +31,7 @@ from hashlib import sha1
 from pathlib import Path
 from typing import Any
 
-from tunbench.analysis import cost, primary, results, stats
+from tunbench.analysis import cost, paired, primary, results, stats
 from tunbench.cell.options import CellOptions, with_offered
 from tunbench.cell.runs import diagnose_cell, profile_cell, run_cell
 from tunbench.cell.variants import CellSpec, describe
@@ -436,9 +437,10 @@ class _Matrix:
 
 def convergence(
     recs: list[dict[str, Any]], until_ci: float
-) -> tuple[list[str], list[tuple[str, float | None, int]]]:
+) -> tuple[list[str], list[tuple[str, float | None, int, int | None]]]:
     """Rows (spec and workload) that met the CI target, and those that did not with their
-    half-width in % of the mean (None: fewer than 3 successful runs) and run count. The
+    half-width in % of the mean (None: fewer than 3 successful runs), run count and the
+    runs their spread so far would need for the target (None: no spread yet). The
     capacity rounds of a paced matrix are left out: their number is --capacity-repeat,
     no target is aimed at there."""
     rows: dict[tuple[str, str], list[float]] = {}
@@ -456,5 +458,7 @@ def convergence(
         if converged(runs, until_ci):
             met.append(spec)
         else:
-            missed.append((spec, 100 * ci.rel_half if ci else None, len(runs)))
+            sd = resolve_plan.spread(runs)
+            needed = None if sd is None else paired.rounds_for(sd, math.log1p(until_ci / 100))
+            missed.append((spec, 100 * ci.rel_half if ci else None, len(runs), needed))
     return met, missed
