@@ -18,9 +18,11 @@ from tunbench.cell.options import CellOptions
 from tunbench.cell.variants import CellSpec
 from tunbench.plan.matrix import MatrixOptions
 
-# measured on the 2-core VM (matrix of 4 specs, --duration 3 --omit 1): a cell 6.7 s, a
-# profiling pass 7.5 s, a diagnostic pass 6.3 s
-CELL_OVERHEAD_S = 1.7  # namespaces, forwarder start, teardown (plus the background check)
+# measured on the 2-core VM (matrix of 4 specs, --duration 3 --omit 1): a profiling pass
+# 7.5 s, a diagnostic pass 6.3 s; a cell 7.3 s on average over the default bench.sh of
+# 2026-12-03 (31 rows, peers' daemons and all: 1834 s for 56 passes and 197 cells; 1.7 s
+# before, from 4 Python specs alone, put that run's estimate 7 % short)
+CELL_OVERHEAD_S = 2.3  # namespaces, forwarder start, teardown (plus the background check)
 PASS_OVERHEAD_S = 2.9  # a profiling or diagnostic pass: start, then draw or parse
 
 
