@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tunbench.cell.agent import Agent
-from tunbench.cell.session import Teardown
+from tunbench.cell.teardown import Teardown
 from tunbench.errors import AgentError
 from tunbench.peers.wireguard_go import private_key
 from tunbench.plan.sshhosts import check_pair, load_inventory, resolve

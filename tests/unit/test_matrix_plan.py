@@ -15,8 +15,9 @@ from scipy.stats import t
 
 from tunbench.cell.options import CellOptions
 from tunbench.cell.variants import CellSpec
-from tunbench.plan import matrix
-from tunbench.plan.matrix import MatrixOptions, convergence, plan, round_order
+from tunbench.plan import matrix, untilci
+from tunbench.plan.matrix import MatrixOptions, plan, round_order
+from tunbench.plan.untilci import convergence
 
 from resultdocs import flat, make_doc, real_docs
 
@@ -147,13 +148,13 @@ def test_until_ci_repeats_a_workload_cell_until_its_figure_converges(
     recs = matrix.run_matrix(cells, CellOptions(), mopts, progress=False)
     counts = {c.spec: sum(1 for r in recs if r["spec"] == c.spec) for c in cells}
     assert counts == {"sync-normal": 8, "sync-gso": 3, "peer-socat": 5}
-    met, missed = matrix.convergence(recs, 3.0)
+    met, missed = convergence(recs, 3.0)
     assert sorted(met) == ["peer-socat", "sync-gso"]
     assert [(s, n) for s, _, n, _ in missed] == [("sync-normal", 8)]
     # a paced matrix's capacity rounds (a fixed --capacity-repeat) are not counted
     capacity = [{**r, "matrix": {**r["matrix"], "phase": "capacity"}} for r in recs]
-    assert matrix.convergence(capacity, 3.0) == ([], [])
-    assert matrix.convergence(recs + capacity, 3.0) == (met, missed)
+    assert convergence(capacity, 3.0) == ([], [])
+    assert convergence(recs + capacity, 3.0) == (met, missed)
 
 
 def test_next_round_plans_on_the_figures_it_is_given() -> None:
@@ -162,7 +163,7 @@ def test_next_round_plans_on_the_figures_it_is_given() -> None:
     mopts = MatrixOptions(until_ci=3.0, max_repeat=8)
     assert matrix.next_round(cells, runs, {0: 3, 1: 3}, mopts) == [0]
     recs = flat(real_docs("rr"))
-    assert [matrix.run_figure(r) for r in recs] == [
+    assert [untilci.run_figure(r) for r in recs] == [
         r["transactions_per_s"] for r in recs
     ]  # what the runs are collected from
 

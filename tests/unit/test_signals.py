@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tunbench.cell.session import Teardown
+from tunbench.cell.teardown import Teardown
 from tunbench.errors import Interrupted
 from tunbench.system import signals
 from tunbench.system.procs import Child, run_output, spawn, stop

@@ -50,7 +50,7 @@ from pyroute2 import IPRoute
 
 from tunbench import __version__
 from tunbench.cell import hostinfo, metadata, shaping
-from tunbench.cell.session import Teardown, stop_at_teardown
+from tunbench.cell.teardown import Teardown, stop_at_teardown
 from tunbench.cell.topology import Topology
 from tunbench.errors import AgentError, TunbenchError
 from tunbench.load import iperf3 as iperf

@@ -26,12 +26,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from forwarders.counters import SNAPSHOT_SIGNAL
 from tunbench.cell import diagnose, perf
 from tunbench.cell.options import CellOptions
+from tunbench.cell.teardown import Teardown, stop_at_teardown
 from tunbench.cell.topology import Topology, disable_offloads, write_sysctl
 from tunbench.cell.variants import CellSpec
 from tunbench.errors import ForwarderError, MeasurementError, TopologyError
@@ -41,7 +41,7 @@ from tunbench.load.measurement import Measurement
 from tunbench.system.procs import Child, reap_adopted, spawn, stop, wait_until
 from tunbench.system.runstate import current as current_state
 from tunbench.system.sampler import Sampler, quiet_check, summarize
-from tunbench.system.signals import checkpoint, deferred, shielded
+from tunbench.system.signals import checkpoint, deferred
 
 Phase = Callable[[str], None]
 # The load generators are sampled less often than the forwarder: they only feed bound-by's
@@ -51,46 +51,6 @@ CELL_FAILURES = (ForwarderError, MeasurementError, TopologyError)
 PING_INTERVAL_S = 0.1
 SNAPSHOT_WAIT_S = 5.0  # seconds a forwarder gets to write its counters on SNAPSHOT_SIGNAL
 PING_MARGIN_S = 1.5  # the probe starts before iperf3's test does, and must outlast it
-
-
-class Teardown(contextlib.ExitStack):
-    """An ExitStack that runs to its end whatever signals arrive meanwhile (they are raised
-    once it is done: :func:`tunbench.system.signals.shielded`).
-
-    Only the process that built it tears down: a forked copy (pyroute2 forks helpers)
-    that somehow unwinds must not remove the parent's namespaces.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.owner = os.getpid()
-
-    def __exit__(
-        self,
-        et: type[BaseException] | None,
-        ev: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        if os.getpid() != self.owner:
-            os._exit(70)
-        with shielded():
-            return bool(super().__exit__(et, ev, tb))
-
-
-def stop_at_teardown(stack: contextlib.ExitStack, child: Child) -> None:
-    """Have ``stack``'s teardown stop ``child`` (its whole tree); until then the run
-    state lists it, for ``clean`` (the cell's and the two-host agent's rule)."""
-    state = current_state()
-
-    def _stop() -> None:
-        stop(child)
-        if state:
-            for pid in [child.pid, *child.tree]:
-                state.drop_process(pid)
-
-    stack.callback(_stop)
-    if state:
-        state.add_process(child.pid, child.name)
 
 
 class Cell:

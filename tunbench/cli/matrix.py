@@ -94,7 +94,7 @@ def handle(a: argparse.Namespace) -> int:
 
 
 def _print_convergence(recs: list[dict[str, Any]], until_ci: float, max_repeat: int) -> None:
-    from tunbench.plan.matrix import convergence
+    from tunbench.plan.untilci import convergence
 
     met, missed = convergence(recs, until_ci)
     total = len(met) + len(missed)

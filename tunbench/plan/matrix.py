@@ -19,7 +19,6 @@ profile of its spec.
 
 from __future__ import annotations
 
-import math
 import random
 import secrets
 import sys
@@ -31,11 +30,12 @@ from hashlib import sha1
 from pathlib import Path
 from typing import Any
 
-from tunbench.analysis import cost, paired, primary, results, stats
+from tunbench.analysis import cost, results
 from tunbench.cell.options import CellOptions, with_offered
 from tunbench.cell.runs import diagnose_cell, profile_cell, run_cell
 from tunbench.cell.variants import CellSpec, describe
 from tunbench.plan import resolve as resolve_plan
+from tunbench.plan.untilci import converged, run_figure
 from tunbench.report import tables
 
 
@@ -138,19 +138,6 @@ def plan(cells: list[CellSpec], repeat: int, seed: int) -> list[tuple[int, int, 
         for r in range(repeat)
         for pos, i in enumerate(round_order(list(range(len(cells))), seed, r))
     ]
-
-
-def run_figure(rec: dict[str, Any]) -> float | None:
-    """What a run adds to its cell's runs: its workload's primary figure (Gbit/s of a
-    stream, TPS of rr, ...); None for a failed run."""
-    return primary.value(rec)
-
-
-def converged(runs: list[float], until_ci: float) -> bool:
-    """True once the 95 % CI half-width of the mean of ``runs`` (one primary figure per
-    run) is at most ``until_ci`` % of it."""
-    ci = stats.mean_ci(runs)
-    return ci is not None and 100 * ci.rel_half <= until_ci
 
 
 def next_round(
@@ -433,32 +420,3 @@ class _Matrix:
             self.on_result(rec)
         self.bar.advance()
         return rec
-
-
-def convergence(
-    recs: list[dict[str, Any]], until_ci: float
-) -> tuple[list[str], list[tuple[str, float | None, int, int | None]]]:
-    """Rows (spec and workload) that met the CI target, and those that did not with their
-    half-width in % of the mean (None: fewer than 3 successful runs), run count and the
-    runs their spread so far would need for the target (None: no spread yet). The
-    capacity rounds of a paced matrix are left out: their number is --capacity-repeat,
-    no target is aimed at there."""
-    rows: dict[tuple[str, str], list[float]] = {}
-    for r in recs:
-        if (r.get("matrix") or {}).get("phase") == "capacity":
-            continue
-        key = (str(r.get("spec") or r["variant"]), str(r.get("workload_key")))
-        rows.setdefault(key, [])
-        figure = run_figure(r)
-        if figure is not None:
-            rows[key].append(figure)
-    met, missed = [], []
-    for (spec, _), runs in rows.items():
-        ci = stats.mean_ci(runs)
-        if converged(runs, until_ci):
-            met.append(spec)
-        else:
-            sd = resolve_plan.spread(runs)
-            needed = None if sd is None else paired.rounds_for(sd, math.log1p(until_ci / 100))
-            missed.append((spec, 100 * ci.rel_half if ci else None, len(runs), needed))
-    return met, missed

@@ -35,7 +35,7 @@ from typing import Any
 from tunbench.analysis import cost, results
 from tunbench.cell import record
 from tunbench.cell.options import CellOptions
-from tunbench.cell.session import Teardown
+from tunbench.cell.teardown import Teardown
 from tunbench.cell.variants import CellSpec, parse_spec
 from tunbench.errors import AgentError, PrerequisiteError, UsageError
 from tunbench.load import iperf3 as iperf

@@ -1,0 +1,54 @@
+"""``--until-ci``'s arithmetic: what a run adds to its row's runs, whether a row's interval
+is narrow enough, and after the matrix which rows converged and what the others would
+need. The rounds themselves are :mod:`tunbench.plan.matrix`'s.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tunbench.analysis import paired, primary, stats
+from tunbench.plan import resolve as resolve_plan
+
+
+def run_figure(rec: dict[str, Any]) -> float | None:
+    """What a run adds to its cell's runs: its workload's primary figure (Gbit/s of a
+    stream, TPS of rr, ...); None for a failed run."""
+    return primary.value(rec)
+
+
+def converged(runs: list[float], until_ci: float) -> bool:
+    """True once the 95 % CI half-width of the mean of ``runs`` (one primary figure per
+    run) is at most ``until_ci`` % of it."""
+    ci = stats.mean_ci(runs)
+    return ci is not None and 100 * ci.rel_half <= until_ci
+
+
+def convergence(
+    recs: list[dict[str, Any]], until_ci: float
+) -> tuple[list[str], list[tuple[str, float | None, int, int | None]]]:
+    """Rows (spec and workload) that met the CI target, and those that did not with their
+    half-width in % of the mean (None: fewer than 3 successful runs), run count and the
+    runs their spread so far would need for the target (None: no spread yet). The
+    capacity rounds of a paced matrix are left out: their number is --capacity-repeat,
+    no target is aimed at there."""
+    rows: dict[tuple[str, str], list[float]] = {}
+    for r in recs:
+        if (r.get("matrix") or {}).get("phase") == "capacity":
+            continue
+        key = (str(r.get("spec") or r["variant"]), str(r.get("workload_key")))
+        rows.setdefault(key, [])
+        figure = run_figure(r)
+        if figure is not None:
+            rows[key].append(figure)
+    met, missed = [], []
+    for (spec, _), runs in rows.items():
+        ci = stats.mean_ci(runs)
+        if converged(runs, until_ci):
+            met.append(spec)
+        else:
+            sd = resolve_plan.spread(runs)
+            needed = None if sd is None else paired.rounds_for(sd, math.log1p(until_ci / 100))
+            missed.append((spec, 100 * ci.rel_half if ci else None, len(runs), needed))
+    return met, missed
