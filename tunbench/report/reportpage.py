@@ -31,7 +31,7 @@ import pandas as pd
 
 from tunbench.analysis import boundby, primary, results
 from tunbench.errors import ResultFileError
-from tunbench.report import figures, rowcharts, tables
+from tunbench.report import figures, flamesection, rowcharts, tables
 from tunbench.report.chart import throughput_chart
 from tunbench.report.htmlpage import PLOTLY_JS as PLOTLY_JS
 from tunbench.report.htmlpage import Figures as Figures
@@ -210,84 +210,11 @@ def _runs_table(
     return "<table><tr>" + "".join(head) + "</tr>" + "".join(rows) + "</table>"
 
 
-def _flamegraphs(row: pd.Series, out: Path, figs: Figures) -> str:
-    """The row's flamegraph(s): perf stacks (``.folded`` beside the SVG) as an interactive
-    icicle, py-spy's SVG in an ``<object>`` (its own script zooms on click and searches),
-    any other SVG with zoom buttons."""
-    n = row["#"]
-    svg = row.get("profile_svg")
-    if not svg or not Path(str(svg)).exists():
-        why = row.get("profile_error") or (
-            "none captured (kernel: no forwarder process)"
-            if row.get("Mode") == "kernel"
-            else "none captured (no profiling pass: --no-profile, or not a matrix run)"
-        )
-        return f"<p>Flamegraph: {_e(why)}</p>"
-    gbps = row.get("profile_gbps")  # None for an rr/crr pass: it has no iperf3 figure
-    seen = f"; {gbps:.2f} Gbps under the profiler" if gbps else ""
-    intro = (
-        "<p class='why'>From a separate profiling pass, not the measured runs"
-        f"{_e(seen)}, so the profiler's cost shows.</p>"
-    )
-    parts = [intro]
-    for i, path in enumerate(_profile_files(row)):
-        rel = _e(os.path.relpath(path, out.parent))
-        folded = path.with_suffix(".folded")
-        if folded.exists():
-            stacks = _read_folded(folded)
-            title = f"perf record -g: {row['Variant']}"
-            div = figs.add(f"flame-{n}-{i}", figures.icicle(stacks, title) if stacks else None)
-            parts.append(
-                f"<div class='flame'><p class='why'>perf stacks (kernel and native frames); "
-                f"click a frame to zoom in, the bar above it to zoom out. "
-                f"<a href='{rel}'>static SVG</a></p>{div}</div>"
-            )
-        else:
-            oid = f"flame-{n}-{i}"
-            size = _svg_size(path)
-            ratio = f" style='aspect-ratio: {size[0]:g} / {size[1]:g}'" if size else ""
-            parts.append(
-                f"<div class='flame'><p class='why flame-tools' data-for='{oid}'>"
-                f"py-spy (Python frames): click a frame to zoom, Ctrl-F searches. Width: "
-                f"<button data-zoom='1.5'>+</button> <button data-zoom='0.67'>&minus;</button> "
-                f"<button data-zoom='1'>fit</button> <a href='{rel}'>open alone</a></p>"
-                f"<div class='flame-box'><object id='{oid}' class='flame-svg'{ratio} "
-                f"type='image/svg+xml' data='{rel}'>{rel}</object></div></div>"
-            )
-    return "".join(parts)
-
-
-def _profile_files(row: pd.Series) -> list[Path]:
-    """The profile SVG, and perf's of the same pass beside py-spy's when it drew one."""
-    second = row.get("profile_perf_svg")
-    extra = [Path(str(second))] if second and Path(str(second)).exists() else []
-    return [Path(str(row["profile_svg"])), *extra]
-
-
-def _read_folded(path: Path) -> dict[str, int]:
-    stacks: dict[str, int] = {}
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, n = line.rpartition(" ")
-        if stack and n.isdigit():
-            stacks[stack] = stacks.get(stack, 0) + int(n)
-    return stacks
-
-
 def _command(doc: Mapping[str, Any]) -> str:
     """The forwarder's command line, its per-run temporary directory (``tb-<run id>-...``,
     where ``--stats`` goes) written as ``tb-<run>`` so that runs of one row show one line."""
     cmd = str((doc.get("metadata") or {}).get("forwarder_command"))
     return re.sub(r"/tb-[0-9a-f]{6}-[^/\s]+/", "/tb-<run>/", cmd)
-
-
-def _svg_size(path: Path) -> tuple[float, float] | None:
-    """An SVG's own width and height (attributes of its root element), if it states them."""
-    head = path.read_text(errors="replace")[:4096]
-    root = re.search(r"<svg\b[^>]*>", head)
-    if not root:
-        return None
-    size = [re.search(rf'\b{k}="([0-9.]+)"', root.group(0)) for k in ("width", "height")]
-    return (float(size[0].group(1)), float(size[1].group(1))) if size[0] and size[1] else None
 
 
 def _drill(row: pd.Series, docs: Sequence[Any], out: Path, figs: Figures) -> str:
@@ -337,7 +264,7 @@ def _drill(row: pd.Series, docs: Sequence[Any], out: Path, figs: Figures) -> str
 {"<ul class='notes'>" + "".join(f"<li>{_e(w)}</li>" for w in warns) + "</ul>" if warns else ""}
 <div class="charts2">{"".join(charts) or "<p>No measured run.</p>"}</div>
 <h4>Flamegraph</h4>
-{_flamegraphs(row, out, figs)}
+{flamesection.section(row, out, figs)}
 <h4>Command</h4>
 {cmd}
 <h4>Runs</h4>
