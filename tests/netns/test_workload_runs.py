@@ -39,11 +39,10 @@ def test_crr_connections(tmp_path: Path) -> None:
 
 # Loss counted as none in the zero-loss test. Not the default 0.1 %: on this VM the
 # hypervisor's steal stalls the Python forwarder for 10-20 ms now and then, more than its
-# TUN queue (500 packets) holds at ~50 kpps, so a 1 s trial at a rate the search found
-# clean loses 1-2 % (seen: three confirmations at 43-54 kpps losing 1.5-1.9 %, and
-# "no rate kept"). Not much more either: the bound must also separate the rate found from
-# twice it, which under heavy steal can be a low rate (seen: 4.6 % lost at twice 15.5 kpps,
-# under a 5 % bound).
+# TUN queue (500 packets) holds at 300-400 kpps, so a 1 s trial at a rate the search found
+# clean can lose 1-2 % at that queue (seen: 0.5-2.2 % in confirmations, counted as the
+# trial's queue_drops). The bound must also separate the rate found from twice it (seen:
+# 27-30 % lost there, the sender then offering ~430 kpps).
 MAX_LOSS = 2.0
 
 
@@ -59,6 +58,7 @@ def test_zero_loss_rate_holds_and_twice_it_does_not(tmp_path: Path) -> None:
     assert r["zero_loss_gbps"] == pytest.approx(rec["zero_loss_pps"] * 256 * 8 / 1e9)
     confirm = [s for s in steps if s["phase"] == "confirm" and s["passed"]]
     assert confirm and confirm[-1]["loss_percent"] <= MAX_LOSS
+    assert all(s["queue_drops"] is not None and s["queue_drops"] >= 0 for s in steps)
     if r["zero_loss_hit_upper"]:
         pytest.skip("the sender, not the forwarder, was the limit: nothing above to lose")
     (above,) = [s for s in steps if s["phase"] == "above"]

@@ -88,6 +88,41 @@ def test_client_result_on_each_wrapper_code_path(version: str, tmp_path: Path) -
         server.stderr.close()
 
 
+@pytest.mark.timeout(60)
+def test_a_paced_udp_window_reaches_the_servers_socket(tmp_path: Path) -> None:
+    """``window`` is set on the server's socket too (the zero-loss trials rely on the
+    receiver's buffer, not only the sender's), and a burst still sends the asked rate."""
+    missing = libiperf_missing()
+    if missing:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    port = free_port()
+    server = subprocess.Popen(iperf.server_argv("127.0.0.1", port), stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not iperf.listening(server.pid, port):
+            assert server.poll() is None and time.monotonic() < deadline, "server never listened"
+            time.sleep(0.02)
+        out = tmp_path / "client.json"
+        opts = iperf.ClientOptions(
+            duration=1, omit=0, port=port, udp=True, bandwidth=50_000_000, blksize=500,
+            window=1 << 20, burst=16,
+        )  # fmt: skip
+        client = subprocess.run(
+            iperf.client_argv("127.0.0.1", opts, out), capture_output=True, text=True, timeout=30
+        )
+        assert client.returncode == 0, client.stderr
+        res = iperf.parse(out)
+        assert res.raw["server_output_json"]["start"]["rcvbuf_actual"] >= 1 << 20
+        assert res.sent_bps == pytest.approx(50e6, rel=0.1)
+    finally:
+        server.kill()
+        server.wait()
+        assert server.stderr is not None
+        server.stderr.close()
+
+
 def test_libiperf_without_the_json_string_is_refused_up_front(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -160,6 +160,23 @@ def test_search_stops_at_the_sender_when_nothing_is_lost() -> None:
     assert [s.phase for s in r.steps] == ["probe", "confirm"]
 
 
+def test_search_stops_where_the_paced_sender_falls_short() -> None:
+    """Paced, the sender tops out below its unpaced rate (iperf3 without a burst): a trial
+    asked for more than it can send passes on what it did send, which is the answer, and
+    the sender, not the path, is named the limit."""
+
+    def trial(rate: float | None, full: bool) -> search.Trial:
+        offered = 400_000 if rate is None else min(rate, 240_000)
+        got = min(offered, 300_000)
+        return search.Trial(offered, got, 100.0 * (1 - got / offered), full)
+
+    r = search.zero_loss(trial, max_loss=0.1)
+    assert r.hit_upper and r.confirmed is not None
+    assert r.rate_pps == pytest.approx(240_000)
+    assert r.confirmed.offered_pps == pytest.approx(240_000)
+    assert [s.phase for s in r.steps] == ["probe", "search", "confirm"]
+
+
 def test_search_steps_down_when_the_confirmation_fails() -> None:
     """Short trials pass at a rate the full trial does not: the rate goes down until a
     full trial passes, at most CONFIRM_TRIES of them."""

@@ -170,7 +170,9 @@ class Topology:
 
     @staticmethod
     def link_packets(ns: str, ifname: str) -> dict[str, int]:
-        """``ifname``'s packet counters in ``ns``: ``{"rx", "tx"}`` (IFLA_STATS64)."""
+        """``ifname``'s packet counters in ``ns`` (IFLA_STATS64): ``rx``, ``tx`` and
+        ``tx_dropped`` (on a TUN device: packets the kernel had for the forwarder but could
+        not queue, its queue being full)."""
         try:
             with IPRoute(netns=ns) as ipr:
                 found = ipr.link_lookup(ifname=ifname)
@@ -181,7 +183,11 @@ class Topology:
             raise
         except Exception as exc:
             raise TopologyError(f"cannot read {ifname}'s counters in {ns}: {exc}") from exc
-        return {"rx": int(stats.get("rx_packets", 0)), "tx": int(stats.get("tx_packets", 0))}
+        return {
+            "rx": int(stats.get("rx_packets", 0)),
+            "tx": int(stats.get("tx_packets", 0)),
+            "tx_dropped": int(stats.get("tx_dropped", 0)),
+        }
 
     def move_and_configure(
         self,

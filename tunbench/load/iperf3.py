@@ -53,6 +53,8 @@ class ClientOptions:
     bidir: bool = False  # both directions at once (libiperf >= 3.7)
     blksize: int = 0
     port: int = DEFAULT_PORT
+    window: int = 0  # socket buffer bytes on both ends (iperf3 -w); 0 = the kernel's default
+    burst: int = 0  # paced: packets sent per wake-up (iperf3 -b RATE/BURST); 0 = iperf3's one
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,10 @@ def client_argv(server: str, opts: ClientOptions, out: Path) -> list[str]:
         str(opts.bandwidth),
         "--blksize",
         str(opts.blksize),
+        "--window",
+        str(opts.window),
+        "--burst",
+        str(opts.burst),
         "--out",
         str(out),
     ]

@@ -114,6 +114,8 @@ def _child(argv: list[str]) -> int:
     p.add_argument("--parallel", type=int, default=1)
     p.add_argument("--bandwidth", type=int, default=0)
     p.add_argument("--blksize", type=int, default=0)
+    p.add_argument("--window", type=int, default=0)
+    p.add_argument("--burst", type=int, default=0)
     p.add_argument("--udp", action="store_true")
     p.add_argument("--reverse", action="store_true")
     p.add_argument("--bidir", action="store_true")
@@ -140,6 +142,10 @@ def _child(argv: list[str]) -> int:
             test.bandwidth = a.bandwidth
         if a.blksize:
             test.blksize = a.blksize
+        if a.window:  # sent to the server in the test's parameters: it sets it too
+            _set_int(test, "iperf_set_test_socket_bufsize", a.window)
+        if a.burst:
+            _set_int(test, "iperf_set_test_burst", a.burst)
     test.port = a.port
     test.verbose = False
     if a.role == "client" and a.bidir:

@@ -25,6 +25,7 @@ class Trial:
     received_pps: float
     loss_percent: float
     full: bool = False  # a full-length (confirmation) trial, not a short search step
+    queue_drops: int | None = None  # of the loss: packets the forwarder's TUN queue refused
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,12 @@ TrialFn = Callable[[float | None, bool], Trial]
 def passes(t: Trial, max_loss: float) -> bool:
     """Loss within the bound (``max_loss`` in %, inclusive) and something arrived."""
     return t.received_pps > 0 and t.loss_percent <= max_loss
+
+
+def short_of(t: Trial, rate: float, resolution: float) -> bool:
+    """The sender offered less than ``rate`` by more than ``resolution`` of it: a trial
+    that passed there says nothing about ``rate``, only about what was sent."""
+    return t.offered_pps < rate * (1 - resolution)
 
 
 def _next_confirm(steps: list[Step], failed: float, resolution: float, last: bool) -> float:
@@ -99,7 +106,9 @@ def zero_loss(
     1. Probe unlimited: if that passes, the sender is the limit; its rate is the answer.
     2. Else bisect ``[0, offered of the probe]``, the first midpoint being just below what
        arrived in the probe (where the answer usually is), until the bracket is narrower
-       than ``resolution`` of its top or ``max_steps`` trials ran.
+       than ``resolution`` of its top or ``max_steps`` trials ran. A paced trial that
+       passed but was offered less than asked (:func:`short_of`) ends the search there:
+       the paced sender is the limit (``hit_upper``) and what it sent is the answer.
     3. Confirm the best passing rate with a full trial; if it fails, confirm lower
        (:func:`_next_confirm`), at most ``confirm_tries`` full trials.
     """
@@ -118,7 +127,13 @@ def zero_loss(
     else:
         mid = min(hi, probe.received_pps) * (1 - resolution / 2)
         while len(steps) < max_steps and hi - lo > resolution * hi and mid > 0:
-            if passes(run(mid, "search"), max_loss):
+            t = run(mid, "search")
+            if short_of(t, mid, resolution):  # the paced sender, not the path, is the limit
+                hi = min(hi, mid)
+                if passes(t, max_loss):
+                    lo, hit_upper = t.offered_pps, True
+                    break
+            if passes(t, max_loss):
                 lo = mid
             else:
                 hi = mid

@@ -38,6 +38,17 @@ IPERF_PROCS = ("one", "per-stream")
 UDP_IP_HEADERS = 28  # IPv4 + UDP: --pkt-size is the IP packet, iperf3's blksize the payload
 MIN_PKT = 64
 TRIAL_S = 1  # a search step's trial (iperf3 takes whole seconds)
+# The zero-loss trials' socket buffers (iperf3 -w, both ends; the kernel doubles it, up to
+# net.core.rmem_max, 4 MiB in these namespaces). With the default 208 KiB the receiving
+# iperf3 lost the packets, not the forwarder: seen at ~125 kpps of 256 B, every
+# confirmation's 1.5-2.2 % loss was the server socket's RcvbufErrors, with tun11's queue
+# dropping nothing. 4 MiB holds ~25 ms of that rate.
+ZERO_LOSS_WINDOW = 4 << 20
+# Paced, iperf3 sends one packet per pass of its event loop, which tops out well below its
+# unpaced rate (seen: asked for 780 kpps of 256 B, it sent 237 kpps; unpaced, 405 kpps).
+# Bursts of this many packets per wake-up let a paced trial reach what the forwarder takes;
+# 32 packets is far under the TUN queue's 500.
+ZERO_LOSS_BURST = 32
 LOAD_INTERVAL = 0.2
 
 
@@ -63,6 +74,8 @@ class Options(Protocol):
     def workload(self) -> WorkloadOptions: ...
     @property
     def ip2(self) -> str: ...
+    @property
+    def iface1(self) -> str: ...
     @property
     def mtu(self) -> int: ...
     @property
@@ -106,6 +119,7 @@ class CellRun(Protocol):
     def stop_profilers(self, profilers: Sequence[Child], svg: Path | None) -> None: ...
     def watch_background(self) -> None: ...
     def forwarder_sampler(self) -> Sampler: ...
+    def tun_packets(self) -> dict[str, dict[str, int]] | None: ...
     @property
     def has_forwarder(self) -> bool: ...
 
@@ -264,6 +278,13 @@ def _crr(cell: CellRun, run: _Run) -> Measurement:
     return run.finish(samples, load_samples, win, None, figures, detail)
 
 
+def _queue_dropped(cell: CellRun) -> int | None:
+    """Packets the sending side's TUN device could not queue for the forwarder so far
+    (its tx_dropped); None for a baseline."""
+    tun = cell.tun_packets()
+    return None if tun is None else tun[cell.opts.iface1]["tx_dropped"]
+
+
 def _zero_loss(cell: CellRun, run: _Run) -> Measurement:
     o, t, w = cell.opts, cell.topo, cell.opts.workload
     pkt = w.pkt_size or o.mtu
@@ -284,7 +305,10 @@ def _zero_loss(cell: CellRun, run: _Run) -> Measurement:
             omit=o.iperf.omit if full else 0,
             blksize=blksize,
             bidir=False,
+            window=ZERO_LOSS_WINDOW,
+            burst=ZERO_LOSS_BURST,
         )
+        before = _queue_dropped(cell)
         cell.phase(f"zero-loss trial {n}: {'unlimited' if rate is None else f'{rate:,.0f} pps'}")
         server = _server(
             cell, f"iperf3-server-{n}", iperf.server_argv(o.ip2, copts.port), copts.port
@@ -300,11 +324,13 @@ def _zero_loss(cell: CellRun, run: _Run) -> Measurement:
         res = iperf.parse(out)
         if full:
             confirmed.append(res)
+        after = _queue_dropped(cell)
         return search.Trial(
             offered_pps=res.sent_bps / (blksize * 8),
             received_pps=res.pps or 0.0,
             loss_percent=res.lost_percent if res.lost_percent is not None else 100.0,
             full=full,
+            queue_drops=None if before is None or after is None else after - before,
         )
 
     try:
