@@ -16,7 +16,6 @@ from tunbench.cli.common import add_repeats, matrix_options
 from tunbench.cli.topoargs import add_topology, run_two_host_matrix, two_host
 from tunbench.errors import Interrupted
 from tunbench.load.workloads import check_tool
-from tunbench.report import tables
 from tunbench.system.procs import adopt_orphans
 
 
@@ -83,6 +82,8 @@ def handle(a: argparse.Namespace) -> int:
     common.print_offered(recs, mopts.offered_auto)
     if a.until_ci is not None:
         _print_convergence(recs, a.until_ci, a.max_repeat)
+    from tunbench.report import tables
+
     table = tables.markdown(recs)
     print(table)
     verdicts: list[Any] = []

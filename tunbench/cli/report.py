@@ -11,7 +11,6 @@ from tunbench.cli.common import (
     warn_skipped,
 )
 from tunbench.errors import UsageError
-from tunbench.report import tables
 
 
 def add_parser(sub: Any) -> None:
@@ -33,6 +32,8 @@ def add_parser(sub: Any) -> None:
 
 
 def handle(a: argparse.Namespace) -> int:
+    from tunbench.report import tables
+
     docs = results.load_dir(a.results_dir, on_skip=warn_skipped)
     recs = [results.flat(d) for d in docs]
     by_host = a.by == "host"

@@ -16,7 +16,6 @@ from tunbench.cli.common import phase_printer, print_offered
 from tunbench.cli.topoargs import add_topology, run_two_host, two_host
 from tunbench.errors import UsageError
 from tunbench.load.workloads import check_tool
-from tunbench.report import tables
 from tunbench.system.procs import adopt_orphans
 
 
@@ -31,7 +30,9 @@ def add_parser(sub: Any) -> None:
         "forwarder (TCP, UDP, ICMP byte for byte); a failed check fails the command",
     )
     r.add_argument("--json", action="store_true", help="print the result record as JSON")
-    r.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    r.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress lines (with --json: no table)"
+    )
     add_topology(r)
 
 
@@ -65,8 +66,10 @@ def handle(a: argparse.Namespace) -> int:
             offered = choose_rate({cell.spec: [capacity]})
             docs.append(run_cell(cell, with_offered(opts, offered), phase_printer(a.quiet)))
     recs = [results.flat(doc) for doc in docs]
-    table = tables.markdown(recs)
-    print(table, file=sys.stderr if a.json else sys.stdout)
+    if not (a.json and a.quiet):  # the table needs pandas: ~0.4 s to import
+        from tunbench.report import tables
+
+        print(tables.markdown(recs), file=sys.stderr if a.json else sys.stdout)
     print_offered(recs, a.offered == "auto")
     if a.json:
         print(json.dumps(recs[-1]))
