@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from tunbench.cli.common import add_repeats, matrix_options
 from tunbench.cli.topoargs import add_topology, run_two_host_matrix, two_host
 from tunbench.errors import Interrupted
 from tunbench.load.workloads import check_tool
+from tunbench.system import steadiness
 from tunbench.system.procs import adopt_orphans
 
 
@@ -58,6 +60,9 @@ def handle(a: argparse.Namespace) -> int:
         print(f"tunbench: {estimate(cells, opts, mopts)}", file=sys.stderr, flush=True)
     try:
         with locked_run():
+            speed = [s.to_json() for s in steadiness.measure(sorted(os.sched_getaffinity(0)))]
+            if not a.quiet:
+                print(f"tunbench: {steadiness.line(speed)}", file=sys.stderr, flush=True)
             recs = run_matrix(
                 cells,
                 opts[0],
@@ -65,6 +70,7 @@ def handle(a: argparse.Namespace) -> int:
                 progress=not a.quiet,
                 on_result=written.append,
                 cell_opts=opts,
+                cell_extra=[{"cpu_speed": speed}] * len(cells),
                 on_plan=common.print_plan,
             )
     except Interrupted:
