@@ -149,9 +149,65 @@ def test_search_finds_the_capacity_within_resolution() -> None:
     assert 300_000 * (1 - search.RESOLUTION) <= r.rate_pps <= 300_000
     assert not r.hit_upper and r.confirmed is not None and r.confirmed.full
     phases = [s.phase for s in r.steps]
-    assert phases[0] == "probe" and phases[-1] == "confirm"
-    assert len([p for p in phases if p != "confirm"]) <= search.MAX_STEPS
+    assert phases[0] == "probe" and phases[-2:] == ["confirm", "above"]
+    assert len([p for p in phases if p not in ("confirm", "above")]) <= search.MAX_STEPS
     assert all(s.passed == (s.trial.loss_percent <= 0.1) for s in r.steps)
+    assert r.above is not None and r.above.offered_pps == pytest.approx(2 * r.rate_pps)
+    assert r.above.loss_percent > 0.1 and not r.unsettled
+
+
+def stalled(capacity: float, stalled_trials: int, loss: float = 5.0) -> search.TrialFn:
+    """A path of ``capacity`` pps whose first ``stalled_trials`` trials (the probe
+    included) also lose ``loss`` % at any rate: the machine stalled the forwarder then."""
+    count = [0]
+    link = fake_link(capacity, 1_000_000)
+
+    def trial(rate: float | None, full: bool) -> search.Trial:
+        count[0] += 1
+        t = link(rate, full)
+        if count[0] > stalled_trials:
+            return t
+        got = t.received_pps * (1 - loss / 100)
+        return search.Trial(t.offered_pps, got, 100 * (1 - got / t.offered_pps), full)
+
+    return trial
+
+
+def test_a_stall_that_misled_the_search_is_found_by_twice_the_rate_and_searched_again() -> None:
+    """Replays a failure: the probe and the first trials ran while the machine stalled,
+    so the bisection settled at a fraction of the capacity; twice that rate then held.
+    The search goes on above it and ends near the capacity, twice which loses."""
+    r = search.zero_loss(stalled(300_000, 4), max_loss=2.0)
+    aboves = [s for s in r.steps if s.phase == "above"]
+    assert len(aboves) == 2 and aboves[0].passed and not aboves[1].passed
+    assert 300_000 * (1 - search.RESOLUTION) <= r.rate_pps <= 300_000
+    assert r.above is aboves[1].trial and not r.unsettled and not r.hit_upper
+    assert r.confirmed is not None and r.confirmed.offered_pps == pytest.approx(r.rate_pps)
+
+
+def test_when_twice_the_rate_still_holds_after_the_rechecks_the_answer_is_unsettled() -> None:
+    r = search.zero_loss(stalled(300_000, 4), max_loss=2.0, rechecks=0)
+    assert r.unsettled and r.above is not None and r.above.loss_percent <= 2.0
+    assert r.rate_pps < 150_000  # the answer the stall left, kept and marked
+
+
+def test_a_recheck_that_holds_nothing_higher_keeps_the_first_answer() -> None:
+    """Twice the rate held in a short trial, but no full trial above it holds: the
+    confirmations step back down to the first answer, which stands, marked unsettled."""
+
+    def trial(rate: float | None, full: bool) -> search.Trial:
+        if rate is None:
+            return search.Trial(400_000, 90_000, 77.5, full)
+        lucky = not full and 190_000 <= rate <= 215_000  # short trials there held
+        loss = 0.0 if rate <= 100_000 or lucky else 50.0
+        return search.Trial(rate, rate * (1 - loss / 100), loss, full)
+
+    r = search.zero_loss(trial, max_loss=0.1)
+    first = next(s for s in r.steps if s.phase == "confirm" and s.passed)
+    assert r.confirmed is not None and r.rate_pps == first.rate_pps
+    failed = [s.rate_pps for s in r.steps if s.phase == "confirm" and not s.passed]
+    assert failed and min(failed) > 2 * first.rate_pps  # type: ignore[operator]
+    assert r.unsettled and [s.phase for s in r.steps].count("above") == 2
 
 
 def test_search_stops_at_the_sender_when_nothing_is_lost() -> None:

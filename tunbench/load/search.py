@@ -15,6 +15,7 @@ from typing import Any
 RESOLUTION = 0.05  # stop when the bracket is narrower than this share of its top
 MAX_STEPS = 8  # short trials at most (the unlimited probe included)
 CONFIRM_TRIES = 3  # full trials at most; each failure lowers the rate by one resolution step
+RECHECKS = 1  # searches again when twice the rate found held (a stall misled the first)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class SearchResult:
     hit_upper: bool
     confirmed: Trial | None
     steps: list[Step] = field(default_factory=list)
+    above: Trial | None = None  # the last trial at twice the rate found
+    unsettled: bool = False  # ... and it still held: the rate found is too low
 
 
 TrialFn = Callable[[float | None, bool], Trial]
@@ -100,6 +103,7 @@ def zero_loss(
     resolution: float = RESOLUTION,
     max_steps: int = MAX_STEPS,
     confirm_tries: int = CONFIRM_TRIES,
+    rechecks: int = RECHECKS,
 ) -> SearchResult:
     """Search the highest rate with loss <= ``max_loss`` %.
 
@@ -111,6 +115,12 @@ def zero_loss(
        the paced sender is the limit (``hit_upper``) and what it sent is the answer.
     3. Confirm the best passing rate with a full trial; if it fails, confirm lower
        (:func:`_next_confirm`), at most ``confirm_tries`` full trials.
+    4. Try twice the confirmed rate (a short trial, phase "above"). It should lose: if
+       it does not, a stall of the machine made the probe or a trial lose at a rate the
+       forwarder holds, and the answer is too low. Then bisect again between twice the
+       rate and the probe's offered rate and confirm there, at most ``rechecks`` times
+       (a recheck that confirms nothing keeps the earlier answer); ``above`` is the last
+       such trial (``unsettled`` when it still passed).
     """
     steps: list[Step] = []
 
@@ -121,34 +131,71 @@ def zero_loss(
 
     probe = run(None, "probe")
     hit_upper = passes(probe, max_loss)
-    lo, hi = 0.0, probe.offered_pps
-    if hit_upper:
-        lo = probe.offered_pps
-    else:
-        mid = min(hi, probe.received_pps) * (1 - resolution / 2)
-        while len(steps) < max_steps and hi - lo > resolution * hi and mid > 0:
-            t = run(mid, "search")
-            if short_of(t, mid, resolution):  # the paced sender, not the path, is the limit
-                hi = min(hi, mid)
-                if passes(t, max_loss):
-                    lo, hit_upper = t.offered_pps, True
-                    break
+    lo, hi = (probe.offered_pps, probe.offered_pps) if hit_upper else (0.0, probe.offered_pps)
+    mid = min(hi, probe.received_pps) * (1 - resolution / 2)
+    rate, confirmed, above = 0.0, None, None
+    for attempt in range(rechecks + 1):
+        if not hit_upper:
+            lo, hi, hit_upper = _bisect(run, lo, hi, mid, max_loss, resolution, max_steps)
+        got, held = _confirm(run, steps, lo, max_loss, resolution, confirm_tries)
+        hit_upper = hit_upper and held is not None and got == lo  # none failed
+        if held is None:  # a recheck that confirms nothing leaves the earlier answer
+            break
+        rate, confirmed = got, held
+        if hit_upper:
+            break
+        above = run(2 * rate, "above")
+        if not passes(above, max_loss) or attempt == rechecks:
+            break
+        lo, hi = 2 * rate, max(hi, probe.offered_pps)  # the answer was too low: above it
+        if hi - lo <= resolution * hi:
+            lo, hit_upper = above.offered_pps, True
+        mid = (lo + hi) / 2
+    unsettled = above is not None and passes(above, max_loss)
+    return SearchResult(rate, hit_upper, confirmed, steps, above, unsettled)
+
+
+def _bisect(
+    run: Callable[[float | None, str], Trial],
+    lo: float,
+    hi: float,
+    mid: float,
+    max_loss: float,
+    resolution: float,
+    max_steps: int,
+) -> tuple[float, float, bool]:
+    """Step 2 of :func:`zero_loss` from ``mid``, at most ``max_steps - 1`` trials:
+    the bracket it leaves, and whether the paced sender turned out to be the limit."""
+    for _ in range(max_steps - 1):
+        if hi - lo <= resolution * hi or mid <= 0:
+            break
+        t = run(mid, "search")
+        if short_of(t, mid, resolution):  # the paced sender, not the path, is the limit
+            hi = min(hi, mid)
             if passes(t, max_loss):
-                lo = mid
-            else:
-                hi = mid
-            mid = (lo + hi) / 2
-    rate = lo
-    confirmed = None
-    for attempt in range(confirm_tries):
+                return t.offered_pps, hi, True
+        if passes(t, max_loss):
+            lo = mid
+        else:
+            hi = mid
+        mid = (lo + hi) / 2
+    return lo, hi, False
+
+
+def _confirm(
+    run: Callable[[float | None, str], Trial],
+    steps: list[Step],
+    rate: float,
+    max_loss: float,
+    resolution: float,
+    tries: int,
+) -> tuple[float, Trial | None]:
+    """Step 3 of :func:`zero_loss`: the rate a full trial held (0.0 and None: none did)."""
+    for attempt in range(tries):
         if rate <= 0:
             break
         t = run(rate, "confirm")
         if passes(t, max_loss):
-            confirmed = t
-            break
-        hit_upper = False
-        rate = _next_confirm(steps, rate, resolution, last=attempt == confirm_tries - 2)
-    if confirmed is None:
-        rate = 0.0
-    return SearchResult(rate, hit_upper, confirmed, steps)
+            return rate, t
+        rate = _next_confirm(steps, rate, resolution, last=attempt == tries - 2)
+    return 0.0, None

@@ -291,7 +291,7 @@ def _zero_loss(cell: CellRun, run: _Run) -> Measurement:
     blksize = pkt - UDP_IP_HEADERS
     max_loss = w.max_loss if w.max_loss is not None else 0.1
     run.start({})
-    confirmed: list[iperf.Iperf3Result] = []
+    confirmed: list[tuple[search.Trial, iperf.Iperf3Result]] = []
     count = [0]
 
     def trial(rate: float | None, full: bool) -> search.Trial:
@@ -322,27 +322,23 @@ def _zero_loss(cell: CellRun, run: _Run) -> Measurement:
         if not out.exists():
             raise MeasurementError(f"iperf3 client failed: {client.stderr_tail(3)}")
         res = iperf.parse(out)
-        if full:
-            confirmed.append(res)
         after = _queue_dropped(cell)
-        return search.Trial(
+        got = search.Trial(
             offered_pps=res.sent_bps / (blksize * 8),
             received_pps=res.pps or 0.0,
             loss_percent=res.lost_percent if res.lost_percent is not None else 100.0,
             full=full,
             queue_drops=None if before is None or after is None else after - before,
         )
+        if full:
+            confirmed.append((got, res))
+        return got
 
     try:
         found = search.zero_loss(trial, max_loss)
-        above = None
-        if found.rate_pps > 0:
-            rate = 2 * found.rate_pps
-            got = trial(rate, False)
-            above = search.Step(rate, got, search.passes(got, max_loss), "above")
     finally:
         samples, load_samples = run.stop()
-    steps = [s.to_json() for s in found.steps] + ([above.to_json()] if above else [])
+    steps = [s.to_json() for s in found.steps]
     detail = {
         "tool": "iperf3 UDP",
         "pkt_size": pkt,
@@ -352,9 +348,10 @@ def _zero_loss(cell: CellRun, run: _Run) -> Measurement:
         "trial_s": TRIAL_S,
         "steps": steps,
     }
-    if found.confirmed is None or not confirmed:
+    held = [res for got, res in confirmed if got is found.confirmed]
+    if found.confirmed is None or not held:
         raise MeasurementError(_no_rate(found.steps, max_loss), detail)
-    res = confirmed[-1]
+    res = held[0]
     win = iperf.window(res)
     if win is None:
         end = res.mono_end if res.mono_end is not None else time.monotonic()
@@ -365,7 +362,8 @@ def _zero_loss(cell: CellRun, run: _Run) -> Measurement:
         "zero_loss_gbps": pps * pkt * 8 / 1e9,
         "zero_loss_loss_percent": found.confirmed.loss_percent,
         "zero_loss_hit_upper": found.hit_upper,
-        "zero_loss_above_loss_percent": above.trial.loss_percent if above else None,
+        "zero_loss_above_loss_percent": found.above.loss_percent if found.above else None,
+        "zero_loss_unsettled": found.unsettled,
     }
     return run.finish(samples, load_samples, win, res, figures, detail)
 
