@@ -110,10 +110,12 @@ def _print_convergence(recs: list[dict[str, Any]], until_ci: float, max_repeat: 
         + (f"; not within {max_repeat} runs:" if missed else ""),
         file=sys.stderr,
     )
-    for spec, half, n, needed in missed:
-        width = f"±{half:.1f}%" if half is not None else "no interval"
-        more = "" if needed is None else f"; at this spread ±{until_ci:g}% takes ~{needed} runs"
-        print(f"tunbench:   {spec}: {width} after {n} successful runs{more}", file=sys.stderr)
+    for m in missed:
+        width = f"±{m.half:.1f}%" if m.half is not None else "no interval"
+        more = "" if m.needed is None else f"; at this spread ±{until_ci:g}% takes ~{m.needed} runs"
+        print(
+            f"tunbench:   {m.spec}: {width} after {m.runs} successful runs{more}", file=sys.stderr
+        )
 
 
 def _print_paired(recs: list[dict[str, Any]], specs: list[str], margin: float) -> list[Any]:

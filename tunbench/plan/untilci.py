@@ -6,7 +6,7 @@ need. The rounds themselves are :mod:`tunbench.plan.matrix`'s.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from tunbench.analysis import paired, primary, stats
 from tunbench.plan import resolve as resolve_plan
@@ -25,14 +25,19 @@ def converged(runs: list[float], until_ci: float) -> bool:
     return ci is not None and 100 * ci.rel_half <= until_ci
 
 
-def convergence(
-    recs: list[dict[str, Any]], until_ci: float
-) -> tuple[list[str], list[tuple[str, float | None, int, int | None]]]:
-    """Rows (spec and workload) that met the CI target, and those that did not with their
-    half-width in % of the mean (None: fewer than 3 successful runs), run count and the
-    runs their spread so far would need for the target (None: no spread yet). The
-    capacity rounds of a paced matrix are left out: their number is --capacity-repeat,
-    no target is aimed at there."""
+class Missed(NamedTuple):
+    """A row that did not reach the target."""
+
+    spec: str
+    half: float | None  # its 95 % CI half-width in % of the mean (None: < 3 successful runs)
+    runs: int  # successful runs
+    needed: int | None  # runs its spread so far would need for the target (None: no spread)
+
+
+def convergence(recs: list[dict[str, Any]], until_ci: float) -> tuple[list[str], list[Missed]]:
+    """Rows (spec and workload) that met the CI target, and those that did not
+    (:class:`Missed`). The capacity rounds of a paced matrix are left out: their number
+    is --capacity-repeat, no target is aimed at there."""
     rows: dict[tuple[str, str], list[float]] = {}
     for r in recs:
         if (r.get("matrix") or {}).get("phase") == "capacity":
@@ -42,7 +47,8 @@ def convergence(
         figure = run_figure(r)
         if figure is not None:
             rows[key].append(figure)
-    met, missed = [], []
+    met: list[str] = []
+    missed: list[Missed] = []
     for (spec, _), runs in rows.items():
         ci = stats.mean_ci(runs)
         if converged(runs, until_ci):
@@ -50,5 +56,5 @@ def convergence(
         else:
             sd = resolve_plan.spread(runs)
             needed = None if sd is None else paired.rounds_for(sd, math.log1p(until_ci / 100))
-            missed.append((spec, 100 * ci.rel_half if ci else None, len(runs), needed))
+            missed.append(Missed(spec, 100 * ci.rel_half if ci else None, len(runs), needed))
     return met, missed
