@@ -139,3 +139,20 @@ def test_pacing_splits_the_rate_over_the_streams() -> None:
     assert back.iperf.bandwidth == 0 and back.workload.offered_bps is None
     udp = CellOptions(iperf=ClientOptions(udp=True, bandwidth=123))
     assert with_offered(udp, None) is udp  # a UDP --bandwidth is left alone
+
+
+def test_auto_by_groups_paces_each_group_at_a_share_of_its_slowest_row() -> None:
+    caps = {"peer": [0.3e9, 0.32e9], "py": [0.9e9], "gso": [1.0e9 * 12], "gso2": [30e9], "x": []}
+    got = cost.choose_rates(caps, 0.5, span=3.0)
+    assert set(got) == {"peer", "py", "gso", "gso2"}  # no capacity, no rate
+    # peer's median 0.31: up to 0.93 shares its rate (py at 0.9 does), gso (12) starts the
+    # next group and gso2 (30 <= 36) is in it
+    assert got["peer"] is got["py"] and got["gso"] is got["gso2"]
+    assert got["peer"].bps == 1e8 and got["peer"].spec == "peer"  # 0.155 down to 0.1
+    assert got["gso"].bps == 5e9 and got["gso"].spec == "gso"  # 6 down to 5
+    assert got["peer"].group == ("peer", "py") and got["gso"].group == ("gso", "gso2")
+    assert "its group's slowest row's capacity (peer: median 0.31 Gbit/s of 2 runs)" in (
+        got["peer"].how
+    )
+    assert got["gso"].to_json()["group"] == ["gso", "gso2"]
+    assert cost.choose_rates({"x": []}) == {}

@@ -15,6 +15,7 @@ from scipy.stats import t
 
 from tunbench.cell.options import CellOptions
 from tunbench.cell.variants import CellSpec
+from tunbench.cli import common
 from tunbench.plan import matrix, untilci
 from tunbench.plan.matrix import MatrixOptions, plan, round_order
 from tunbench.plan.untilci import convergence
@@ -201,3 +202,42 @@ def test_offered_auto_measures_capacity_then_paces_the_forwarder_rows(
     # forwarder and is measured for its capacity only
     assert sorted(s[0] for s in paced) == ["fast", "fast", "noisy", "noisy", "steady", "steady"]
     assert {(s[2], s[3]) for s in paced} == {(2e9, 2_000_000_000)}
+
+
+def test_offered_auto_gives_each_group_of_similar_capacity_its_own_rate(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows more than GROUP_SPAN apart in capacity are paced at rates of their own; a
+    paired matrix, whose rows are held against each other round by round, at one."""
+    capacity = {"kernel-veth": 40.0, "fast": 20.0, "noisy": 1.0, "steady": 5.0}
+
+    def run_cell(cell: CellSpec, opts: CellOptions, extra: dict[str, Any]) -> dict[str, Any]:
+        gbps = opts.offered.bps / 1e9 if opts.offered else capacity[cell.spec]
+        d = make_doc(cell.spec, gbps)
+        d["cell"].update(spec=cell.spec, kind=cell.kind)
+        d["metadata"]["offered"] = opts.offered.to_json() if opts.offered else None
+        d.update(extra)
+        return d
+
+    monkeypatch.setattr(matrix, "run_cell", run_cell)
+
+    def rates(**kw: Any) -> dict[str, set[float]]:
+        mopts = MatrixOptions(
+            repeat=1, capacity_repeat=1, offered_auto=True, profile=False, seed=1,
+            flamegraph_dir=Path("x"), **kw,
+        )  # fmt: skip
+        recs = matrix.run_matrix(CELLS, CellOptions(), mopts, progress=False)
+        out: dict[str, set[float]] = {}
+        for r in recs:
+            if r["matrix"]["phase"] == "cost":
+                out.setdefault(r["spec"], set()).add(r["offered"]["bps"])
+        common.print_offered(recs, True)
+        return out
+
+    # noisy (1) alone: steady is 5x as fast; steady (5) with nothing up to 15; fast (20)
+    assert rates() == {"noisy": {5e8}, "steady": {2e9}, "fast": {1e10}}
+    lines = capsys.readouterr().err.splitlines()
+    assert "tunbench: offered load 0.5 Gbit/s for noisy (auto: 50% of its group's" in lines[0]
+    assert len(lines) == 3
+    assert rates(paired=True) == {"noisy": {5e8}, "steady": {5e8}, "fast": {5e8}}
+    assert rates(offered_span=None) == {"noisy": {5e8}, "steady": {5e8}, "fast": {5e8}}

@@ -30,6 +30,7 @@ the forwarder's speed. :func:`choose_rate` is ``--offered auto``'s rule.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,12 @@ DISAGREE_PCT = 5.0  # schedstat and psutil CPU further apart than this: said so
 # a forwarder near its limit is not linear in the load (measured: sync-normal at 70 % of
 # its capacity used 78-97 % of its core, and 1 run of 4 fell short of the rate)
 AUTO_FRACTION = 0.5
+# --offered auto groups rows by capacity: a group is its slowest row and every row up to
+# this many times as fast, and shares that row's rate. One rate for all let the slowest
+# peer (0.3 Gbit/s) set 0.1 Gbit/s for rows that carry 20: 1 % of their capacity, where
+# their CPU per byte is wake-ups and varied 5-30 % between runs (1 of 28 rows within
+# ±3 % in 5 runs; the one row near a third of its capacity, peer-gvpe, varied 1.4 %)
+GROUP_SPAN = 3.0
 # results keys this module fills (None where a run has no such figure)
 KEYS = (
     "offered_bps",
@@ -183,13 +190,15 @@ class Offered:
     capacity_bps: float | None = None  # auto: its median capacity
     runs: int = 0  # auto: how many capacity runs that median is of
     fraction: float | None = None  # auto: the share of it taken
+    group: tuple[str, ...] = ()  # auto by groups: the rows that share this rate
 
     @property
     def how(self) -> str:
         if self.mode != "auto" or self.capacity_bps is None or self.fraction is None:
             return f"given: --offered {self.bps / 1e9:.4g}G"
+        whose = "the slowest compared row's" if not self.group else "its group's slowest row's"
         return (
-            f"auto: {100 * self.fraction:.0f}% of the slowest compared row's capacity "
+            f"auto: {100 * self.fraction:.0f}% of {whose} capacity "
             f"({self.spec}: median {self.capacity_bps / 1e9:.3g} Gbit/s of {self.runs} "
             f"run{'s' * (self.runs != 1)}), down to a 1-2-3-5 step"
         )
@@ -203,6 +212,7 @@ class Offered:
             "from_capacity_bps": self.capacity_bps,
             "from_runs": self.runs or None,
             "fraction": self.fraction,
+            "group": list(self.group) or None,
         }
 
 
@@ -235,3 +245,26 @@ def choose_rate(
     spec = min(medians, key=lambda s: medians[s])
     rate = ladder_rate(fraction * medians[spec])
     return Offered(rate, "auto", spec, medians[spec], len(measured[spec]), fraction)
+
+
+def choose_rates(
+    capacities: Mapping[str, Sequence[float]],
+    fraction: float = AUTO_FRACTION,
+    span: float = GROUP_SPAN,
+) -> dict[str, Offered]:
+    """``--offered auto`` by groups of rows of similar capacity: rows sorted by median
+    capacity; a group is the slowest row not yet in one and every row at most ``span``
+    times its capacity; each group's rate is :func:`choose_rate` of its rows. Rows by
+    spec, those without a successful run left out (no rate)."""
+    medians = {spec: statistics.median(v) for spec, v in capacities.items() if v}
+    order = sorted(medians, key=lambda s: medians[s])
+    out: dict[str, Offered] = {}
+    while order:
+        top = medians[order[0]] * span
+        group = [s for s in order if medians[s] <= top]
+        order = order[len(group) :]
+        chosen = choose_rate({s: capacities[s] for s in group}, fraction)
+        assert chosen is not None  # every row of the group has a capacity
+        shared = dataclasses.replace(chosen, group=tuple(group))
+        out.update(dict.fromkeys(group, shared))
+    return out

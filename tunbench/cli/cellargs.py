@@ -81,7 +81,8 @@ def add_workload(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="RATE|auto",
         help="stream: pace iperf3 at RATE bits/s (k/M/G suffixes) and make the row's figure "
-        "its cost, Gbit/s per core; auto: 50%% of the slowest compared row's capacity",
+        "its cost, Gbit/s per core; auto: 50%% of the capacity of the slowest row of each "
+        "group of rows within 3x of each other (one group when paired)",
     )
     p.add_argument(
         "--background-limit",

@@ -125,15 +125,19 @@ def matrix_options(a: argparse.Namespace, flamegraphs: Path, native: bool) -> Ma
 
 
 def print_offered(recs: list[dict[str, Any]], auto: bool) -> None:
-    """One line: the offered rate the paced rows ran at and how it was chosen (or that
-    ``--offered auto`` found no capacity to choose from)."""
-    offered = next((r["offered"] for r in recs if r.get("offered")), None)
-    if offered:
-        print(
-            f"tunbench: offered load {offered['bps'] / 1e9:.4g} Gbit/s ({offered['how']})",
-            file=sys.stderr,
-        )
-    elif auto:
+    """A line per offered rate the paced rows ran at and how it was chosen, with the rows
+    that shared it when ``--offered auto`` chose one per group (or that it found no
+    capacity to choose from)."""
+    rates: dict[tuple[float, str], list[str]] = {}
+    for r in recs:
+        if r.get("offered"):
+            rows = rates.setdefault((r["offered"]["bps"], r["offered"]["how"]), [])
+            if r["offered"].get("group") and r["spec"] not in rows:
+                rows.append(str(r["spec"]))
+    for (bps, how), rows in rates.items():
+        who = f" for {', '.join(rows)}" if rows else ""
+        print(f"tunbench: offered load {bps / 1e9:.4g} Gbit/s{who} ({how})", file=sys.stderr)
+    if not rates and auto:
         print(
             "tunbench: --offered auto: no row with a forwarder measured a capacity, "
             "so no paced rows ran",

@@ -51,6 +51,7 @@ class MatrixOptions:
     diagnose: bool = False  # a perf stat pass per forwarder (the CLI's default; --no-diagnose)
     offered_auto: bool = False  # --offered auto: the rate from the capacity rounds
     offered_fraction: float = cost.AUTO_FRACTION  # ... this share of the slowest row's
+    offered_span: float | None = cost.GROUP_SPAN  # ... of its group (None: of all rows)
     capacity_repeat: int = 3  # at an offered load: the unpaced rounds before the paced ones
     resolve: float | None = None  # plan the rounds for a ±PCT 95 % interval (two stages)
     paired: bool = False  # every later spec is paired with the first (verdicts, --resolve)
@@ -239,7 +240,6 @@ class _Matrix:
         self.bar = Progress(passes + capacity + len(self.main) * mopts.repeat, enabled=progress)
         self.passes: dict[str, dict[str, dict[str, Any]]] = {"profile": {}, "diagnose": {}}
         self.recs: list[dict[str, Any]] = []
-        self.offered: cost.Offered | None = None
         self.plans: list[resolve_plan.RowPlan] = []
         self.on_plan: Callable[[list[resolve_plan.RowPlan]], None] | None = None
 
@@ -254,10 +254,14 @@ class _Matrix:
                     list(range(len(self.cells))), unpaced, mopts.capacity_repeat, None, "capacity"
                 )
             if mopts.offered_auto:
-                self.offered = self._choose_rate()
-                if self.offered is None:
+                rates = self._choose_rates()
+                if not rates:
                     return self.recs
-                self.options = [with_offered(o, self.offered) for o in self.options]
+                lowest = min(rates.values(), key=lambda o: o.bps)  # a row without a capacity
+                self.options = [
+                    with_offered(o, rates.get(c.spec, lowest))
+                    for c, o in zip(self.cells, self.options, strict=True)
+                ]
             if mopts.diagnose:
                 self._diagnose()
             phase = "cost" if self.paced else None
@@ -282,14 +286,20 @@ class _Matrix:
             self.passes["diagnose"][cell.spec] = diagnose_cell(cell, self.options[i])
             self.bar.advance()
 
-    def _choose_rate(self) -> cost.Offered | None:
-        """``--offered auto``'s rate from the capacity rounds of the cells with a forwarder."""
+    def _choose_rates(self) -> dict[str, cost.Offered]:
+        """``--offered auto``'s rates from the capacity rounds of the cells with a
+        forwarder, by spec: one for all (``offered_span`` None, and a paired matrix, whose
+        rows are compared round by round) or one per group of similar capacity
+        (:func:`cost.choose_rates`). A row without a capacity runs at the lowest."""
         caps: dict[str, list[float]] = {}
         for r in self.recs:
             if r.get("kind") != "baseline" and r.get("gbps") is not None and r["status"] == "ok":
                 caps.setdefault(str(r["spec"]), []).append(float(r["gbps"]) * 1e9)
-        fraction = self.mopts.offered_fraction
-        return cost.choose_rate(caps, fraction)
+        fraction, span = self.mopts.offered_fraction, self.mopts.offered_span
+        if span is None or self.mopts.paired:
+            one = cost.choose_rate(caps, fraction)
+            return {} if one is None else dict.fromkeys(caps, one)
+        return cost.choose_rates(caps, fraction, span)
 
     def _rounds(
         self,
