@@ -8,10 +8,12 @@ wrapper believes is faked, so each path runs for real.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,26 +51,40 @@ def as_version(argv: list[str], version: str) -> list[str]:
     return [argv[0], "-c", BOOT, version, *argv[3:]]
 
 
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("version", ["iperf 3.9", "iperf 3.12", "iperf 3.20"])
-def test_client_result_on_each_wrapper_code_path(version: str, tmp_path: Path) -> None:
+def require_libiperf() -> None:
+    """Skip without libiperf; in CI (``CI=true``) fail instead."""
     missing = libiperf_missing()
     if missing:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(missing)
         pytest.skip(missing)
-    port = free_port()
-    server = subprocess.Popen(
-        as_version(iperf.server_argv("127.0.0.1", port), version),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+
+
+@contextlib.contextmanager
+def serving(argv: list[str], port: int) -> Iterator[None]:
+    """A one-test iperf3 server from ``argv``, listening on ``port`` within 10 s; killed,
+    reaped and its stderr closed on the way out."""
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 10
         while not iperf.listening(server.pid, port):
             assert server.poll() is None, server.communicate()[1]
             assert time.monotonic() < deadline, "server never listened"
             time.sleep(0.02)
+        yield
+    finally:
+        server.kill()
+        server.wait()
+        assert server.stderr is not None
+        server.stderr.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("version", ["iperf 3.9", "iperf 3.12", "iperf 3.20"])
+def test_client_result_on_each_wrapper_code_path(version: str, tmp_path: Path) -> None:
+    require_libiperf()
+    port = free_port()
+    with serving(as_version(iperf.server_argv("127.0.0.1", port), version), port):
         out = tmp_path / "client.json"
         opts = iperf.ClientOptions(duration=1, omit=0, port=port)
         client = subprocess.run(
@@ -81,29 +97,15 @@ def test_client_result_on_each_wrapper_code_path(version: str, tmp_path: Path) -
         res = iperf.parse(out)
         assert res.bps > 0
         assert res.raw["end"]["sum_received"]["bytes"] > 0
-    finally:
-        server.kill()
-        server.wait()
-        assert server.stderr is not None
-        server.stderr.close()
 
 
 @pytest.mark.timeout(60)
 def test_a_paced_udp_window_reaches_the_servers_socket(tmp_path: Path) -> None:
     """``window`` is set on the server's socket too (the zero-loss trials rely on the
     receiver's buffer, not only the sender's), and a burst still sends the asked rate."""
-    missing = libiperf_missing()
-    if missing:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(missing)
-        pytest.skip(missing)
+    require_libiperf()
     port = free_port()
-    server = subprocess.Popen(iperf.server_argv("127.0.0.1", port), stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while not iperf.listening(server.pid, port):
-            assert server.poll() is None and time.monotonic() < deadline, "server never listened"
-            time.sleep(0.02)
+    with serving(iperf.server_argv("127.0.0.1", port), port):
         out = tmp_path / "client.json"
         opts = iperf.ClientOptions(
             duration=1, omit=0, port=port, udp=True, bandwidth=50_000_000, blksize=500,
@@ -116,11 +118,6 @@ def test_a_paced_udp_window_reaches_the_servers_socket(tmp_path: Path) -> None:
         res = iperf.parse(out)
         assert res.raw["server_output_json"]["start"]["rcvbuf_actual"] >= 1 << 20
         assert res.sent_bps == pytest.approx(50e6, rel=0.1)
-    finally:
-        server.kill()
-        server.wait()
-        assert server.stderr is not None
-        server.stderr.close()
 
 
 def test_libiperf_without_the_json_string_is_refused_up_front(
