@@ -26,7 +26,5 @@ def test_measure_bins_each_cpu_and_puts_the_affinity_back() -> None:
 
 
 def test_the_line_names_each_cpu() -> None:
-    text = steadiness.line(
-        [{"cpu": 0, "bins": 10, "cv_percent": 2.04}, {"cpu": 1, "bins": 10, "cv_percent": 13.0}]
-    )
+    text = steadiness.line([steadiness.Speed(0, 10, 2.04), steadiness.Speed(1, 10, 13.0)])
     assert "±2.0% on CPU 0, ±13.0% on CPU 1" in text and "50 ms bins" in text

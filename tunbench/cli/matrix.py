@@ -60,9 +60,9 @@ def handle(a: argparse.Namespace) -> int:
         print(f"tunbench: {estimate(cells, opts, mopts)}", file=sys.stderr, flush=True)
     try:
         with locked_run():
-            speed = [s.to_json() for s in steadiness.measure(sorted(os.sched_getaffinity(0)))]
+            speeds = steadiness.measure(sorted(os.sched_getaffinity(0)))
             if not a.quiet:
-                print(f"tunbench: {steadiness.line(speed)}", file=sys.stderr, flush=True)
+                print(f"tunbench: {steadiness.line(speeds)}", file=sys.stderr, flush=True)
             recs = run_matrix(
                 cells,
                 opts[0],
@@ -70,7 +70,7 @@ def handle(a: argparse.Namespace) -> int:
                 progress=not a.quiet,
                 on_result=written.append,
                 cell_opts=opts,
-                cell_extra=[{"cpu_speed": speed}] * len(cells),
+                cell_extra=[{"cpu_speed": [s.to_json() for s in speeds]}] * len(cells),
                 on_plan=common.print_plan,
             )
     except Interrupted:

@@ -81,9 +81,9 @@ def measure(cpus: Sequence[int], seconds: float = SECONDS, bin_s: float = BIN_S)
     return out
 
 
-def line(speeds: Sequence[dict[str, float]]) -> str:
-    """One line for the terminal: each CPU's spread (:meth:`Speed.to_json` dicts)."""
-    each = ", ".join(f"±{s['cv_percent']:.1f}% on CPU {s['cpu']:.0f}" for s in speeds)
+def line(speeds: Sequence[Speed]) -> str:
+    """One line for the terminal: each CPU's spread."""
+    each = ", ".join(f"±{s.cv_percent:.1f}% on CPU {s.cpu}" for s in speeds)
     bin_ms = round(BIN_S * 1000)
     return (
         f"CPU speed varies {each} (CV of fixed work per CPU-second, {bin_ms} ms bins): "
