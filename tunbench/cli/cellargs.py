@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tunbench.analysis.cost import Offered
-from tunbench.cell import placement
+from tunbench.cell import placement, window
 from tunbench.cell.options import CellOptions, placed, with_offered
 from tunbench.cell.variants import CellSpec
 from tunbench.cli.common import (
@@ -21,6 +21,7 @@ from tunbench.cli.common import (
     nonneg_float,
     offered_rate,
     percent,
+    window_bytes,
 )
 from tunbench.errors import UsageError
 from tunbench.load.workloads import WorkloadOptions
@@ -40,6 +41,15 @@ def add_workload(p: argparse.ArgumentParser) -> None:
         default=0,
         metavar="RATE",
         help="target bits/s, k/M/G suffixes (100M); UDP: 0 = unlimited",
+    )
+    p.add_argument(
+        "--window",
+        type=window_bytes,
+        default=0,
+        metavar="BYTES|auto",
+        help="stream: socket buffer on both ends (iperf3 -w), K/M suffixes, which caps the "
+        "bytes in flight (0: the kernel's autotuning); auto: a third of the TUN queue for "
+        "rows that move MTU-sized packets, so TCP never overflows it; 0 for the others",
     )
     add_workload_kinds(p)
     p.add_argument(
@@ -183,6 +193,7 @@ def workload_options(a: argparse.Namespace) -> WorkloadOptions:
             ("--max-loss", a.max_loss is not None, ("zero-loss",)),
             ("--iperf-procs", a.iperf_procs != "one", ("stream",)),
             ("--offered", a.offered is not None, ("stream",)),
+            ("--window", bool(getattr(a, "window", 0)), ("stream",)),
         )
         if given and kind not in kinds
     ]
@@ -239,6 +250,7 @@ def cell_options(a: argparse.Namespace) -> CellOptions:
             # UDP: one datagram per packet (MTU - IPv4 - UDP headers), not libiperf's
             # default, which sends IP-fragmented 64 KB datagrams
             blksize=a.mtu - 28 if a.udp else 0,
+            window=a.window if isinstance(getattr(a, "window", 0), int) else 0,
         ),
     )
     rate = getattr(a, "offered", None)
@@ -252,6 +264,8 @@ def placed_options(
     ``--placement``/``--cpus`` (or the default) says for that cell."""
     allowed = sorted(os.sched_getaffinity(0))
     bases = [base] * len(cells) if isinstance(base, CellOptions) else list(base)
+    if getattr(a, "window", 0) == "auto":
+        bases = [window.auto(c, o) for c, o in zip(cells, bases, strict=True)]
     return [
         placed(o, placement.resolve(c, getattr(a, "placement", None), a.cpus, allowed))
         for c, o in zip(cells, bases, strict=True)

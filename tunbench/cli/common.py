@@ -206,6 +206,21 @@ def bandwidth(text: str) -> int:
     return round(value)
 
 
+def window_bytes(text: str) -> int | str:
+    """``--window``: ``auto``, or socket buffer bytes, a whole number or with a K/M
+    (2^10, 2^20) suffix as iperf3 -w takes it: ``512K``, ``4M``; 0 = the kernel's
+    default."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    m = re.fullmatch(r"\s*(\d+)\s*([kKmM]?)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected bytes like 512K, 4M, 0 or auto, got {text!r}")
+    value = int(m.group(1)) << {"": 0, "k": 10, "m": 20}[m.group(2).lower()]
+    if 0 < value < 4096:
+        raise argparse.ArgumentTypeError(f"{text}: at least 4K (0: the kernel's default)")
+    return value
+
+
 def background_seconds(text: str) -> float:
     value = nonneg_float(text)
     if value < 0.1:

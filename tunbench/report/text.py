@@ -54,6 +54,8 @@ def workload_text(key: str) -> str:
         parts.append("reverse")
     if wl.get("bidir"):
         parts.append("bidir")
+    if wl.get("window"):
+        parts.append(f"win {int(wl['window']) // 1024}K")
     if wl.get("offered_bps"):
         parts.append(f"offered {float(wl['offered_bps']) / 1e9:.4g}G")
     parts.append(f"mtu {w.get('mtu')}")
