@@ -164,9 +164,29 @@ def test_next_round_plans_on_the_figures_it_is_given() -> None:
     mopts = MatrixOptions(until_ci=3.0, max_repeat=8)
     assert matrix.next_round(cells, runs, {0: 3, 1: 3}, mopts) == [0]
     recs = flat(real_docs("rr"))
-    assert [untilci.run_figure(r) for r in recs] == [
+    assert untilci.row_values(recs) == [
         r["transactions_per_s"] for r in recs
     ]  # what the runs are collected from
+
+
+def test_a_load_bound_capacity_row_converges_on_its_cost() -> None:
+    """A row whose Gbit/s is the load generator's (capacity_limited) adds its Gbit/s per
+    core, the figure compare judges it on; a kernel row without a cost keeps its Gbit/s."""
+    gbps = [19.8, 24.6, 20.0]
+    cost = [22.6, 22.9, 22.7]
+    fwd = [
+        {"status": "ok", "gbps": g, "gbps_per_core": c, "capacity_limited": True}
+        for g, c in zip(gbps, cost, strict=True)
+    ]
+    assert untilci.row_values(fwd) == cost
+    assert untilci.by_round(list(enumerate(fwd))) == dict(enumerate(cost))
+    assert untilci.converged(untilci.row_values(fwd), 3.0)
+    assert not untilci.converged(gbps, 3.0)
+    kernel = [{**r, "gbps_per_core": None} for r in fwd]
+    assert untilci.row_values(kernel) == gbps
+    # bound by the forwarder in most runs: its Gbit/s is the figure
+    mostly = [fwd[0], {**fwd[1], "capacity_limited": False}, {**fwd[2], "capacity_limited": False}]
+    assert untilci.row_values(mostly) == gbps
 
 
 def test_offered_auto_measures_capacity_then_paces_the_forwarder_rows(

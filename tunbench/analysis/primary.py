@@ -19,7 +19,7 @@ its errors.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,6 +202,39 @@ def value(rec: Mapping[str, Any]) -> float | None:
         return None
     v = rec.get(of_record(rec).key)
     return None if v is None else float(v)
+
+
+def limited(recs: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether more than half of the successful runs of a capacity row ran out of load
+    generator or machine before the forwarder (``capacity_limited``) and measured a cost:
+    their Gbit/s says more about the load than about the forwarder."""
+    ok = [r for r in recs if r.get("status") == "ok"]
+    flags = sum(r.get("capacity_limited") is True for r in ok)
+    costs = sum(not missing(r.get(COST.key)) for r in ok)
+    return flags * 2 > len(ok) > 0 and costs * 2 > len(ok)
+
+
+LOAD_BOUND = "load-bound capacity: judged on its cost"
+
+
+def row_metric(recs: Sequence[Mapping[str, Any]]) -> tuple[Metric, str]:
+    """The figure a row's runs are judged on, and why: their primary one, except for an
+    unpaced stream that is :func:`limited`, judged on its cost (Gbit/s per core)."""
+    metric = of_record(recs[0]) if recs else STREAM
+    if metric == STREAM and limited(recs):
+        return COST, LOAD_BOUND
+    return metric, "primary"
+
+
+def row_values(recs: Sequence[Mapping[str, Any]]) -> list[float]:
+    """The figure :func:`row_metric` picks, one per successful run that has it."""
+    metric, _ = row_metric(recs)
+    out = []
+    for r in recs:
+        v = r.get(metric.key)
+        if r.get("status") == "ok" and v is not None and not missing(v):
+            out.append(float(v))
+    return out
 
 
 def verdict_word(metric: Metric, verdict: str, up: str, down: str) -> str:

@@ -35,7 +35,7 @@ from tunbench.cell.options import CellOptions, with_offered
 from tunbench.cell.runs import diagnose_cell, profile_cell, run_cell
 from tunbench.cell.variants import CellSpec, describe
 from tunbench.plan import resolve as resolve_plan
-from tunbench.plan.untilci import converged, run_figure
+from tunbench.plan.untilci import by_round, converged, row_values
 from tunbench.report import tables
 
 
@@ -314,7 +314,7 @@ class _Matrix:
         cells = [self.cells[i] for i in idx]
         keys = [repr(options[i]) for i in idx]
         runs: dict[int, list[float]] = {j: [] for j in range(len(idx))}
-        by_round: dict[int, dict[int, float]] = {j: {} for j in range(len(idx))}
+        made: dict[int, list[tuple[int, dict[str, Any]]]] = {j: [] for j in range(len(idx))}
         tried: dict[int, int] = dict.fromkeys(range(len(idx)), 0)
         resolve = self.mopts.resolve if phase != "capacity" else None
         adaptive_on = until_ci is not None or resolve is not None
@@ -329,10 +329,8 @@ class _Matrix:
                 r, pos, i, options[i], phase, repeat, rounds, until_ci, plans.get(j)
             )
             tried[j] += 1
-            figure = run_figure(rec)
-            if figure is not None:
-                runs[j].append(figure)
-                by_round[j][r] = figure
+            made[j].append((r, rec))
+            runs[j] = row_values([rec for _, rec in made[j]])
 
         for r in range(repeat):
             for pos, j in enumerate(round_order(list(range(len(idx))), self.seed, r + shift)):
@@ -344,7 +342,7 @@ class _Matrix:
             ref = 0 if self.mopts.paired and len(idx) > 1 and cells[0].spec == first else None
             rows = resolve_plan.plan(
                 [c.spec for c in cells],
-                [by_round[j] for j in range(len(idx))],
+                [by_round(made[j]) for j in range(len(idx))],
                 resolve,
                 repeat,
                 self.mopts.max_repeat,

@@ -57,18 +57,13 @@ def round_of(rec: Mapping[str, Any]) -> Round | None:
     return str(m["id"]), str(m.get("phase") or ""), int(m["repeat"])
 
 
-def _limited(recs: Iterable[Mapping[str, Any]]) -> bool:
-    flags = [r.get("capacity_limited") for r in recs if r.get("status") == "ok"]
-    return sum(f is True for f in flags) * 2 > len(flags) > 0
-
-
 def figure_of(
     a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]]
 ) -> tuple[primary.Metric, str]:
     """The figure two sides are judged on, and why (see the module docstring)."""
     metric = primary.of_record((a or b)[0])
-    if metric == primary.STREAM and (_limited(a) or _limited(b)):
-        return primary.COST, "load-bound capacity: judged on its cost"
+    if metric == primary.STREAM and (primary.limited(a) or primary.limited(b)):
+        return primary.COST, primary.LOAD_BOUND
     return metric, "primary"
 
 

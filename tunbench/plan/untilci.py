@@ -12,10 +12,21 @@ from tunbench.analysis import paired, primary, stats
 from tunbench.plan import resolve as resolve_plan
 
 
-def run_figure(rec: dict[str, Any]) -> float | None:
-    """What a run adds to its cell's runs: its workload's primary figure (Gbit/s of a
-    stream, TPS of rr, ...); None for a failed run."""
-    return primary.value(rec)
+def row_values(recs: list[dict[str, Any]]) -> list[float]:
+    """What a row's runs so far add up to: one figure per successful run, the row's
+    (:func:`tunbench.analysis.primary.row_metric`: its workload's primary figure, or the
+    cost of a capacity row the load generator ran out of first)."""
+    return primary.row_values(recs)
+
+
+def by_round(made: list[tuple[int, dict[str, Any]]]) -> dict[int, float]:
+    """The row's figure per round (``made``: round index and run), as --resolve pairs them."""
+    metric, _ = primary.row_metric([rec for _, rec in made])
+    return {
+        r: float(rec[metric.key])
+        for r, rec in made
+        if rec.get("status") == "ok" and not primary.missing(rec.get(metric.key))
+    }
 
 
 def converged(runs: list[float], until_ci: float) -> bool:
@@ -38,18 +49,16 @@ def convergence(recs: list[dict[str, Any]], until_ci: float) -> tuple[list[str],
     """Rows (spec and workload) that met the CI target, and those that did not
     (:class:`Missed`). The capacity rounds of a paced matrix are left out: their number
     is --capacity-repeat, no target is aimed at there."""
-    rows: dict[tuple[str, str], list[float]] = {}
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in recs:
         if (r.get("matrix") or {}).get("phase") == "capacity":
             continue
         key = (str(r.get("spec") or r["variant"]), str(r.get("workload_key")))
-        rows.setdefault(key, [])
-        figure = run_figure(r)
-        if figure is not None:
-            rows[key].append(figure)
+        grouped.setdefault(key, []).append(r)
     met: list[str] = []
     missed: list[Missed] = []
-    for (spec, _), runs in rows.items():
+    for (spec, _), row in grouped.items():
+        runs = row_values(row)
         ci = stats.mean_ci(runs)
         if converged(runs, until_ci):
             met.append(spec)

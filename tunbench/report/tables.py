@@ -254,6 +254,34 @@ _COLUMN_ORDER = [
 ]
 
 
+def _judge_limited_on_cost(df: pd.DataFrame) -> None:
+    """A capacity row the load generator or the machine ran out of first
+    (``capacity_limited``) is judged on its cost, Gbit/s per core, where most of its runs
+    measured one (:func:`tunbench.analysis.primary.limited`): its primary figure, interval,
+    convergence note and ``compare`` verdict become the cost's, while Gbps, Min and Max
+    keep the capacity as a lower bound."""
+    switch = [
+        m == primary.STREAM.key and bool(limited) and len(runs) * 2 > int(n)
+        for m, limited, runs, n in zip(
+            df["primary_metric"], df["capacity_limited"], df["cost_runs"], df["n"], strict=True
+        )
+    ]
+    if not any(switch):
+        return
+    df["primary_metric"] = [
+        primary.COST.key if s else m for s, m in zip(switch, df["primary_metric"], strict=True)
+    ]
+    df["primary_runs"] = [
+        list(c) if s else p
+        for s, c, p in zip(switch, df["cost_runs"], df["primary_runs"], strict=True)
+    ]
+    for col, how in (("median", "median"), ("min", "min"), ("max", "max")):
+        df[f"primary_{col}"] = [
+            float(getattr(pd.Series(c, dtype=float), how)()) if s else v
+            for s, c, v in zip(switch, df["cost_runs"], df[f"primary_{col}"], strict=True)
+        ]
+
+
 def grouped(records: Iterable[dict[str, Any]], by_host: bool = False) -> pd.DataFrame:
     """One row per (spec, workload), raw numbers: a matrix's rows in the order of its
     specs, other rows after them in order of first appearance. ``by_host``: one row per
@@ -290,6 +318,7 @@ def grouped(records: Iterable[dict[str, Any]], by_host: bool = False) -> pd.Data
             primary_min=("primary", "min"),
             primary_max=("primary", "max"),
             primary_runs=("primary", _present),
+            cost_runs=("gbps_per_core", _present),
             cpu_per_primary=("cpu_per_primary", "median"),
             kernel_pct=("kernel_ratio", "median"),
             kernel_refs=("kernel_ref", _distinct),
@@ -311,6 +340,7 @@ def grouped(records: Iterable[dict[str, Any]], by_host: bool = False) -> pd.Data
         .reset_index()
     )
     costtable.finish(df)
+    _judge_limited_on_cost(df)
     # a matrix's rows in the order its specs were given, though its rounds are shuffled
     df = df.sort_values(["Host", "cell"], kind="stable", na_position="last")
     df = df.reset_index(drop=True)
