@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from forwarders import quota
 from tunio.grocoalesce import CoalesceStats
 from tunio.tun import TunDevice, offload_names
 
@@ -227,6 +228,14 @@ class Forwarder:
     # called before the stats file is written: a worker whose counters live elsewhere
     # (the uring rings) brings them up to date
     before_stats: list[Callable[[], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        percent = getattr(self.args, "cpu_quota", None)
+        if percent is not None:  # before any worker thread starts: they inherit it
+            try:
+                self.extra["cpu_quota"] = quota.join(percent)
+            except quota.QuotaError as exc:
+                raise SystemExit(f"{self.name}: {exc}") from None
 
     def counters(self, direction: str) -> Counters:
         """A fresh counter object for one worker of ``direction`` (``"1to2"`` / ``"2to1"``)."""

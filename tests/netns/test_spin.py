@@ -80,3 +80,38 @@ def test_a_known_extra_cost_per_frame_is_called_slower_and_seen_whole(tmp_path: 
     seen = 1 / (1 + row["change_pct"] / 100) - 1
     own = 1 / (1 + share_pct / 100) - 1
     assert 0.8 * own <= seen <= 3 * own, (row, share_pct)
+
+
+QUOTA = 50.0  # % of one CPU: a change no noise on this machine can hide or fake
+
+
+def test_a_cpu_quota_is_the_calibrated_control_of_a_capacity_verdict(tmp_path: Path) -> None:
+    """``--cpu-quota PCT`` runs the same forwarder in a ``tb-quota-`` cgroup capped at PCT
+    % of one CPU: a forwarder its own CPU bounds moves PCT/100 of what it moved, whatever
+    the machine's speed; the harness calls it slower by about that, its cost per byte
+    does not move, and the cgroup is gone afterwards."""
+    a, b = "sync-normal", f"sync-normal --cpu-quota {QUOTA:g}"
+    res = tmp_path / "ab"
+    argv = matrix_argv(a, b, results=res, flamegraphs=tmp_path / "fg", repeat=3)
+    argv += ["--no-profile", "-q", "--window", "auto"]
+    proc = tunbench(*argv, timeout=170)
+    assert proc.returncode == 0, proc.stderr
+    docs = results.load_dir(res)
+    spun = [d for d in docs if d["cell"]["spec"] == b]
+    assert len(spun) == 3
+    for d in spun:
+        q = d["forwarder"]["extra"]["cpu_quota"]
+        assert q["percent"] == QUOTA and q["quota_us"] * 100 == QUOTA * q["period_us"], q
+        assert not Path(q["cgroup"]).exists()  # removed with the cell
+        cpu = results.flat(d)["cost_cpu_pct"]
+        assert 0.8 * QUOTA < cpu <= QUOTA * 1.05, cpu  # schedstat sees the cap
+    cmp = tunbench("compare", "--a", a, "--b", b, str(res), "--format", "json")
+    assert cmp.returncode == 0, cmp.stderr
+    (row,) = json.loads(cmp.stdout)
+    assert row["metric"] == "gbps" and row["verdict"] == "slower", row
+    # the capacity falls by what the cap takes from a core the forwarder had to itself
+    cpu_a = statistics.median(
+        results.flat(d)["cost_cpu_pct"] for d in docs if d["cell"]["spec"] == a
+    )
+    expected = 100 * (QUOTA / cpu_a - 1)
+    assert abs(row["change_pct"] - expected) < 10, (row, cpu_a)

@@ -93,8 +93,10 @@ def test_options_carry_help_and_default() -> None:
         "--no-verify",
         "--depth",
         "--spin-ns",
+        "--cpu-quota",
     ]
     assert opts["--spin-ns"].usage == "--spin-ns NS" and opts["--spin-ns"].default is None
+    assert opts["--cpu-quota"].usage == "--cpu-quota PCT" and opts["--cpu-quota"].default is None
     assert opts["--depth"].default == 1024
     assert opts["--depth"].usage == "--depth N"
     assert opts["--depth"].help.endswith("(default 1024)")

@@ -2,9 +2,10 @@
 
 Only namespaces with the ``tb-`` prefix, control sockets named after ``tb-`` devices
 (wireguard-go's, left by a SIGKILLed peer daemon), processes recorded in a run-state
-file (matched by PID *and* start time) and the tbf root qdiscs (handle 1:) a two-host
-agent recorded there are touched. clean holds the run lock, so every state
-file is a leftover, even if its owner's PID has been reused since. Idempotent.
+file (matched by PID *and* start time), the tbf root qdiscs (handle 1:) a two-host
+agent recorded there and empty ``tb-quota-`` CPU cgroups (``--cpu-quota``) are
+touched. clean holds the run lock, so every state file is a leftover, even if its
+owner's PID has been reused since. Idempotent.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import psutil
 from pyroute2 import netns
 
+from forwarders import quota
 from tunbench.cell import shaping
 from tunbench.cell.topology import PREFIX
 from tunbench.errors import BusyError
@@ -81,6 +83,12 @@ def _clean(state_dir: Path | None) -> list[str]:
         for sock in sorted(directory.glob(f"{PREFIX}*.sock")):
             sock.unlink(missing_ok=True)
             done.append(f"removed {sock}")
+    for group in quota.leftovers():  # --cpu-quota cgroups of forwarders no longer there
+        try:
+            group.rmdir()
+            done.append(f"removed cgroup {group}")
+        except OSError:
+            pass
     for name in sorted(netns.listnetns()):
         if name.startswith(PREFIX):
             try:

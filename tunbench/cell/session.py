@@ -28,6 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from forwarders import quota
 from forwarders.counters import SNAPSHOT_SIGNAL
 from tunbench.cell import diagnose, perf
 from tunbench.cell.options import CellOptions
@@ -141,6 +142,9 @@ class Cell:
             o.iface1, o.ip1, o.iface2, o.ip2, o.mtu, self.stats_path
         )
         self.phase("forwarder start")
+        # after the forwarder is stopped (callbacks run last-in first-out): its
+        # --cpu-quota cgroup, which it cannot remove itself
+        self.stack.callback(self._remove_quota)
         fwd = self.spawn("forwarder", self.command, self.topo.ns_fwd, o.fwd_cpus)
         self.forwarder = fwd
         want = {o.iface1, o.iface2}
@@ -162,6 +166,14 @@ class Cell:
         t = self.topo
         t.move_and_configure(o.iface1, t.ns_fwd, t.ns_a, o.ip1, o.ip2, o.mtu)
         t.move_and_configure(o.iface2, t.ns_fwd, t.ns_b, o.ip2, o.ip1, o.mtu)
+
+    def _remove_quota(self) -> None:
+        if self.forwarder is None:
+            return
+        try:
+            quota.remove_of(self.forwarder.pid)
+        except OSError as exc:
+            raise TopologyError(f"could not remove the forwarder's quota cgroup: {exc}") from exc
 
     def check_forwarder(self, when: str) -> None:
         """ForwarderError (with its status and last output lines) if the forwarder exited."""
