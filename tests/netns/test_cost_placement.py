@@ -119,3 +119,40 @@ def test_paced_cost_is_cpu_time_over_bytes(tmp_path: Path) -> None:
     assert rec["us_per_mb"] == pytest.approx(cpu_us / megabytes, rel=0.10)
     gbit, core_seconds = megabytes * 8e-3, cpu_us / 1e6
     assert rec["gbps_per_core"] == pytest.approx(gbit / core_seconds, rel=0.10)
+
+
+def rps_of(ns: str, dev: str) -> str | None:
+    """``dev``'s first receive queue's RPS mask in ``ns``, read by ``ip netns exec`` (which
+    mounts that namespace's sysfs): None while the device is not there yet."""
+    out = subprocess.run(
+        ["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{dev}/queues/rx-0/rps_cpus"],
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def test_steer_receive_puts_the_tun_devices_receive_work_on_the_load_cpu(tmp_path: Path) -> None:
+    """``--steer-receive`` with ``--placement split``: the TUN device in each end namespace
+    has its receive work steered (RPS) to the load CPU, and the result says so."""
+    from pyroute2 import netns
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 CPUs")
+    run = start("sync-normal", tmp_path, "--placement", "split", "--steer-receive")
+    seen: dict[str, str] = {}
+    deadline = time.monotonic() + 20
+    while run.poll() is None and len(seen) < 2 and time.monotonic() < deadline:
+        for ns in netns.listnetns():
+            if ns.startswith("tb-") and ns[-2:] in ("-a", "-b") and ns not in seen:
+                mask = rps_of(ns, "tun11" if ns.endswith("-a") else "tun22")
+                if mask is not None and int(mask.replace(",", ""), 16):
+                    seen[ns] = mask
+        time.sleep(0.05)
+    rec = finish(run)
+    load = sorted(os.sched_getaffinity(0))[1:]
+    want = sum(1 << c for c in load)
+    assert len(seen) == 2 and all(int(m.replace(",", ""), 16) == want for m in seen.values()), seen
+    doc = results.load(Path(rec["result_file"]))
+    assert doc["metadata"]["steer_receive"] is True
+    assert doc["metadata"]["placement"]["receive"] == load

@@ -62,3 +62,27 @@ def test_placement_keys_rows_only_by_its_cpus() -> None:
     cpus = resolve(parse_spec("sync-normal"), None, ((0,), (1,)), TWO)
     assert keyed(split) == keyed(cpus)
     assert keyed(split) != keyed(resolve(parse_spec("sync-normal"), "none", None, TWO))
+
+
+def test_steer_receive_targets_the_load_cpus_of_a_pinned_forwarder_only() -> None:
+    from tunbench.cell.placement import receive_cpus
+    from tunbench.cell.topology import cpu_mask
+
+    where = resolve(parse_spec("sync-normal"), None, None, TWO)
+    split = placed(CellOptions(steer_receive=True), where)
+    assert receive_cpus(parse_spec("sync-normal"), split) == [1]
+    assert receive_cpus(parse_spec("kernel-router"), split) == []  # its forwarding is that work
+    assert receive_cpus(parse_spec("sync-normal"), CellOptions(steer_receive=True)) == []
+    off = placed(CellOptions(), resolve(parse_spec("sync-normal"), None, None, TWO))
+    assert receive_cpus(parse_spec("sync-normal"), off) == []
+    assert cpu_mask([1]) == "2" and cpu_mask([1, 2, 3]) == "e"
+    assert cpu_mask([0, 33]) == "2,00000001" and cpu_mask([32]) == "1,00000000"
+
+
+def test_steered_runs_are_rows_of_their_own() -> None:
+    plain, steered = make_doc("sync-normal", 1.5), make_doc("sync-normal", 2.5)
+    steered["metadata"]["steer_receive"] = True
+    plain["metadata"]["steer_receive"] = False
+    assert results.workload_key(plain) != results.workload_key(steered)
+    older = make_doc("sync-normal", 1.5)  # a file from before the option: the plain row
+    assert results.workload_key(older) == results.workload_key(plain)

@@ -328,6 +328,8 @@ def workload_key(doc: dict[str, Any]) -> str:
         "cpus": cpus if cpus["forwarder"] or cpus["load"] else None,
         "latency": bool(meta.get("latency_probe")),
     }
+    if meta.get("steer_receive"):  # another measurement: the forwarder's CPU without the
+        key["steer_receive"] = True  # endpoints' receive work (files before it: absent)
     return json.dumps(key, sort_keys=True)
 
 

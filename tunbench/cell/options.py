@@ -28,6 +28,7 @@ class CellOptions:
     ready_timeout: float = 10.0
     grace: float = 20.0  # seconds past duration+omit before iperf3 counts as hung
     latency: bool = False  # ping through the forwarder while iperf3 runs
+    steer_receive: bool = False  # RPS of the TUN devices' receive work to the load CPUs
     fwd_cpus: tuple[int, ...] = ()
     load_cpus: tuple[int, ...] = ()  # iperf3 and ping, and the harness itself
     background_limit: float = 15.0  # % of one core busy before traffic that makes a run noisy

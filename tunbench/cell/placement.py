@@ -32,6 +32,27 @@ from tunbench.errors import UsageError
 MODES = ("split", "shared", "none")
 
 
+def receive_cpus(cell: CellSpec, opts: Any) -> list[int]:
+    """Where ``--steer-receive`` steers the receive work of the packets a pinned
+    forwarder writes (RPS): the load CPUs, for a forwarder cell pinned apart from its
+    load (``opts``: its CellOptions); none otherwise, or without the option.
+
+    A TUN write hands the packet to the stack on the writer's CPU (``netif_rx``): the
+    receiving endpoint's IP and TCP work, and the sender's ACK processing and next
+    transmissions, then run in softirq inside the forwarder's write and are charged to
+    the forwarder. How much of it lands there, and how much in the iperf3 processes'
+    own context, changes from run to run: measured 2026-12-04, ``sync-normal`` on its own
+    CPU ran 1.36-1.82 Gbit/s at 99 % of that CPU with no retransmit, and one 16 s run
+    went from 1.5 to 2.45 Gbit/s the second its two TUN devices' receive work was steered
+    to the other CPU. With it steered the forwarder's CPU holds the forwarder's work only.
+    Kernel rows have no forwarder process: their forwarding is that receive work.
+    """
+    fwd, load = opts.fwd_cpus, opts.load_cpus
+    if not opts.steer_receive or cell.kind == "baseline" or not fwd or not load:
+        return []
+    return sorted(set(load) - set(fwd))
+
+
 @dataclass(frozen=True)
 class Placement:
     """A cell's pinning and why: recorded as ``metadata.placement``."""

@@ -15,7 +15,7 @@ from typing import Any
 from forwarders.counters import spin_ns
 from tunbench.analysis import boundby, cost, fwdmetrics, stats
 from tunbench.analysis.results import SCHEMA, VERSION, WORKLOAD_KEYS, host_name
-from tunbench.cell import hostinfo, metadata
+from tunbench.cell import hostinfo, metadata, placement
 from tunbench.cell.options import CellOptions
 from tunbench.cell.variants import CellSpec, describe
 from tunbench.errors import ForwarderError, MeasurementError, UsageError
@@ -58,12 +58,17 @@ def skeleton(
             "mtu": opts.mtu,
             "workload": {**asdict(opts.iperf), **asdict(opts.workload)},
             "latency_probe": opts.latency,
+            "steer_receive": opts.steer_receive,
             "cpus": {
                 "forwarder": list(opts.fwd_cpus),
                 "load": list(opts.load_cpus),
                 "harness": list(opts.load_cpus),
             },
-            "placement": opts.placement.to_json(),
+            "placement": {
+                **opts.placement.to_json(),
+                # RPS of the TUN devices' receive work (tunbench.cell.placement)
+                "receive": placement.receive_cpus(cell, opts),
+            },
             "offered": opts.offered.to_json() if opts.offered else None,
             "spin_ns": cell_spin_ns(cell),
             "background_limit": opts.background_limit,

@@ -30,10 +30,10 @@ from typing import Any
 
 from forwarders import quota
 from forwarders.counters import SNAPSHOT_SIGNAL
-from tunbench.cell import diagnose, perf
+from tunbench.cell import diagnose, perf, placement
 from tunbench.cell.options import CellOptions
 from tunbench.cell.teardown import Teardown, stop_at_teardown
-from tunbench.cell.topology import Topology, disable_offloads, write_sysctl
+from tunbench.cell.topology import Topology, disable_offloads, steer_receive, write_sysctl
 from tunbench.cell.variants import CellSpec
 from tunbench.errors import ForwarderError, MeasurementError, TopologyError
 from tunbench.load import iperf3 as iperf
@@ -68,6 +68,7 @@ class Cell:
         self.stats_path: Path | None = None
         self.command: list[str] = []
         self.stack = Teardown()
+        self.receive_cpus = placement.receive_cpus(cell, opts)
 
     def phase(self, name: str) -> None:
         """Announce a phase; also where a swallowed signal is raised again."""
@@ -166,6 +167,8 @@ class Cell:
         t = self.topo
         t.move_and_configure(o.iface1, t.ns_fwd, t.ns_a, o.ip1, o.ip2, o.mtu)
         t.move_and_configure(o.iface2, t.ns_fwd, t.ns_b, o.ip2, o.ip1, o.mtu)
+        for ns, ifname in ((t.ns_a, o.iface1), (t.ns_b, o.iface2)) if self.receive_cpus else ():
+            steer_receive(ns, ifname, self.receive_cpus)
 
     def _remove_quota(self) -> None:
         if self.forwarder is None:

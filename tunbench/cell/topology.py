@@ -16,9 +16,11 @@ The host namespace is never touched: every netlink call names a ``tb-`` namespac
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +47,61 @@ def write_sysctl(ns: str, key: str, value: str) -> None:
             fh.write(value)
 
     _in_netns(ns, f"set {key}={value}", work)
+
+
+def cpu_mask(cpus: Sequence[int]) -> str:
+    """A CPU list as the kernel's hex bitmap, in comma-separated 32-bit groups: [1] -> "2",
+    [0, 33] -> "2,00000001"."""
+    bits = sum(1 << c for c in set(cpus))
+    groups = []
+    while True:
+        groups.append(bits & 0xFFFFFFFF)
+        bits >>= 32
+        if not bits:
+            break
+    head, *rest = reversed(groups)
+    return ",".join([f"{head:x}", *(f"{g:08x}" for g in rest)])
+
+
+def steer_receive(ns: str, ifname: str, cpus: Sequence[int]) -> None:
+    """Receive packet steering (RPS) of ``ifname`` in ``ns`` to ``cpus``: every receive
+    queue's ``rps_cpus``. sysfs shows the devices of the namespace it was mounted in, so
+    the short-lived thread of :func:`_in_netns` also takes a mount namespace of its own
+    (unshare(2) moves only the calling thread too) and mounts sysfs there; the host's
+    mounts are never touched. (``net.core.rps_default_mask`` would be simpler, but the
+    kernel does not apply it to a device moved in from another namespace.)"""
+    mask = cpu_mask(cpus)
+
+    def work() -> None:
+        _private_sysfs()
+        queues = sorted(Path(f"/sys/class/net/{ifname}/queues").glob("rx-*"))
+        if not queues:
+            raise TopologyError(f"{ifname} has no receive queues in sysfs")
+        for q in queues:
+            (q / "rps_cpus").write_text(mask)
+
+    _in_netns(ns, f"steer {ifname}'s receive work to CPUs {mask}", work)
+
+
+def _private_sysfs() -> None:
+    """This thread in a mount namespace of its own, with a sysfs of its network namespace."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    unshare: Callable[[int], int] = libc.unshare
+    mount: Callable[[bytes, bytes, bytes | None, int, None], int] = libc.mount
+    steps: list[tuple[Callable[[], int], str]] = [
+        (lambda: unshare(CLONE_NEWNS), "unshare a mount namespace"),
+        (lambda: mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private"),
+        (lambda: mount(b"sysfs", b"/sys", b"sysfs", 0, None), "mount sysfs"),
+    ]
+    for ok, what in steps:
+        if ok() != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"cannot {what}: {os.strerror(err)}")
+
+
+CLONE_NEWNS = 0x00020000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
 
 
 # Features ``ethtool -K DEV tso off gso off gro off`` turns off (names as the kernel's

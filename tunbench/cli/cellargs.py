@@ -86,6 +86,13 @@ def add_workload(p: argparse.ArgumentParser) -> None:
         "none: unpinned",
     )
     p.add_argument(
+        "--steer-receive",
+        action="store_true",
+        help="with the forwarder pinned apart from its load: steer the receive work of the "
+        "packets it writes (the endpoints' IP and TCP) to the load CPUs (RPS), so its CPU "
+        "holds its own work only",
+    )
+    p.add_argument(
         "--offered",
         type=offered_rate,
         default=None,
@@ -230,6 +237,7 @@ def cell_options(a: argparse.Namespace) -> CellOptions:
         results_dir=a.results_dir,
         mtu=a.mtu,
         latency=a.latency,
+        steer_receive=getattr(a, "steer_receive", False),
         grace=float(a.grace),
         ready_timeout=float(a.ready_timeout),
         fwd_cpus=fwd_cpus,
