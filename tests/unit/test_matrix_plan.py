@@ -261,3 +261,25 @@ def test_offered_auto_gives_each_group_of_similar_capacity_its_own_rate(
     assert len(lines) == 3
     assert rates(paired=True) == {"noisy": {5e8}, "steady": {5e8}, "fast": {5e8}}
     assert rates(offered_span=None) == {"noisy": {5e8}, "steady": {5e8}, "fast": {5e8}}
+
+
+def test_a_run_whose_forwarder_lacked_cpu_is_left_out_of_a_forwarder_bound_row() -> None:
+    """A forwarder-bound row's run where the forwarder had under 90 % of the row's median
+    CPU was limited by something else: not counted for --until-ci, the table or pairing."""
+    from tunbench.analysis import primary
+
+    cpu = [98.0, 97.5, 73.0, 98.2, 56.0]
+    gbps = [2.30, 2.36, 1.81, 2.33, 1.39]
+    recs = [
+        {"status": "ok", "gbps": g, "cost_cpu_pct": c, "capacity_limited": False}
+        for g, c in zip(gbps, cpu, strict=True)
+    ]
+    assert primary.short_of_cpu(recs) == [False, False, True, False, True]
+    assert untilci.row_values(recs) == [2.30, 2.36, 2.33]
+    assert untilci.by_round(list(enumerate(recs))) == {0: 2.30, 1: 2.36, 3: 2.33}
+    # a quota row steady at 95 % is not short of its own median
+    quota = [{**r, "cost_cpu_pct": 95.0} for r in recs]
+    assert not any(primary.short_of_cpu(quota))
+    # kernel rows (no forwarder CPU) and fewer than 3 runs keep every run
+    assert not any(primary.short_of_cpu([{**r, "cost_cpu_pct": None} for r in recs]))
+    assert not any(primary.short_of_cpu(recs[1:3]))

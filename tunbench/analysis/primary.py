@@ -215,6 +215,33 @@ def limited(recs: Iterable[Mapping[str, Any]]) -> bool:
 
 
 LOAD_BOUND = "load-bound capacity: judged on its cost"
+# A run of a row its forwarder bounds whose forwarder had less than this share of the
+# row's median forwarder CPU was limited by something else (a busy load CPU, a
+# neighbour): its Gbit/s is not the forwarder's capacity.
+SHORT_OF_CPU = 0.9
+
+
+def short_of_cpu(recs: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """Per run of one row: True for a successful unpaced stream run of a row bound by its
+    forwarder (not :func:`limited`) whose forwarder CPU (``cost_cpu_pct``) was below
+    :data:`SHORT_OF_CPU` of the row's median; such a run does not count for the row's
+    Gbit/s. Rows without a forwarder CPU (kernel rows) and cost-judged rows keep all."""
+    out = [False] * len(recs)
+    if not recs or of_record(recs[0]) != STREAM or limited(recs):
+        return out
+    cpus = [
+        (i, float(r["cost_cpu_pct"]))
+        for i, r in enumerate(recs)
+        if r.get("status") == "ok" and not missing(r.get("cost_cpu_pct"))
+    ]
+    if len(cpus) < 3:
+        return out
+    ordered = sorted(c for _, c in cpus)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    for i, c in cpus:
+        out[i] = c < SHORT_OF_CPU * median
+    return out
 
 
 def row_metric(recs: Sequence[Mapping[str, Any]]) -> tuple[Metric, str]:
@@ -227,12 +254,13 @@ def row_metric(recs: Sequence[Mapping[str, Any]]) -> tuple[Metric, str]:
 
 
 def row_values(recs: Sequence[Mapping[str, Any]]) -> list[float]:
-    """The figure :func:`row_metric` picks, one per successful run that has it."""
+    """The figure :func:`row_metric` picks, one per successful run that has it and was not
+    :func:`short_of_cpu`."""
     metric, _ = row_metric(recs)
     out = []
-    for r in recs:
+    for r, short in zip(recs, short_of_cpu(recs), strict=True):
         v = r.get(metric.key)
-        if r.get("status") == "ok" and v is not None and not missing(v):
+        if r.get("status") == "ok" and v is not None and not missing(v) and not short:
             out.append(float(v))
     return out
 

@@ -67,6 +67,12 @@ def figure_of(
     return metric, "primary"
 
 
+def _counted(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A side's runs without those :func:`tunbench.analysis.primary.short_of_cpu`: their
+    round is left out of the pairing."""
+    return [r for r, short in zip(recs, primary.short_of_cpu(recs), strict=True) if not short]
+
+
 def _by_round(recs: Iterable[Mapping[str, Any]], key: str) -> dict[Round, float]:
     """Each round's figure ``key`` (a successful run's); a round with two runs of the same
     spec and workload is ambiguous and left out."""
@@ -103,7 +109,8 @@ def pair(
         if not b_recs:
             continue
         metric, why = figure_of(a_recs, b_recs)
-        a_by, b_by = _by_round(a_recs, metric.key), _by_round(b_recs, metric.key)
+        a_by = _by_round(_counted(a_recs), metric.key)
+        b_by = _by_round(_counted(b_recs), metric.key)
         rounds = sorted(set(a_by) & set(b_by))
         av, bv = [a_by[k] for k in rounds], [b_by[k] for k in rounds]
         v = paired.paired_verdict(av, bv, margin_pct, metric.higher_is_better)

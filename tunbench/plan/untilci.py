@@ -21,11 +21,12 @@ def row_values(recs: list[dict[str, Any]]) -> list[float]:
 
 def by_round(made: list[tuple[int, dict[str, Any]]]) -> dict[int, float]:
     """The row's figure per round (``made``: round index and run), as --resolve pairs them."""
-    metric, _ = primary.row_metric([rec for _, rec in made])
+    recs = [rec for _, rec in made]
+    metric, _ = primary.row_metric(recs)
     return {
         r: float(rec[metric.key])
-        for r, rec in made
-        if rec.get("status") == "ok" and not primary.missing(rec.get(metric.key))
+        for (r, rec), short in zip(made, primary.short_of_cpu(recs), strict=True)
+        if rec.get("status") == "ok" and not primary.missing(rec.get(metric.key)) and not short
     }
 
 

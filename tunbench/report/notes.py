@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from tunbench.analysis import primary
+
 SPREAD_WARN = 0.10  # (max - min) / median above this gets a warning
 CI_WARN = 0.05  # CI half-width above this share of the mean gets a warning
 
@@ -140,6 +142,12 @@ def row_warnings(row: pd.Series) -> list[str]:
         out.append(
             f"warning: {name}: {_count(int(row['noisy']), total, 'started on a busy machine')}"
             f" (background CPU up to {row['background_max']:.0f}% of one core)"
+        )
+    if row.get("short_cpu"):
+        out.append(
+            f"note: {name}: {_count(int(row['short_cpu']), n, 'had')} its forwarder below "
+            f"{100 * primary.SHORT_OF_CPU:.0f}% of the row's median CPU (something else "
+            "limited them): left out of its figure"
         )
     if row["unsteady"]:
         out.append(

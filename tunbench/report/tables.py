@@ -114,6 +114,20 @@ def _good(rec: dict[str, Any]) -> bool:
     return rec.get("status") == "ok" and any(rec.get(k) is not None for k in PRIMARY_KEYS)
 
 
+def _short_of_cpu(recs: list[dict[str, Any]], by_host: bool) -> list[bool]:
+    """Per record: a run of a forwarder-bound row whose forwarder had too little CPU to be
+    what bound it (:func:`tunbench.analysis.primary.short_of_cpu`): left out of the
+    row's primary figure, counted for its notes."""
+    rows: dict[tuple[str, str, str], list[int]] = {}
+    for i, r in enumerate(recs):
+        rows.setdefault((host_of(r) if by_host else "", *row_key(r)), []).append(i)
+    out = [False] * len(recs)
+    for idx in rows.values():
+        for i, s in zip(idx, primary.short_of_cpu([recs[i] for i in idx]), strict=True):
+            out[i] = s
+    return out
+
+
 def _runs(recs: list[dict[str, Any]], by_host: bool) -> pd.DataFrame:
     """One row per record: its group key, and numbers only where the run succeeded."""
     ok = [_good(r) for r in recs]
@@ -126,7 +140,11 @@ def _runs(recs: list[dict[str, Any]], by_host: bool) -> pd.DataFrame:
 
     gbps, cpu = measured("gbps"), measured("cpu_avg")
     metrics = [primary.of_record(r) for r in recs]
-    figures = [math.nan if (v := primary.value(r)) is None else v for r in recs]
+    short = _short_of_cpu(recs, by_host)
+    figures = [
+        math.nan if (v := primary.value(r)) is None or s else v
+        for r, s in zip(recs, short, strict=True)
+    ]
     ratios, refs = paired_ratios(recs)
     return pd.DataFrame(
         {
@@ -147,6 +165,7 @@ def _runs(recs: list[dict[str, Any]], by_host: bool) -> pd.DataFrame:
             "kernel_ref": refs,
             "cpu_per_gbps": [c / g if g else math.nan for c, g in zip(cpu, gbps, strict=True)],
             "noisy": [bool(r.get("noisy")) for r in recs],
+            "short_cpu": short,
             "background": measured("background_cpu_pct"),
             "unsteady": [
                 good and r.get("steady") is False for r, good in zip(recs, ok, strict=True)
@@ -217,6 +236,7 @@ EXTRA = [
     "gbps_ci_high",
     "ci_rel",
     "noisy",
+    "short_cpu",
     "background_max",
     "unsteady",
     "cv_max",
@@ -324,6 +344,7 @@ def grouped(records: Iterable[dict[str, Any]], by_host: bool = False) -> pd.Data
             kernel_refs=("kernel_ref", _distinct),
             cpu_per_gbps=("cpu_per_gbps", "median"),
             noisy=("noisy", "sum"),
+            short_cpu=("short_cpu", "sum"),
             background_max=("background", _max),
             unsteady=("unsteady", "sum"),
             cv_max=("interval_cv", _max),
