@@ -283,3 +283,10 @@ def test_a_run_whose_forwarder_lacked_cpu_is_left_out_of_a_forwarder_bound_row()
     # kernel rows (no forwarder CPU) and fewer than 3 runs keep every run
     assert not any(primary.short_of_cpu([{**r, "cost_cpu_pct": None} for r in recs]))
     assert not any(primary.short_of_cpu(recs[1:3]))
+    # a forwarder that paces itself (a few % of a core, one run at half the others) or a
+    # --cpu-quota 50 row is not bound by its CPU: every run counts
+    paced = [{**r, "cost_cpu_pct": c} for r, c in zip(recs, [4.1, 4.0, 2.0, 4.2, 3.9], strict=True)]
+    assert not any(primary.short_of_cpu(paced))
+    quota = [50.0, 49.9, 40.0, 50.1, 50.0]
+    capped = [{**r, "cost_cpu_pct": c} for r, c in zip(recs, quota, strict=True)]
+    assert not any(primary.short_of_cpu(capped))

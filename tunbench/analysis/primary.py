@@ -19,6 +19,7 @@ its errors.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -219,13 +220,16 @@ LOAD_BOUND = "load-bound capacity: judged on its cost"
 # row's median forwarder CPU was limited by something else (a busy load CPU, a
 # neighbour): its Gbit/s is not the forwarder's capacity.
 SHORT_OF_CPU = 0.9
+BOUND_CPU = 90.0  # a row's median forwarder CPU, % of one core, from which its CPU bounds it
 
 
 def short_of_cpu(recs: Sequence[Mapping[str, Any]]) -> list[bool]:
     """Per run of one row: True for a successful unpaced stream run of a row bound by its
     forwarder (not :func:`limited`) whose forwarder CPU (``cost_cpu_pct``) was below
     :data:`SHORT_OF_CPU` of the row's median; such a run does not count for the row's
-    Gbit/s. Rows without a forwarder CPU (kernel rows) and cost-judged rows keep all."""
+    Gbit/s. Rows without a forwarder CPU (kernel rows), cost-judged rows and rows whose
+    median is under :data:`BOUND_CPU` (a forwarder that sleeps, paces itself or is capped
+    by ``--cpu-quota``: its CPU is not what bounds it) keep all."""
     out = [False] * len(recs)
     if not recs or of_record(recs[0]) != STREAM or limited(recs):
         return out
@@ -236,9 +240,9 @@ def short_of_cpu(recs: Sequence[Mapping[str, Any]]) -> list[bool]:
     ]
     if len(cpus) < 3:
         return out
-    ordered = sorted(c for _, c in cpus)
-    mid = len(ordered) // 2
-    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    median = statistics.median(c for _, c in cpus)
+    if median < BOUND_CPU:
+        return out
     for i, c in cpus:
         out[i] = c < SHORT_OF_CPU * median
     return out
