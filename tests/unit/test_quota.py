@@ -31,13 +31,20 @@ def test_the_spec_option_takes_a_share_of_one_cpu() -> None:
 def test_join_writes_period_quota_and_this_process(v1: Path) -> None:
     got = quota.join(95.24)
     group = v1 / f"tb-quota-{os.getpid()}"
-    assert got == {"percent": 95.24, "quota_us": 9524, "period_us": 10_000, "cgroup": str(group)}
-    assert (group / "cpu.cfs_period_us").read_text() == "10000"
-    assert (group / "cpu.cfs_quota_us").read_text() == "9524"
+    assert got == {"percent": 95.24, "quota_us": 1905, "period_us": 2_000, "cgroup": str(group)}
+    assert (group / "cpu.cfs_period_us").read_text() == "2000"
+    assert (group / "cpu.cfs_quota_us").read_text() == "1905"
     assert (group / "cgroup.procs").read_text() == str(os.getpid())
     assert quota.path_of(os.getpid()) == group
     with pytest.raises(quota.QuotaError, match=r"1\.\.100"):
         quota.join(0.5)
+
+
+def test_the_period_is_short_but_the_quota_never_under_1_ms() -> None:
+    periods = [quota.period_us(p) for p in (100, 95.24, 50, 25, 1)]
+    assert periods == [2000, 2000, 2000, 4000, 100_000]
+    for p in (100, 95.24, 50, 33.3, 25, 10, 1):
+        assert round(quota.period_us(p) * p / 100) >= quota.MIN_QUOTA_US, p
 
 
 def test_only_empty_quota_cgroups_are_leftovers(v1: Path) -> None:
